@@ -1,0 +1,29 @@
+/** `inspect PATH`: certificates and validation findings of a bundle directory or one PEM file. */
+import type { CommandSpec } from './spec.js';
+import { RefusedError } from '../errors.js';
+import { parseDuration } from '../duration.js';
+
+export const inspectCommand: CommandSpec = {
+  command: 'inspect <path>',
+  describe: 'Show the certificates of a bundle directory or PEM file and validate them as istiod would',
+  printsResult: true,
+  builder: (y) =>
+    y
+      .positional('path', { type: 'string', describe: 'A directory laid out like cacerts, or one PEM file' })
+      .option('expiry-warning', { type: 'string', default: '30d', describe: 'Warn about certificates expiring within this duration' })
+      .option('at', { type: 'string', describe: 'Validate at this time (ISO 8601) instead of now' }),
+  examples: [
+    ['$0 inspect ./ca', 'Validate a bundle before replacing cacerts with it'],
+    ['$0 inspect root-cert.pem -o json', 'Certificates of one file as JSON'],
+  ],
+  async run(args, ctx) {
+    const expiryMs = parseDuration(String(args['expiry-warning']), 'expiry-warning');
+    let now = ctx.now();
+    if (args.at !== undefined) {
+      now = new Date(String(args.at));
+      if (Number.isNaN(now.getTime())) throw new RefusedError(`--at ${JSON.stringify(args.at)} is not a time`, 'write it as ISO 8601, e.g. 2027-01-31T00:00:00Z');
+    }
+    const { runInspect } = await import('../inspect/run.js');
+    return runInspect({ path: String(args.path), now, expiryWarningDays: expiryMs / 86_400_000 });
+  },
+};

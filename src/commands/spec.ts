@@ -1,0 +1,14 @@
+/** The one shape every command has: flags (yargs builder), examples, and run(args, ctx) -> result. */
+import type { Argv } from 'yargs';
+import type { CommandContext } from '../context.js';
+import type { CommandResult } from '../output/render.js';
+
+export interface CommandSpec {
+  command: string;
+  describe: string;
+  builder(y: Argv): Argv;
+  examples?: [string, string][];
+  /** Whether the command prints a result that -o applies to. */
+  printsResult: boolean;
+  run(args: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult>;
+}

@@ -1,0 +1,19 @@
+import type { CommandSpec } from './spec.js';
+import { VERSION } from '../version.js';
+
+export interface VersionInfo {
+  version: string;
+  node: string;
+  platform: string;
+}
+
+export const versionCommand: CommandSpec = {
+  command: 'version',
+  describe: 'Print the plugin version',
+  printsResult: true,
+  builder: (y) => y,
+  async run() {
+    const data: VersionInfo = { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` };
+    return { data, human: () => `kubectl istio-ca ${VERSION} (node ${process.version}, ${data.platform})\n` };
+  },
+};
