@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// The project's test command (npm test): unit tests, release tests on the packaged binary, then the end-to-end
+// suite on a real test cluster started once for the run by scripts/test-cluster.
+//   --unit-only / --e2e-only / --release-only   run one phase
+//   SKIP_E2E=1                                   skip the cluster phase (it needs Go)
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const args = new Set(process.argv.slice(2));
+const only = ['--unit-only', '--e2e-only', '--release-only'].find((a) => args.has(a));
+const want = (phase) => !only || only === `--${phase}-only`;
+
+function run(cmd, argv, env = {}) {
+  const r = spawnSync(cmd, argv, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+  return r.status ?? 1;
+}
+
+function testFiles(dir) {
+  const abs = join(root, dir);
+  if (!existsSync(abs)) return [];
+  return readdirSync(abs, { recursive: true })
+    .filter((f) => String(f).endsWith('.test.js'))
+    .map((f) => join(dir, String(f)))
+    .sort();
+}
+
+function nodeTest(files, env = {}, concurrency = 1) {
+  if (files.length === 0) return 0;
+  return run(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files], env);
+}
+
+let failed = 0;
+if (want('unit')) {
+  console.log('\n== unit tests ==');
+  failed |= nodeTest(testFiles('build/test/unit'), {}, 2);
+}
+
+if (want('release') && testFiles('build/test/release').length > 0) {
+  console.log('\n== packaging and release tests ==');
+  if (run('npm', ['run', '--silent', 'package']) !== 0) {
+    console.error('npm run package failed');
+    failed = 1;
+  } else {
+    failed |= nodeTest(testFiles('build/test/release'));
+  }
+}
+
+if (want('e2e') && process.env.SKIP_E2E !== '1') {
+  console.log('\n== end-to-end tests on the real test cluster ==');
+  const up = spawnSync(join(root, 'scripts/test-cluster'), ['up'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (up.status !== 0) {
+    console.error('scripts/test-cluster up failed: the end-to-end suite cannot run');
+    process.exit(1);
+  }
+  const kubeconfig = up.stdout.trim().split('\n').pop();
+  const kubectl = spawnSync(join(root, 'scripts/test-cluster'), ['kubectl-path'], { cwd: root, encoding: 'utf8' }).stdout.trim();
+  try {
+    failed |= nodeTest(testFiles('build/test/e2e'), { ISTIO_CA_E2E_KUBECONFIG: kubeconfig, ISTIO_CA_E2E_KUBECTL: kubectl });
+  } finally {
+    if (process.env.KEEP_TEST_CLUSTER !== '1') run(join(root, 'scripts/test-cluster'), ['down']);
+  }
+}
+process.exit(failed ? 1 : 0);
