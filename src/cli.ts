@@ -73,10 +73,18 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const errStyle = createStyle(wantsColor(io.stderr, io.env, noColorFlag));
   let selected: { spec: CommandSpec; args: Record<string, unknown> } | undefined;
   try {
+    let printed = '';
     await buildParser(argv, (spec, args) => {
       selected = { spec, args };
-    }).parseAsync();
-    if (!selected) return ExitCode.ok; // --help, completion
+    }).parseAsync(argv, {}, (err: Error | undefined, _args: unknown, output: string) => {
+      if (err) throw err;
+      printed = output ?? '';
+    });
+    if (!selected) {
+      // --help, completion: yargs hands us the text instead of printing it.
+      await write(io.stdout, printed === '' || printed.endsWith('\n') ? printed : printed + '\n');
+      return ExitCode.ok;
+    }
     const { spec, args } = selected;
     const globals: GlobalOptions = {
       kubeconfig: args.kubeconfig as string | undefined,

@@ -1,0 +1,29 @@
+/** Runs the CLI in-process with captured streams, for tests that assert on output and exit codes. */
+import { Writable } from 'node:stream';
+import { runCli } from '../../../src/cli.js';
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+class Capture extends Writable {
+  text = '';
+  isTTY: boolean;
+  constructor(tty: boolean) {
+    super();
+    this.isTTY = tty;
+  }
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+export async function cli(argv: string[], opts: { tty?: boolean; env?: NodeJS.ProcessEnv; now?: Date } = {}): Promise<CliRun> {
+  const stdout = new Capture(opts.tty ?? false);
+  const stderr = new Capture(opts.tty ?? false);
+  const code = await runCli(argv, { stdout, stderr, env: opts.env ?? {}, ...(opts.now ? { now: () => opts.now! } : {}) });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
