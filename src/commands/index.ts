@@ -3,5 +3,7 @@ import type { CommandSpec } from './spec.js';
 import { generateCommand } from './generate.js';
 import { inspectCommand } from './inspect.js';
 import { versionCommand } from './version.js';
+import { backupCommand } from './backup.js';
+import { replaceCommand } from './replace.js';
 
-export const commands: CommandSpec[] = [generateCommand, inspectCommand, versionCommand];
+export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, versionCommand];

@@ -1,0 +1,31 @@
+/** The one small client interface the plugin's logic uses; a real HTTP implementation and a strict fake implement it. */
+import type { KubeObject, ResourceType } from './resources.js';
+
+export interface ListOptions {
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Ask for PartialObjectMetadata only (metadata of each item). */
+  metadataOnly?: boolean;
+  /** Page size; lists are always paged. */
+  limit?: number;
+}
+
+export interface WriteOptions {
+  /** Server-side dry run: validated and admitted, not persisted. */
+  dryRun?: boolean;
+}
+
+export type PatchType = 'merge' | 'strategic' | 'json';
+
+export interface KubeClient {
+  readonly context: string;
+  get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | null>;
+  list<T extends KubeObject>(type: ResourceType, opts?: ListOptions): Promise<T[]>;
+  create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts?: WriteOptions): Promise<T>;
+  /** PUT: fails with 409 Conflict when body.metadata.resourceVersion is stale. */
+  update<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts?: WriteOptions): Promise<T>;
+  patch<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, patchType: PatchType, opts?: WriteOptions): Promise<T>;
+  /** Requests sent so far (for benchmarks and progress). */
+  requestCount(): number;
+}

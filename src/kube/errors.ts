@@ -1,0 +1,43 @@
+/** Kubernetes API failures, turned into messages that name what is missing or what changed. */
+import { OperationError, RefusedError } from '../errors.js';
+
+export class KubeApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly apiMessage: string,
+    readonly verb: string,
+    readonly resource: string,
+    readonly namespace: string | undefined,
+  ) {
+    super(`${verb} ${resource}${namespace ? ` in namespace ${namespace}` : ''}: ${status} ${reason}: ${apiMessage}`);
+  }
+  get forbidden(): boolean {
+    return this.status === 403;
+  }
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+  get conflict(): boolean {
+    return this.status === 409;
+  }
+}
+
+/** A transport failure (connection refused, reset, TLS) talking to the API server. */
+export class KubeTransportError extends Error {}
+
+/** Turns API errors into the plugin's typed errors with a hint; other errors pass through. */
+export function explainKubeError(e: unknown, context: string): unknown {
+  if (e instanceof KubeApiError) {
+    const where = e.namespace ? ` in namespace ${e.namespace}` : ' cluster-wide';
+    if (e.forbidden) {
+      return new OperationError(`forbidden: context ${context} may not ${e.verb} ${e.resource}${where}`, `grant "${e.verb}" on ${e.resource}${where} to this user (RBAC), or use a context that has it`);
+    }
+    if (e.status === 401) return new RefusedError(`unauthorized: the credentials of context ${context} were rejected`, 'refresh your credentials (kubectl get ns should work)');
+    return new OperationError(`the API server refused to ${e.verb} ${e.resource}${where}: ${e.status} ${e.reason}: ${e.apiMessage}`);
+  }
+  if (e instanceof KubeTransportError) {
+    return new OperationError(`cannot reach the API server of context ${context}: ${e.message}`, 'check the network and that the cluster is up (kubectl get ns)');
+  }
+  return e;
+}

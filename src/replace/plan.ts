@@ -1,0 +1,74 @@
+/** Classifying a cacerts change (pure): what it does to trust, and whether it is safe to apply as is. */
+import type { BundleData } from '../ca/bundle.js';
+import { pemFingerprints, rootFileOf } from '../istio/secret-bundle.js';
+
+export type ChangeKind =
+  | 'new-secret' // no CA to replace: cacerts is created
+  | 'self-signed-to-plugged' // istio-ca-secret in use; cacerts created; istiod must restart to use it
+  | 'unchanged' // byte-identical bundle
+  | 'intermediate-only' // root-cert.pem byte-identical: istiod hot-reloads, no restart
+  | 'root-bundle-rewritten' // same set of roots, different bytes (order, duplicates)
+  | 'root-added' // every current root kept, new roots added
+  | 'root-change'; // a current root is removed: trust breaks until every workload restarts
+
+export interface ChangePlan {
+  kind: ChangeKind;
+  currentRoots: string[];
+  newRoots: string[];
+  addedRoots: string[];
+  removedRoots: string[];
+  /** True when the change removes a root workloads trust today. */
+  breaksTrust: boolean;
+  notes: string[];
+}
+
+function sameBytes(a: BundleData, b: BundleData): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k]!.equals(b[k]!));
+}
+
+/**
+ * Plans a change from `current` (the cacerts bundle, or null) to `next`. `selfSignedRoot` is istio-ca-secret's
+ * certificate when istiod runs self-signed; `multiRoot` whether istiod runs with ISTIO_MULTIROOT_MESH=true.
+ */
+export function planChange(current: BundleData | null, next: BundleData, selfSignedRoot: Buffer | null, multiRoot: boolean | null): ChangePlan {
+  const newRoots = [...new Set(pemFingerprints(rootFileOf(next)))];
+  const currentRoots = current ? [...new Set(pemFingerprints(rootFileOf(current)))] : selfSignedRoot ? pemFingerprints(selfSignedRoot) : [];
+  const addedRoots = newRoots.filter((f) => !currentRoots.includes(f));
+  const removedRoots = currentRoots.filter((f) => !newRoots.includes(f));
+  const notes: string[] = [];
+  let kind: ChangeKind;
+  if (!current && selfSignedRoot) kind = 'self-signed-to-plugged';
+  else if (!current) kind = 'new-secret';
+  else if (sameBytes(current, next)) kind = 'unchanged';
+  else if (rootFileOf(current)?.equals(rootFileOf(next) ?? Buffer.alloc(0))) kind = 'intermediate-only';
+  else if (removedRoots.length > 0) kind = 'root-change';
+  else if (addedRoots.length > 0) kind = 'root-added';
+  else kind = 'root-bundle-rewritten';
+
+  switch (kind) {
+    case 'new-secret':
+      notes.push('no CA secret exists yet: istiod picks cacerts up when it (re)starts');
+      break;
+    case 'self-signed-to-plugged':
+      notes.push('istiod signs with its self-signed istio-ca-secret and has no cacerts watcher: it switches to cacerts only when restarted (kubectl istio-ca restart --control-plane-only)');
+      if (removedRoots.length > 0) notes.push('the new bundle does not contain the self-signed root: plug the current self-signed certificate first (kubectl istio-ca rotate) to keep trust');
+      break;
+    case 'intermediate-only':
+      notes.push('root-cert.pem is unchanged: istiod hot-reloads the new intermediate within seconds of the kubelet refreshing the mounted secret (about 1 minute); no workload restart is needed');
+      break;
+    case 'root-added':
+    case 'root-bundle-rewritten':
+      if (multiRoot === true) notes.push('istiod runs with ISTIO_MULTIROOT_MESH=true and accepts a root bundle that keeps every current root; the new roots reach namespaces and proxies without restarts');
+      else notes.push('istiod does not run with ISTIO_MULTIROOT_MESH=true: it rejects any root-cert.pem change on hot reload ("Multi root is disabled") until it restarts');
+      break;
+    case 'root-change':
+      notes.push('the current root is removed: workloads holding certificates from the old root and workloads with new ones cannot verify each other until every workload restarts');
+      break;
+    case 'unchanged':
+      notes.push('the bundle is byte-identical to cacerts: nothing to do');
+      break;
+  }
+  return { kind, currentRoots, newRoots, addedRoots, removedRoots, breaksTrust: removedRoots.length > 0, notes };
+}
