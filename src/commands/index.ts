@@ -5,5 +5,7 @@ import { inspectCommand } from './inspect.js';
 import { versionCommand } from './version.js';
 import { backupCommand } from './backup.js';
 import { replaceCommand } from './replace.js';
+import { verifyCommand } from './verify.js';
+import { statusCommand } from './status.js';
 
-export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, versionCommand];
+export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, verifyCommand, statusCommand, versionCommand];
