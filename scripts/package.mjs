@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// npm run package: builds dist/kubectl-istio_ca, the single executable for this machine (Node.js single executable
+// application; see docs/PACKAGING.md). It runs with no Node.js on PATH and no node_modules beside it.
+//   node scripts/package.mjs [--out FILE]
+import { statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hostTarget, loadConfig } from './package/config.mjs';
+import { buildTarget, checkVersion } from './package/build.mjs';
+import { bundle } from './package/sea.mjs';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const args = process.argv.slice(2);
+const outIdx = args.indexOf('--out');
+const log = (line) => process.stderr.write(`package: ${line}\n`);
+
+const started = Date.now();
+const config = loadConfig(root);
+const target = hostTarget(config);
+const out = outIdx >= 0 ? args[outIdx + 1] : join(root, 'dist', target.exe);
+const workDir = join(root, 'dist', '.work');
+
+const app = await bundle(config, workDir);
+const kib = (name) => (statSync(join(app.dir, name)).size / 1024).toFixed(0);
+log(`bundled ${app.chunks.length} chunks into ${relative(root, app.dir)}: main.js ${kib('main.js')} KiB, all ${app.chunks.reduce((n, c) => n + statSync(join(app.dir, c)).size, 0) >> 10} KiB`);
+await buildTarget(config, target, { app, workDir, out, log });
+const info = checkVersion(config, target, out);
+log(
+  `built ${relative(root, out)} for ${target.id}: ${(statSync(out).size / 1048576).toFixed(1)} MiB, ` +
+    `node ${info.node}, in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+);

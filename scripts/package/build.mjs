@@ -1,0 +1,36 @@
+// Builds the single executable of one target (see sea.mjs), shared by scripts/package.mjs and scripts/release.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { nodeBinary } from './node-dist.mjs';
+import { inject, makeBlob } from './sea.mjs';
+
+/**
+ * Builds `out` for `target` from an already bundled app (sea.bundle). Returns { out, node: {binary, license}, warnings }.
+ * The blob depends only on the Node version: one per version within a run (`blobs` map).
+ */
+export async function buildTarget(config, target, { app, workDir, out, blobs = new Map(), log = () => {} }) {
+  const node = await nodeBinary(config.root, target.node, target.os, log);
+  const generator = await nodeBinary(config.root, target.generator, 'linux', log);
+  let blob = blobs.get(target.generator.ref);
+  if (!blob) {
+    blob = makeBlob(generator.binary, app, join(workDir, `sea-node-${target.generator.version}.blob`), {
+      disableWarning: config.build.sea.disable_experimental_warning === true,
+    });
+    blobs.set(target.generator.ref, blob);
+  }
+  const { warnings } = await inject(node.binary, blob, out, target.os);
+  return { out, node, generatorLicense: generator.license, warnings };
+}
+
+/**
+ * Runs `binary version -o json` with an empty environment (no PATH, so no Node.js can be found) and checks the
+ * version and the embedded Node version. Returns the parsed output.
+ */
+export function checkVersion(config, target, binary) {
+  const r = spawnSync('/usr/bin/env', ['-i', binary, 'version', '-o', 'json'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${binary} version failed (${r.status ?? r.signal}): ${r.stderr}`);
+  const info = JSON.parse(r.stdout);
+  if (info.version !== config.version) throw new Error(`${binary} reports version ${info.version}, the release is ${config.version}`);
+  if (info.node !== `v${target.node.version}`) throw new Error(`${binary} embeds node ${info.node}, expected v${target.node.version}`);
+  return info;
+}

@@ -1,0 +1,164 @@
+// The single executable: esbuild bundles the CLI into one CommonJS script, the embedded Node.js version turns it
+// into a single-executable-application blob, and postject injects the blob into a copy of that Node binary.
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
+import { runNode } from './node-dist.mjs';
+
+const require = createRequire(import.meta.url);
+
+/** The fuse that Node.js looks for to know a blob was injected (the same in every Node version with SEA). */
+export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/**
+ * Bundles config.build.main into workDir/app/: esbuild splits the program at its dynamic import()s into an ES module
+ * entry (main.js) and chunks, which are then turned into CommonJS one by one (a dynamic import becomes a require()
+ * inside a promise). The executable's main script is loader.cjs, which compiles a chunk from the executable's assets
+ * only when it is first required: `--help` compiles the CLI and its flags, not the certificate core (about 370 KiB)
+ * nor the Kubernetes client (about 3.5 MiB). import.meta.url (yargs and others use it to find their own directory)
+ * becomes the file URL of the executable.
+ */
+export async function bundle(config, workDir) {
+  const esbuild = await import('esbuild');
+  const esmDir = join(workDir, 'esm');
+  const appDir = join(workDir, 'app');
+  rmSync(esmDir, { recursive: true, force: true });
+  rmSync(appDir, { recursive: true, force: true });
+  mkdirSync(appDir, { recursive: true });
+  const result = await esbuild.build({
+    absWorkingDir: config.root,
+    entryPoints: { main: config.build.main },
+    outdir: esmDir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: config.build.bundle.target,
+    minify: config.build.bundle.minify === true,
+    keepNames: true,
+    legalComments: 'none', // the licences go to THIRD-PARTY-NOTICES in the archive
+    define: { 'import.meta.url': IMPORT_META_URL },
+    chunkNames: '[name]-[hash]',
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const chunks = [];
+  for (const file of Object.keys(result.metafile.outputs).map((f) => join(config.root, f)).sort()) {
+    const name = basename(file);
+    const { code } = await esbuild.transform(readFileSync(file, 'utf8'), {
+      loader: 'js',
+      format: 'cjs',
+      platform: 'node',
+      target: config.build.bundle.target,
+      supported: { 'dynamic-import': false },
+      minify: config.build.bundle.minify === true,
+      keepNames: true,
+      sourcefile: name,
+    });
+    writeFileSync(join(appDir, name), code);
+    chunks.push(name);
+  }
+  if (!chunks.includes('main.js')) throw new Error('esbuild wrote no main.js');
+  const loader = join(appDir, 'loader.cjs');
+  writeFileSync(loader, LOADER);
+  writeFileSync(join(workDir, 'meta.json'), JSON.stringify(result.metafile));
+  return { loader, dir: appDir, chunks, metafile: result.metafile };
+}
+
+const IMPORT_META_URL = '__istio_ca_import_meta_url';
+
+/**
+ * The executable's main script. Chunks come from the executable's assets (or, run with plain node for debugging,
+ * from the files beside it) and are compiled on first require; other ids are Node built-ins.
+ */
+const LOADER = `'use strict';
+const { compileFunction } = require('node:vm');
+const { pathToFileURL } = require('node:url');
+const sea = require('node:sea');
+const inSea = sea.isSea();
+const read = inSea ? (name) => sea.getAsset(name, 'utf8') : (name) => require('node:fs').readFileSync(require('node:path').join(__dirname, name), 'utf8');
+const self = inSea ? process.execPath : __filename;
+const metaUrl = pathToFileURL(self).href;
+const cache = new Map();
+function load(name) {
+  let mod = cache.get(name);
+  if (mod) return mod.exports;
+  mod = { exports: {} };
+  cache.set(name, mod);
+  const fn = compileFunction(read(name), ['exports', 'require', 'module', '__filename', '__dirname', '${IMPORT_META_URL}'], { filename: self + '/' + name });
+  fn.call(mod.exports, mod.exports, chunkRequire, mod, self, require('node:path').dirname(self), metaUrl);
+  return mod.exports;
+}
+function chunkRequire(id) {
+  return id.startsWith('./') ? load(id.slice(2)) : require(id);
+}
+load('main.js');
+`;
+
+const LICENSE_NAMES = /^(licen[cs]e|copying|notice)(\.(md|txt|markdown))?$/i;
+
+/** THIRD-PARTY-NOTICES: the licence of every npm package in the bundle, and of the embedded Node.js. */
+export function thirdPartyNotices(config, metafile, nodeLicenseFile, nodeVersion) {
+  const pkgs = new Map();
+  for (const input of Object.keys(metafile.inputs)) {
+    const m = input.match(/^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//);
+    if (m) pkgs.set(m[1], true);
+  }
+  const parts = [
+    `Third-party software in ${config.build.binary} ${config.version}\n`,
+    `The executable embeds Node.js ${nodeVersion} and the npm packages below, each under its own licence.\n`,
+  ];
+  const sections = [];
+  for (const dir of [...pkgs.keys()].sort()) {
+    const abs = join(config.root, dir);
+    const meta = JSON.parse(readFileSync(join(abs, 'package.json'), 'utf8'));
+    const licFile = readdirSync(abs).filter((f) => LICENSE_NAMES.test(f)).sort()[0];
+    const text = licFile ? readFileSync(join(abs, licFile), 'utf8').trim() : `(no licence file; package.json says: ${meta.license ?? 'unknown'})`;
+    sections.push(`${meta.name} ${meta.version} (${meta.license ?? 'see below'})\n\n${text}\n`);
+  }
+  if (nodeLicenseFile) sections.unshift(`Node.js ${nodeVersion}\n\n${readFileSync(nodeLicenseFile, 'utf8').trim()}\n`);
+  const rule = `\n${'='.repeat(78)}\n\n`;
+  return parts.join('') + rule + sections.join(rule);
+}
+
+/** Makes the SEA blob of `app` (from bundle()) with `generatorNode`, the same Node version as the binary. */
+export function makeBlob(generatorNode, app, blobFile, { disableWarning }) {
+  const dir = dirname(blobFile);
+  const seaConfig = join(dir, `${basename(blobFile)}.sea-config.json`);
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: app.loader,
+      output: blobFile,
+      disableExperimentalSEAWarning: disableWarning,
+      // A snapshot or code cache would tie the blob to one platform; the loader is small and chunks compile lazily.
+      useSnapshot: false,
+      useCodeCache: false,
+      assets: Object.fromEntries(app.chunks.map((name) => [name, join(app.dir, name)])),
+    }),
+  );
+  runNode(generatorNode, ['--experimental-sea-config', seaConfig], { cwd: dir });
+  if (!existsSync(blobFile)) throw new Error(`${generatorNode} made no blob at ${blobFile}`);
+  return blobFile;
+}
+
+/** Copies `nodeBinary` to `out` and injects `blobFile` into it. */
+export async function inject(nodeBinary, blobFile, out, os) {
+  const { inject: postject } = require('postject');
+  mkdirSync(dirname(out), { recursive: true });
+  copyFileSync(nodeBinary, out);
+  chmodSync(out, 0o755);
+  const options = { sentinelFuse: SEA_FUSE, overwrite: false };
+  if (os === 'darwin') options.machoSegmentName = 'NODE_SEA';
+  // postject warns on stderr that a macOS signature is now invalid: that is documented (unsigned) and expected.
+  const warn = console.warn;
+  const warnings = [];
+  console.warn = (...a) => warnings.push(a.join(' '));
+  try {
+    await postject(out, 'NODE_SEA_BLOB', readFileSync(blobFile), options);
+  } finally {
+    console.warn = warn;
+  }
+  chmodSync(out, 0o755);
+  return { warnings };
+}
