@@ -16,7 +16,9 @@ export const verifyCommand: CommandSpec = {
   builder: (y) =>
     y
       .option('all-namespaces', { alias: 'A', type: 'boolean', default: false, describe: 'Check every namespace (the default when -n is not given)' })
-      .option('namespace', { alias: 'n', type: 'string', array: true, describe: 'Check only these namespaces (repeatable)' }),
+      .option('namespace', { alias: 'n', type: 'string', array: true, describe: 'Check only these namespaces (repeatable)' })
+      .option('proxies', { type: 'boolean', default: false, describe: 'Also read what each sidecar holds (pods/exec: pilot-agent request GET config_dump)' })
+      .option('proxy-concurrency', { type: 'number', default: 8, describe: 'Sidecars read at once with --proxies' }),
   examples: [
     ['$0 verify -A', 'Every namespace'],
     ['$0 verify -n shop -n payments -o json', 'Two namespaces, as JSON'],
@@ -24,10 +26,24 @@ export const verifyCommand: CommandSpec = {
   async run(args, ctx) {
     const namespaces = namespaceScope(args);
     const { takeSnapshot } = await import('../mesh/snapshot.js');
-    const { runChecks } = await import('../verify/checks.js');
+    const { runChecks, summarize } = await import('../verify/checks.js');
     const { renderVerify } = await import('../verify/render.js');
     const now = ctx.now();
-    const result = await withKube(ctx, async (client) => runChecks(await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now, ...(namespaces ? { namespaces } : {}) }), now));
+    const concurrency = Number(args['proxy-concurrency']);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RefusedError('--proxy-concurrency must be a whole number of at least 1', 'for example --proxy-concurrency 8');
+    const result = await withKube(ctx, async (client) => {
+      const snapshot = await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now, ...(namespaces ? { namespaces } : {}) });
+      const base = runChecks(snapshot, now);
+      if (args.proxies !== true) return base;
+      const { execProxyReader, readProxies } = await import('../proxies/read.js');
+      const { proxyChecks } = await import('../verify/proxies.js');
+      const { kubeconfigPaths } = await import('../kube/kubeconfig.js');
+      const reader = await execProxyReader(kubeconfigPaths(ctx.globals.kubeconfig, ctx.env), client.context);
+      if (ctx.interactive) ctx.notice(`reading ${snapshot.sidecarPods.length} sidecars…`);
+      const readings = await readProxies(reader, snapshot.sidecarPods, concurrency);
+      const signer = snapshot.bundle?.signingCert?.fingerprintSha256 ?? null;
+      return summarize({ ...base, checks: [...base.checks, ...proxyChecks(readings, snapshot.referenceRoots, signer)] });
+    });
     return { data: result, exitCode: result.passed ? ExitCode.ok : ExitCode.failed, human: (style) => renderVerify(result, style) };
   },
 };

@@ -154,7 +154,12 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
     }
   }
 
+  return summarize({ context: s.context, istioNamespace: s.istioNamespace, namespacesChecked: s.namespaces.length, checks, skipped: s.skipped });
+}
+
+/** Counts checks by status; verify passes when none failed. */
+export function summarize(r: Omit<VerifyResult, 'summary' | 'passed'>): VerifyResult {
   const summary = { ok: 0, warn: 0, fail: 0, skip: 0 } as Record<CheckStatus, number>;
-  for (const c of checks) summary[c.status]++;
-  return { context: s.context, istioNamespace: s.istioNamespace, namespacesChecked: s.namespaces.length, passed: summary.fail === 0, summary, checks, skipped: s.skipped };
+  for (const c of r.checks) summary[c.status]++;
+  return { ...r, passed: summary.fail === 0, summary };
 }

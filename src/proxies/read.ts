@@ -1,0 +1,105 @@
+/**
+ * What each sidecar really holds: its Envoy config_dump secrets (ROOTCA trust bundle and the `default` workload
+ * certificate chain), read through the API server's pods/exec with `pilot-agent request GET config_dump` in the
+ * istio-proxy container. Envoy redacts private keys in config_dump; only certificates are read.
+ */
+import { Writable } from 'node:stream';
+import { pemFingerprints } from '../istio/secret-bundle.js';
+import { SIDECAR_CONTAINER } from '../istio/names.js';
+
+export interface ProxyCerts {
+  /** Fingerprints of every root in the proxy's ROOTCA bundle (every PEM block decoded). */
+  roots: string[];
+  /** Fingerprints of the workload certificate chain: leaf first, then its issuers. */
+  chain: string[];
+}
+
+export type ProxyReading = { namespace: string; pod: string; ok: true; certs: ProxyCerts } | { namespace: string; pod: string; ok: false; error: string; forbidden: boolean };
+
+/** The seam verify --proxies reads through: the real one execs into pods; tests pass a fake. */
+export interface ProxyReader {
+  read(namespace: string, pod: string): Promise<ProxyReading>;
+}
+
+export const CONFIG_DUMP_COMMAND = ['pilot-agent', 'request', 'GET', 'config_dump?resource=dynamic_active_secrets'];
+
+interface DumpSecret {
+  name?: string;
+  secret?: {
+    name?: string;
+    tls_certificate?: { certificate_chain?: { inline_bytes?: string } };
+    validation_context?: { trusted_ca?: { inline_bytes?: string } };
+  };
+}
+
+/** Extracts the trust bundle and workload chain from a config_dump (JSON text). */
+export function parseConfigDump(text: string): ProxyCerts {
+  const dump = JSON.parse(text) as { configs?: { dynamic_active_secrets?: DumpSecret[] }[] };
+  const secrets = (dump.configs ?? []).flatMap((c) => c.dynamic_active_secrets ?? []);
+  const decode = (b?: string) => (b ? Buffer.from(b, 'base64').toString('utf8') : undefined);
+  const rootca = secrets.find((s) => (s.name ?? s.secret?.name) === 'ROOTCA');
+  const workload = secrets.find((s) => (s.name ?? s.secret?.name) === 'default');
+  return {
+    roots: pemFingerprints(decode(rootca?.secret?.validation_context?.trusted_ca?.inline_bytes)),
+    chain: pemFingerprints(decode(workload?.secret?.tls_certificate?.certificate_chain?.inline_bytes)),
+  };
+}
+
+class Collect extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: () => void): void {
+    if (this.text.length < 64 * 1024 * 1024) this.text += chunk.toString('utf8');
+    cb();
+  }
+}
+
+/** Reads proxies with pods/exec through @kubernetes/client-node (loaded only for --proxies). */
+export async function execProxyReader(kubeconfigPaths: string[], context: string): Promise<ProxyReader> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  if (kubeconfigPaths.length === 1) kc.loadFromFile(kubeconfigPaths[0]!);
+  else kc.loadFromDefault();
+  kc.setCurrentContext(context);
+  const exec = new k8s.Exec(kc);
+  return {
+    async read(namespace, pod) {
+      const out = new Collect();
+      const err = new Collect();
+      try {
+        const status = await new Promise<{ status?: string; message?: string }>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('exec timed out after 30s')), 30_000);
+          exec
+            .exec(namespace, pod, SIDECAR_CONTAINER, CONFIG_DUMP_COMMAND, out, err, null, false, (s) => {
+              clearTimeout(timer);
+              resolve(s as { status?: string; message?: string });
+            })
+            .then((ws) => ws.on('close', () => setTimeout(() => resolve({ status: 'Success' }), 50)))
+            .catch((e: unknown) => {
+              clearTimeout(timer);
+              reject(e);
+            });
+        });
+        if (status.status !== 'Success') return { namespace, pod, ok: false, forbidden: false, error: `pilot-agent failed: ${status.message ?? err.text.trim().slice(0, 200)}` };
+        return { namespace, pod, ok: true, certs: parseConfigDump(out.text) };
+      } catch (e) {
+        const msg = String((e as { message?: string })?.message ?? e);
+        const forbidden = /403|forbidden/i.test(msg) || /403/.test(String((e as { statusCode?: number }).statusCode ?? ''));
+        return { namespace, pod, ok: false, forbidden, error: forbidden ? `forbidden: create pods/exec in namespace ${namespace}` : msg.slice(0, 200) };
+      }
+    },
+  };
+}
+
+/** Reads every pod with at most `concurrency` execs in flight. */
+export async function readProxies(reader: ProxyReader, pods: { namespace: string; name: string }[], concurrency: number): Promise<ProxyReading[]> {
+  const results: ProxyReading[] = new Array(pods.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < pods.length) {
+      const i = next++;
+      results[i] = await reader.read(pods[i]!.namespace, pods[i]!.name);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, pods.length) }, worker));
+  return results;
+}
