@@ -7,5 +7,6 @@ import { backupCommand } from './backup.js';
 import { replaceCommand } from './replace.js';
 import { verifyCommand } from './verify.js';
 import { statusCommand } from './status.js';
+import { completeCommand } from './complete.js';
 
-export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, verifyCommand, statusCommand, versionCommand];
+export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, verifyCommand, statusCommand, versionCommand, completeCommand];

@@ -5,7 +5,8 @@ import type { CommandResult } from '../output/render.js';
 
 export interface CommandSpec {
   command: string;
-  describe: string;
+  /** false hides the command from --help (the __complete command that shell completion calls). */
+  describe: string | false;
   builder(y: Argv): Argv;
   examples?: [string, string][];
   /** Whether the command prints a result that -o applies to. */
