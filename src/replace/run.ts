@@ -66,7 +66,7 @@ function nextSteps(plan: ChangePlan, multiRoot: boolean | null): string[] {
 }
 
 /** Refuses (exit 2) an invalid bundle before anything is read from or written to the cluster. */
-async function loadValidBundle(dir: string, now: Date): Promise<{ data: BundleData; report: BundleReport }> {
+export async function loadValidBundle(dir: string, now: Date): Promise<{ data: BundleData; report: BundleReport }> {
   const data = await readBundleDir(dir);
   const { report } = validateBundle(data, { now, expiryWarningDays: 30 });
   if (!report.valid) {
@@ -77,6 +77,22 @@ async function loadValidBundle(dir: string, now: Date): Promise<{ data: BundleDa
     );
   }
   return { data, report };
+}
+
+/**
+ * Writes cacerts in one request: an update guarded by `current`'s resourceVersion (keeping its labels, type and
+ * other annotations), or a create when `current` is null. Never deletes. 409 Conflict propagates.
+ */
+export async function writeCacerts(client: KubeClient, namespace: string, current: Secret | null, bundle: BundleData, annotations: Record<string, string>, dryRun: boolean): Promise<Secret> {
+  const data = secretDataFromBundle(bundle);
+  if (current) {
+    const { managedFields: _mf, ...metadata } = current.metadata;
+    void _mf;
+    const body: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, annotations: { ...(current.metadata.annotations ?? {}), ...annotations } }, type: current.type ?? 'Opaque', data };
+    return client.update(Resources.secrets, namespace, body, { dryRun });
+  }
+  const body: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: CACERTS, namespace, annotations }, type: 'Opaque', data };
+  return client.create(Resources.secrets, namespace, body, { dryRun });
 }
 
 export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promise<ReplaceResult> {
@@ -140,18 +156,8 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
     deps.notice(`backup written to ${backup.path}`);
   }
 
-  const data = secretDataFromBundle(bundle);
   try {
-    let written: Secret;
-    if (state.cacerts) {
-      const { managedFields: _mf, ...metadata } = state.cacerts.metadata;
-      void _mf;
-      const body: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, annotations }, type: state.cacerts.type ?? 'Opaque', data };
-      written = await client.update(Resources.secrets, opts.namespace, body, { dryRun: opts.dryRun });
-    } else {
-      const body: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: CACERTS, namespace: opts.namespace, annotations }, type: 'Opaque', data };
-      written = await client.create(Resources.secrets, opts.namespace, body, { dryRun: opts.dryRun });
-    }
+    const written = await writeCacerts(client, opts.namespace, state.cacerts, bundle, annotations, opts.dryRun);
     result.action = opts.dryRun ? 'dry-run' : state.cacerts ? 'replaced' : 'created';
     result.resourceVersion = opts.dryRun ? result.resourceVersion : (written.metadata.resourceVersion ?? null);
   } catch (e) {
