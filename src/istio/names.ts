@@ -19,6 +19,8 @@ export const Annotations = {
   rootFingerprints: `${PREFIX}/root-fingerprints`,
   previousRootFingerprints: `${PREFIX}/previous-root-fingerprints`,
   replacedBy: `${PREFIX}/replaced-by`,
+  rotationPhase: `${PREFIX}/rotation-phase`,
+  rotationTarget: `${PREFIX}/rotation-target`,
 } as const;
 
 /** Whether a namespace has sidecar injection turned on by label. */

@@ -19,8 +19,8 @@ import { VERSION } from '../version.js';
 import { istiodReady, namespacesTrust, type GateResult } from './gates.js';
 import { rotationKind, rotationSteps, type PhaseStep, type RotationKind } from './phases.js';
 
-export const ROTATION_PHASE = 'kubectl-istio-ca.io/rotation-phase';
-export const ROTATION_TARGET = 'kubectl-istio-ca.io/rotation-target';
+const ROTATION_PHASE = Annotations.rotationPhase;
+const ROTATION_TARGET = Annotations.rotationTarget;
 
 export interface RotateOptions {
   fromDir: string;

@@ -33,6 +33,7 @@ export function renderStatus(r: StatusResult, style: Style): string {
   out += line('multi-root mesh', r.multiRootMesh === null ? 'no istiod Deployment found' : r.multiRootMesh ? 'ISTIO_MULTIROOT_MESH=true on istiod' : 'off (ISTIO_MULTIROOT_MESH not "true": root changes need an istiod restart)');
   const lr = r.lastReplacement;
   out += line('last replacement', lr.at ? `${lr.at}${lr.kind ? ` (${lr.kind})` : ''}${lr.by ? ` by ${lr.by}` : lr.source !== 'annotation' ? ' (not recorded by this plugin)' : ''}` : '-');
+  if (r.rotationPhase && r.rotationPhase !== 'complete') out += line('rotation', style.warn(`in progress: phase ${r.rotationPhase} applied; finish with kubectl istio-ca rotate --resume --from-dir DIR`));
   if (r.certificates.length) {
     const head = ['role', 'subject', 'serial', 'sha-256', 'key', 'not after', 'days left'];
     if (style.color) head.push('life left');

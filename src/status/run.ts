@@ -2,6 +2,7 @@
 import type { CertificateInfo } from '../ca/certificate.js';
 import type { CaMode } from '../istio/ca-state.js';
 import type { LastChange, MeshSnapshot } from '../mesh/snapshot.js';
+import { Annotations } from '../istio/names.js';
 import { namespaceSync, podReady, staleWorkloads } from '../verify/checks.js';
 
 export interface StatusCertificate {
@@ -29,6 +30,8 @@ export interface StatusResult {
   workloadsAwaitingRestart: { workloads: number; pods: number; items: string[] };
   istiodPods: { name: string; ready: boolean; startedAt: string | null; ageSeconds: number | null }[];
   lastReplacement: LastChange;
+  /** The phase of a root rotation recorded on cacerts by `rotate`; 'complete' when finished. */
+  rotationPhase: string | null;
   skipped: string[];
 }
 
@@ -70,6 +73,7 @@ export function deriveStatus(s: MeshSnapshot, now: Date): StatusResult {
       return { name: p.metadata.name, ready: podReady(p), startedAt: started, ageSeconds: started ? Math.floor((now.getTime() - Date.parse(started)) / 1000) : null };
     }),
     lastReplacement: s.lastChange,
+    rotationPhase: s.ca.cacerts?.metadata.annotations?.[Annotations.rotationPhase] ?? null,
     skipped: s.skipped,
   };
 }

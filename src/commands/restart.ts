@@ -1,0 +1,79 @@
+/** `restart`: rollout-restart the control plane, then every workload with a sidecar, and wait like kubectl. */
+import type { CommandSpec } from './spec.js';
+import { RefusedError } from '../errors.js';
+import { parseDuration } from '../duration.js';
+import { withKube } from '../kube/session.js';
+
+/** Defaults: 10 rollouts at once, 5 minutes per wait, 50 requests/s with bursts of 100 (the plugin's client default). */
+export const RESTART_DEFAULTS = { concurrency: 10, timeout: '5m', qps: 50, burst: 100 } as const;
+
+function positive(args: Record<string, unknown>, flag: string, integer: boolean): number {
+  const v = Number(args[flag]);
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
+    throw new RefusedError(`--${flag} must be a ${integer ? 'whole number of at least 1' : 'number above 0'}, not ${JSON.stringify(args[flag])}`, `for example --${flag} ${RESTART_DEFAULTS[flag as 'qps']}`);
+  }
+  return v;
+}
+
+function namespacesOf(args: Record<string, unknown>): string[] | undefined {
+  const raw = ((args.namespace as unknown[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+  return raw.length ? [...new Set(raw)] : undefined;
+}
+
+export const restartCommand: CommandSpec = {
+  command: 'restart',
+  describe: 'Rollout-restart istiod and the gateways, then every workload with a sidecar, and wait for each rollout',
+  printsResult: true,
+  builder: (y) =>
+    y
+      .option('control-plane-only', { type: 'boolean', default: false, describe: 'Restart only the control plane: istiod, then the gateways (Deployments with a proxy in the Istio namespace)' })
+      .option('workloads-only', { type: 'boolean', default: false, describe: 'Restart only workloads with a sidecar (not istiod, not the gateways in the Istio namespace)' })
+      .option('namespace', { alias: 'n', type: 'string', array: true, describe: 'Restart workloads only in these namespaces (repeatable; the control plane is always in -i)' })
+      .option('concurrency', { type: 'number', default: RESTART_DEFAULTS.concurrency, describe: 'Most workloads restarting (patched and not yet rolled out) at once' })
+      .option('timeout', { type: 'string', default: RESTART_DEFAULTS.timeout, describe: 'How long to wait for each rollout (e.g. 90s, 10m); a rollout still running then counts as timed out' })
+      .option('wait', { type: 'boolean', default: true, describe: 'Wait for each rollout like kubectl rollout status (--no-wait: patch only)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'List what would restart and send the patches as a server-side dry run (proves permission); change nothing' })
+      .option('qps', { type: 'number', default: RESTART_DEFAULTS.qps, describe: 'Client-side limit of API requests per second' })
+      .option('burst', { type: 'number', default: RESTART_DEFAULTS.burst, describe: 'Requests allowed at once above --qps' }),
+  examples: [
+    ['$0 restart', 'istiod first (waited for), then the gateways, then every workload with a sidecar'],
+    ['$0 restart --control-plane-only', 'istiod and the gateways only, e.g. after a root change without multi-root'],
+    ['$0 restart --workloads-only -n shop -n payments --concurrency 20', 'Two namespaces, 20 rollouts at a time'],
+    ['$0 restart --dry-run -o json', 'What would restart, checked by the API server; nothing changes'],
+  ],
+  async run(args, ctx) {
+    if (args['control-plane-only'] === true && args['workloads-only'] === true) {
+      throw new RefusedError('--control-plane-only and --workloads-only exclude each other', 'pass neither to restart the control plane and then the workloads');
+    }
+    const concurrency = positive(args, 'concurrency', true);
+    const qps = positive(args, 'qps', false);
+    const burst = positive(args, 'burst', true);
+    const timeoutMs = parseDuration(String(args.timeout), 'timeout');
+    const namespaces = namespacesOf(args);
+    const { runRestart, exitCodeOf } = await import('../restart/run.js');
+    const { renderRestart, progressReporter } = await import('../restart/render.js');
+    const progress = progressReporter({ write: (t) => void ctx.stderr.write(t) }, ctx.interactive, ctx.errStyle);
+    try {
+      const result = await withKube(
+        ctx,
+        (client) =>
+          runRestart(
+            {
+              istioNamespace: ctx.globals.istioNamespace,
+              ...(namespaces ? { namespaces } : {}),
+              scope: args['control-plane-only'] === true ? 'control-plane' : args['workloads-only'] === true ? 'workloads' : 'all',
+              concurrency,
+              timeoutMs,
+              wait: args.wait !== false,
+              dryRun: args['dry-run'] === true,
+            },
+            { client, now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), progress: progress.onEvent },
+          ),
+        { qps, burst },
+      );
+      return { data: result, exitCode: exitCodeOf(result), human: (style) => renderRestart(result, style) };
+    } finally {
+      progress.end();
+    }
+  },
+};
