@@ -7,6 +7,7 @@ import { backupCommand } from './backup.js';
 import { replaceCommand } from './replace.js';
 import { verifyCommand } from './verify.js';
 import { statusCommand } from './status.js';
+import { rotateCommand } from './rotate.js';
 import { completeCommand } from './complete.js';
 
-export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, verifyCommand, statusCommand, versionCommand, completeCommand];
+export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, verifyCommand, statusCommand, rotateCommand, versionCommand, completeCommand];
