@@ -40,7 +40,7 @@ export function tarGz(entries, mtime) {
   }
   parts.push(Buffer.alloc(1024));
   // Node's gzip header carries no time and no name: the output depends only on the input.
-  return gzipSync(Buffer.concat(parts), { level: 9 });
+  return gzipSync(Buffer.concat(parts), { level: 6 });
 }
 
 function dosDateTime(epochSeconds) {
@@ -68,7 +68,7 @@ export function zip(entries, mtime) {
   let offset = 0;
   for (const e of entries) {
     const name = Buffer.from(e.name, 'utf8');
-    const data = deflateRawSync(e.data, { level: 9 });
+    const data = deflateRawSync(e.data, { level: 6 });
     const crc = crc32(e.data);
     if (data.length >= 0xffffffff || e.data.length >= 0xffffffff) throw new Error(`${e.name} is too large for zip32`);
     const local = Buffer.alloc(30);

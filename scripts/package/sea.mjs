@@ -43,8 +43,13 @@ export async function bundle(config, workDir) {
     logLevel: 'warning',
   });
   const chunks = [];
-  for (const file of Object.keys(result.metafile.outputs).map((f) => join(config.root, f)).sort()) {
+  for (const [rel, out] of Object.entries(result.metafile.outputs).sort(([a], [b]) => a.localeCompare(b))) {
+    const file = join(config.root, rel);
     const name = basename(file);
+    // A chunk made for import() of a CommonJS module (yaml, say) is `export default require_x()`: as CommonJS it
+    // must export that module's exports, so that `const { parse } = await import('yaml')` finds parse.
+    const cjsWrapper = out.entryPoint !== undefined && result.metafile.inputs[out.entryPoint]?.format === 'cjs';
+    if (cjsWrapper && (out.exports.length !== 1 || out.exports[0] !== 'default')) throw new Error(`${name}: unexpected exports ${out.exports}`);
     const { code } = await esbuild.transform(readFileSync(file, 'utf8'), {
       loader: 'js',
       format: 'cjs',
@@ -55,7 +60,7 @@ export async function bundle(config, workDir) {
       keepNames: true,
       sourcefile: name,
     });
-    writeFileSync(join(appDir, name), code);
+    writeFileSync(join(appDir, name), cjsWrapper ? `${code}module.exports = module.exports.default;\n` : code);
     chunks.push(name);
   }
   if (!chunks.includes('main.js')) throw new Error('esbuild wrote no main.js');
@@ -70,6 +75,7 @@ const IMPORT_META_URL = '__istio_ca_import_meta_url';
 /**
  * The executable's main script. Chunks come from the executable's assets (or, run with plain node for debugging,
  * from the files beside it) and are compiled on first require; other ids are Node built-ins.
+ * ISTIO_CA_TRACE_CHUNKS=1 lists on stderr each chunk as it is compiled (the release tests check what --help loads).
  */
 const LOADER = `'use strict';
 const { compileFunction } = require('node:vm');
@@ -79,18 +85,31 @@ const inSea = sea.isSea();
 const read = inSea ? (name) => sea.getAsset(name, 'utf8') : (name) => require('node:fs').readFileSync(require('node:path').join(__dirname, name), 'utf8');
 const self = inSea ? process.execPath : __filename;
 const metaUrl = pathToFileURL(self).href;
+const trace = process.env.ISTIO_CA_TRACE_CHUNKS === '1';
 const cache = new Map();
 function load(name) {
   let mod = cache.get(name);
   if (mod) return mod.exports;
   mod = { exports: {} };
   cache.set(name, mod);
-  const fn = compileFunction(read(name), ['exports', 'require', 'module', '__filename', '__dirname', '${IMPORT_META_URL}'], { filename: self + '/' + name });
+  const code = read(name);
+  if (trace) process.stderr.write('chunk ' + name + ' ' + Buffer.byteLength(code) + '\\n');
+  const fn = compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname', '${IMPORT_META_URL}'], { filename: self + '/' + name });
   fn.call(mod.exports, mod.exports, chunkRequire, mod, self, require('node:path').dirname(self), metaUrl);
   return mod.exports;
 }
 function chunkRequire(id) {
-  return id.startsWith('./') ? load(id.slice(2)) : require(id);
+  if (id.startsWith('./')) return load(id.slice(2));
+  if (id !== 'punycode') return require(id);
+  // The Kubernetes client's URL library requires the punycode built-in, which warns (DEP0040) when required from
+  // outside node_modules, as bundled code is: keep that warning from users.
+  const quiet = process.noDeprecation;
+  process.noDeprecation = true;
+  try {
+    return require(id);
+  } finally {
+    process.noDeprecation = quiet;
+  }
 }
 load('main.js');
 `;
