@@ -5,9 +5,10 @@ import { inspectCommand } from './inspect.js';
 import { versionCommand } from './version.js';
 import { backupCommand } from './backup.js';
 import { replaceCommand } from './replace.js';
+import { restartCommand } from './restart.js';
 import { verifyCommand } from './verify.js';
 import { statusCommand } from './status.js';
 import { rotateCommand } from './rotate.js';
 import { completeCommand } from './complete.js';
 
-export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, verifyCommand, statusCommand, rotateCommand, versionCommand, completeCommand];
+export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, restartCommand, verifyCommand, statusCommand, rotateCommand, versionCommand, completeCommand];

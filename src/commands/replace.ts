@@ -1,7 +1,7 @@
 /** `replace --from-dir DIR`: validate, plan, back up, write cacerts in one guarded update. */
-import { createInterface } from 'node:readline/promises';
 import type { CommandSpec } from './spec.js';
 import { withKube } from '../kube/session.js';
+import { askYesNo } from './confirm.js';
 import type { ReplaceResult } from '../replace/run.js';
 import type { Style } from '../output/style.js';
 
@@ -56,15 +56,7 @@ export const replaceCommand: CommandSpec = {
           client,
           now: ctx.now,
           notice: ctx.notice,
-          confirm: async (q) => {
-            if (!process.stdin.isTTY) return false;
-            const rl = createInterface({ input: process.stdin, output: process.stderr });
-            try {
-              return /^y(es)?$/i.test((await rl.question(`${q} [y/N] `)).trim());
-            } finally {
-              rl.close();
-            }
-          },
+          confirm: askYesNo,
         },
       ),
     );

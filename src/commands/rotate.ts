@@ -1,6 +1,6 @@
 /** `rotate --from-dir NEW`: zero-downtime CA rotation, across one or several clusters in lockstep. */
-import { createInterface } from 'node:readline/promises';
 import type { CommandSpec } from './spec.js';
+import { askYesNo } from './confirm.js';
 import { OperationError, RefusedError, WaitTimeoutError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { explainKubeError } from '../kube/errors.js';
@@ -52,11 +52,7 @@ export const rotateCommand: CommandSpec = {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RefusedError('--concurrency must be a whole number of at least 1', 'for example --concurrency 5');
     const dryRun = args['dry-run'] === true;
     if (!dryRun && args.yes !== true) {
-      if (!process.stdin.isTTY) throw new RefusedError('rotate changes cacerts in several steps; confirm with --yes in a non-interactive shell', 'pass --yes, or --dry-run to see the plan');
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      const ok = /^y(es)?$/i.test((await rl.question('rotate the CA now? [y/N] ')).trim());
-      rl.close();
-      if (!ok) throw new RefusedError('not confirmed; nothing was changed', 'pass --yes to rotate without asking');
+      if (!(await askYesNo('rotate the CA now?'))) throw new RefusedError('not confirmed; nothing was changed (a non-interactive shell needs --yes)', 'pass --yes to rotate without asking, or --dry-run to see the plan');
     }
     const { connect } = await import('../kube/connect.js');
     const { runRotate } = await import('../rotate/run.js');

@@ -134,7 +134,7 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
   if (!opts.yes && !opts.dryRun) {
     deps.notice(`plan for secret ${opts.namespace}/${CACERTS} in context ${client.context}: ${plan.kind}`);
     for (const n of plan.notes) deps.notice(`  ${n}`);
-    if (!(await deps.confirm('apply this change?'))) throw new RefusedError('not confirmed; nothing was changed', 'pass --yes to apply without asking');
+    if (!(await deps.confirm('apply this change?'))) throw new RefusedError('not confirmed; nothing was changed (a non-interactive shell needs --yes)', 'pass --yes to apply without asking');
   }
 
   const annotations: Record<string, string> = {

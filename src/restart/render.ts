@@ -48,7 +48,10 @@ export function renderRestart(r: RestartResult, style: Style): string {
   out += `${mark} ${s.total} workload(s): ${parts.join(', ') || 'none'} in ${seconds(s.durationMs)}, ${s.apiRequests} API requests (control plane ${r.controlPlane.length}, workloads ${r.workloads.length})\n`;
   const hints = new Map<string, string[]>();
   for (const i of items) if (i.hint && (i.status === 'failed' || i.status === 'timeout')) hints.set(i.hint, [...(hints.get(i.hint) ?? []), ref(i)]);
-  for (const [hint, refs] of hints) out += `  ${style.dim('hint:')} ${hint}${refs.length > 1 ? ` (${refs.length} workloads)` : ` (${refs[0]})`}\n`;
+  for (const [hint, refs] of hints) {
+    const who = refs.length > 3 ? `${refs.slice(0, 3).join(', ')} and ${refs.length - 3} more` : refs.join(', ');
+    out += `  ${style.dim('hint')} for ${who}: ${hint}\n`;
+  }
   if (s.timeout) out += `  ${style.dim('hint:')} a rollout still running may finish on its own: kubectl rollout status <kind>/<name> -n <namespace>; or run again with a longer --timeout\n`;
   if (r.unmanagedPods.length) {
     const shown = r.unmanagedPods.slice(0, 5).map((p) => `${p.namespace}/${p.name} (${p.owner})`).join(', ');

@@ -56,7 +56,7 @@ export function unrollable(kind: WorkloadKind, w: Workload): Unrollable | null {
   if (kind !== 'Deployment' && specOf(w).updateStrategy?.type === 'OnDelete') {
     return {
       message: 'updateStrategy OnDelete: pods are replaced only when deleted, so a restart cannot roll them',
-      hint: `delete its pods one at a time to restart them: kubectl delete pod -n ${ns}${selectorArg(w)} --wait (or switch it to RollingUpdate)`,
+      hint: `restart its pods by deleting them (kubectl delete pod -n ${ns}${selectorArg(w)}), or switch its updateStrategy to RollingUpdate`,
     };
   }
   return null;

@@ -1,0 +1,407 @@
+/**
+ * restart on a strict fake cluster with a clock that only moves when the code sleeps: which workloads are picked,
+ * in which order, how many at once, and how failures, timeouts, --no-wait, --dry-run and -n come out.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Resources, type KubeObject, type Workload } from '../../src/kube/resources.js';
+import { KubeApiError } from '../../src/kube/errors.js';
+import { ExitCode } from '../../src/errors.js';
+import { createStyle } from '../../src/output/style.js';
+import { exitCodeOf, runRestart, type ProgressEvent, type RestartOptions, type RestartResult, type RolloutItem } from '../../src/restart/run.js';
+import { rolloutState, unrollable } from '../../src/restart/rollout.js';
+import { progressReporter, renderRestart } from '../../src/restart/render.js';
+import { daemonSet, deployment, FakeClock, FakeKube, podsOf, RolloutSimulator, statefulSet, type RolloutSimulationOptions } from './support/fake-kube.js';
+import { cli } from './support/run-cli.js';
+
+const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
+const START = '2026-11-28T10:00:00.000Z';
+/** What restart may do to a cluster: read pods and workloads, patch workloads. Anything else is unexpected. */
+const ALLOW = ['list pods', ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => [`list ${r}`, `get ${r}`, `patch ${r}`])];
+
+interface Mesh {
+  kube: FakeKube;
+  sim: RolloutSimulator;
+  clock: FakeClock;
+}
+
+function add(kube: FakeKube, w: Workload, pods: Parameters<typeof podsOf>[1] = {}): void {
+  const type = w.kind === 'StatefulSet' ? Resources.statefulsets : w.kind === 'DaemonSet' ? Resources.daemonsets : Resources.deployments;
+  kube.seed(type, w);
+  kube.seed(Resources.pods, ...podsOf(w, pods));
+}
+
+/**
+ *   istio-system  istiod (2, no sidecar), istio-ingressgateway (proxy container), prometheus (no sidecar)
+ *   shop          injection on: web (2, injected), db StatefulSet (2), agent DaemonSet (3), batch (opted out)
+ *   payments      istio.io/rev: api (injected)
+ *   manual        no label: tool with an istio-proxy container in its template (kube-inject), pods without the
+ *                 annotation; and a bare sidecar pod nobody manages
+ *   plain         legacy (no sidecar)
+ */
+function mesh(sim: RolloutSimulationOptions = {}): Mesh {
+  const clock = new FakeClock(START);
+  const kube = new FakeKube({ allow: ALLOW, now: clock.now });
+  add(kube, deployment('istio-system', 'istiod', { replicas: 2, labels: { app: 'istiod' } }));
+  add(kube, deployment('istio-system', 'istio-ingressgateway', { templateSidecar: 'container', labels: { istio: 'ingressgateway' } }), { sidecar: 'annotation' });
+  add(kube, deployment('istio-system', 'prometheus'));
+  add(kube, deployment('shop', 'web', { replicas: 2 }), { sidecar: 'annotation' });
+  add(kube, statefulSet('shop', 'db', { replicas: 2 }), { sidecar: 'annotation' });
+  add(kube, daemonSet('shop', 'agent', { replicas: 3 }), { sidecar: 'annotation' });
+  add(kube, deployment('shop', 'batch', { templateAnnotations: { 'sidecar.istio.io/inject': 'false' } }));
+  add(kube, deployment('payments', 'api'), { sidecar: 'annotation' });
+  add(kube, deployment('manual', 'tool', { templateSidecar: 'container' }), { sidecar: 'container' });
+  kube.seed(Resources.pods, { metadata: { name: 'debug', namespace: 'manual', annotations: { 'sidecar.istio.io/status': '{}' } } });
+  add(kube, deployment('plain', 'legacy'));
+  return { kube, sim: new RolloutSimulator(kube, sim), clock };
+}
+
+const DEFAULTS: RestartOptions = { istioNamespace: 'istio-system', scope: 'all', concurrency: 4, timeoutMs: 300_000, wait: true, dryRun: false };
+
+async function run(m: Mesh, opts: Partial<RestartOptions> = {}, events?: ProgressEvent[]): Promise<RestartResult> {
+  const r = await runRestart({ ...DEFAULTS, ...opts }, { client: m.kube, now: m.clock.now, sleep: m.clock.sleep, pollIntervalMs: 500, ...(events ? { progress: (e) => events.push(e) } : {}) });
+  m.kube.assertNoUnexpectedCalls();
+  return r;
+}
+
+const names = (items: RolloutItem[]) => items.map((i) => `${i.namespace}/${i.kind}/${i.name}`);
+const find = (r: RestartResult, name: string) => [...r.controlPlane, ...r.workloads].find((i) => i.name === name)!;
+const template = (m: Mesh, type: typeof Resources.deployments, ns: string, name: string) => m.kube.object<Workload>(type, ns, name)!.spec!.template!.metadata!.annotations ?? {};
+
+test('picks istiod and the gateway as control plane, and every workload whose pods carry a sidecar', async () => {
+  const m = mesh();
+  const r = await run(m);
+  assert.deepEqual(names(r.controlPlane), ['istio-system/Deployment/istiod', 'istio-system/Deployment/istio-ingressgateway']);
+  assert.deepEqual(r.controlPlane.map((i) => i.role), ['istiod', 'gateway']);
+  assert.deepEqual(names(r.workloads), ['manual/Deployment/tool', 'payments/Deployment/api', 'shop/Deployment/web', 'shop/StatefulSet/db', 'shop/DaemonSet/agent']);
+  assert.ok(r.workloads.every((i) => i.status === 'restarted' && i.role === 'workload'));
+  assert.deepEqual(r.unmanagedPods, [{ namespace: 'manual', name: 'debug', owner: 'none' }]);
+  assert.equal(exitCodeOf(r), ExitCode.ok);
+});
+
+test('a Deployment whose pods have no sidecar is not restarted, in a namespace with or without injection', async () => {
+  const m = mesh();
+  await run(m);
+  for (const [ns, name] of [['shop', 'batch'], ['plain', 'legacy'], ['istio-system', 'prometheus']] as const) {
+    assert.equal(template(m, Resources.deployments, ns, name)[RESTARTED_AT], undefined, `${ns}/${name} untouched`);
+    assert.equal(m.kube.writes({ namespace: ns, name }).length, 0);
+  }
+});
+
+test('sidecars are recognised by the injection annotation on pods, by an istio-proxy container, or a native sidecar', async () => {
+  const m = mesh();
+  add(m.kube, deployment('native', 'svc', { templateSidecar: 'native' }), { sidecar: 'native' });
+  const r = await run(m, { scope: 'workloads' });
+  assert.ok(names(r.workloads).includes('native/Deployment/svc'), 'istio-proxy as an init container (native sidecar) in the template');
+  assert.ok(names(r.workloads).includes('manual/Deployment/tool'), 'istio-proxy container in the template, pods listed by metadata only');
+  assert.ok(names(r.workloads).includes('shop/Deployment/web'), 'annotation sidecar.istio.io/status on the pods');
+});
+
+test('patches the pod template like kubectl rollout restart: strategic merge of restartedAt = now', async () => {
+  const m = mesh();
+  const oldPods = new Set(m.kube.objects(Resources.pods, 'shop').map((p) => p.metadata.name));
+  const r = await run(m);
+  assert.equal(r.restartedAt, START);
+  const patches = m.kube.callsWhere({ verb: 'patch' });
+  assert.equal(patches.length, 7);
+  for (const p of patches) {
+    assert.equal(p.patchType, 'strategic');
+    assert.equal(p.dryRun, false);
+    assert.deepEqual(p.body, { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: START } } } } });
+  }
+  assert.equal(template(m, Resources.deployments, 'shop', 'web')[RESTARTED_AT], START);
+  const webPods = m.kube.objects(Resources.pods, 'shop').filter((p) => p.metadata.name.startsWith('web-'));
+  assert.equal(webPods.length, 2);
+  assert.ok(webPods.every((p) => !oldPods.has(p.metadata.name)), 'the rollout replaced the pods');
+});
+
+test('the control plane goes first: istiod rolls out before the gateway starts, the gateway before any workload', async () => {
+  const m = mesh();
+  await run(m);
+  const at = (e: string) => m.sim.events.indexOf(e);
+  const istiodDone = at('complete Deployment/istio-system/istiod');
+  const gatewayStart = at('start Deployment/istio-system/istio-ingressgateway');
+  const gatewayDone = at('complete Deployment/istio-system/istio-ingressgateway');
+  assert.ok(istiodDone >= 0 && istiodDone < gatewayStart, m.sim.events.join('\n'));
+  const firstWorkload = m.sim.events.findIndex((e) => e.startsWith('start ') && !e.includes('/istio-system/'));
+  assert.ok(gatewayDone < firstWorkload, m.sim.events.join('\n'));
+});
+
+test('never more rollouts in flight than --concurrency', async () => {
+  for (const concurrency of [1, 3, 8]) {
+    const m = mesh({ readsToComplete: 3 });
+    for (let i = 0; i < 20; i++) add(m.kube, deployment(`ns${i % 4}`, `app${i}`), { sidecar: 'annotation' });
+    let patching = 0;
+    let maxPatching = 0;
+    m.kube.beforeCall(async (c) => {
+      if (c.verb !== 'patch') return;
+      patching++;
+      maxPatching = Math.max(maxPatching, patching + m.sim.inProgress.size);
+      await new Promise((res) => setImmediate(res));
+      patching--;
+    });
+    const r = await run(m, { concurrency });
+    assert.equal(r.summary.restarted, 27);
+    assert.equal(m.sim.maxInProgress, concurrency, `rollouts at once with --concurrency ${concurrency}`);
+    assert.ok(maxPatching <= concurrency, `patches plus rollouts in flight ${maxPatching} <= ${concurrency}`);
+  }
+});
+
+test('failures are collected: a forbidden patch and a progress deadline leave every other workload restarted, exit 1', async () => {
+  const m = mesh({ outcome: (w) => (w.metadata.name === 'api' ? 'progress-deadline' : 'complete') });
+  m.kube.fail({ verb: 'patch', namespace: 'shop', name: 'web' }, 403, { message: 'deployments.apps "web" is forbidden' });
+  const r = await run(m);
+  const web = find(r, 'web');
+  assert.equal(web.status, 'failed');
+  assert.match(web.message, /forbidden: context fake may not patch deployments in namespace shop/);
+  assert.match(web.hint ?? '', /grant "patch" on deployments in namespace shop/);
+  const api = find(r, 'api');
+  assert.equal(api.status, 'failed');
+  assert.match(api.message, /exceeded its progress deadline/);
+  assert.match(api.hint ?? '', /kubectl describe deployment\/api -n payments/);
+  assert.deepEqual(r.workloads.filter((i) => i.status === 'restarted').map((i) => i.name), ['tool', 'db', 'agent']);
+  assert.equal(r.summary.failed, 2);
+  assert.equal(exitCodeOf(r), ExitCode.failed);
+  const text = renderRestart(r, createStyle(false));
+  assert.match(text, /× 7 workload\(s\): 5 restarted, 2 failed/);
+  assert.match(text, /hint for deployment\/web -n shop: grant "patch" on deployments in namespace shop/);
+});
+
+test('a rollout that does not finish within --timeout times out (exit 124) while the others finish', async () => {
+  const m = mesh({ outcome: (w) => (w.kind === 'StatefulSet' ? 'stuck' : 'complete') });
+  const r = await run(m, { timeoutMs: 30_000 });
+  const db = find(r, 'db');
+  assert.equal(db.status, 'timeout');
+  assert.match(db.message, /^timed out: waiting for the StatefulSet controller to observe the restart/);
+  assert.ok(db.durationMs! >= 30_000 && db.durationMs! <= 31_000, `waited ${db.durationMs} ms`);
+  assert.equal(r.summary.timeout, 1);
+  assert.equal(r.summary.restarted, 6);
+  assert.equal(exitCodeOf(r), ExitCode.timeout);
+});
+
+test('a failure outranks a timeout in the exit code', async () => {
+  const m = mesh({ outcome: (w) => (w.kind === 'StatefulSet' ? 'stuck' : 'complete') });
+  m.kube.fail({ verb: 'patch', name: 'agent' }, 500);
+  const r = await run(m, { timeoutMs: 10_000 });
+  assert.equal(exitCodeOf(r), ExitCode.failed);
+});
+
+test('when istiod does not roll out, nothing else is restarted and every workload says why', async () => {
+  const m = mesh({ outcome: (w) => (w.metadata.name === 'istiod' ? 'stuck' : 'complete') });
+  const r = await run(m, { timeoutMs: 20_000 });
+  assert.equal(find(r, 'istiod').status, 'timeout');
+  assert.ok([...r.controlPlane.slice(1), ...r.workloads].every((i) => i.status === 'skipped' && /istiod did not roll out/.test(i.message)));
+  assert.equal(m.kube.callsWhere({ verb: 'patch' }).length, 1);
+  assert.equal(exitCodeOf(r), ExitCode.timeout);
+});
+
+test('--no-wait patches every workload in order and reads none of them back', async () => {
+  const m = mesh();
+  const r = await run(m, { wait: false });
+  assert.ok([...r.controlPlane, ...r.workloads].every((i) => i.status === 'patched'));
+  assert.equal(r.wait, false);
+  const firstPatch = m.kube.calls.findIndex((c) => c.verb === 'patch');
+  assert.deepEqual(m.kube.calls.slice(firstPatch).map((c) => c.verb), Array(7).fill('patch'));
+  assert.equal(exitCodeOf(r), ExitCode.ok);
+});
+
+test('--dry-run sends every patch with dryRun, changes nothing and waits for nothing', async () => {
+  const m = mesh();
+  const before = [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) => m.kube.objects<KubeObject>(t));
+  const r = await run(m, { dryRun: true });
+  const patches = m.kube.callsWhere({ verb: 'patch' });
+  assert.equal(patches.length, 7);
+  assert.ok(patches.every((p) => p.dryRun));
+  assert.deepEqual([Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) => m.kube.objects<KubeObject>(t)), before);
+  assert.ok([...r.controlPlane, ...r.workloads].every((i) => i.status === 'dry-run'));
+  assert.equal(m.sim.events.length, 0);
+  assert.equal(r.dryRun, true);
+  assert.match(renderRestart(r, createStyle(false)), /7 would restart \(server dry run: nothing changed\)/);
+});
+
+test('--dry-run reports a forbidden patch as the real run would, and still tries the rest', async () => {
+  const m = mesh();
+  m.kube.fail({ verb: 'patch', resource: 'deployments', namespace: 'istio-system' }, 403);
+  const r = await run(m, { dryRun: true });
+  assert.equal(find(r, 'istiod').status, 'failed');
+  assert.equal(r.summary.dryRun, 5);
+});
+
+test('-n limits workloads to those namespaces and lists only there; the control plane is still restarted', async () => {
+  const m = mesh();
+  const r = await run(m, { namespaces: ['shop'] });
+  assert.deepEqual(names(r.workloads), ['shop/Deployment/web', 'shop/StatefulSet/db', 'shop/DaemonSet/agent']);
+  assert.equal(r.controlPlane.length, 2);
+  assert.deepEqual(r.unmanagedPods, []);
+  const lists = m.kube.callsWhere({ verb: 'list' });
+  assert.ok(lists.every((c) => c.namespace === 'shop' || c.namespace === 'istio-system'), 'no cluster-wide list');
+  assert.equal(template(m, Resources.deployments, 'payments', 'api')[RESTARTED_AT], undefined);
+});
+
+test('--control-plane-only and --workloads-only split the work between them', async () => {
+  const cp = mesh();
+  const a = await run(cp, { scope: 'control-plane' });
+  assert.deepEqual(names(a.controlPlane), ['istio-system/Deployment/istiod', 'istio-system/Deployment/istio-ingressgateway']);
+  assert.deepEqual(a.workloads, []);
+  assert.ok(cp.kube.callsWhere({ verb: 'list' }).every((c) => c.namespace === 'istio-system'));
+  const wl = mesh();
+  const b = await run(wl, { scope: 'workloads' });
+  assert.deepEqual(b.controlPlane, []);
+  assert.equal(b.workloads.length, 5);
+  assert.equal(wl.kube.writes({ namespace: 'istio-system' }).length, 0);
+});
+
+test('an OnDelete StatefulSet and a paused Deployment are reported as failed with a hint, and not patched', async () => {
+  const m = mesh();
+  add(m.kube, statefulSet('shop', 'legacy-db', { updateStrategy: 'OnDelete' }), { sidecar: 'annotation' });
+  add(m.kube, deployment('shop', 'frozen', { paused: true }), { sidecar: 'annotation' });
+  const r = await run(m);
+  const db = find(r, 'legacy-db');
+  assert.equal(db.status, 'failed');
+  assert.match(db.message, /OnDelete/);
+  assert.match(db.hint!, /kubectl delete pod -n shop -l app=legacy-db/);
+  const frozen = find(r, 'frozen');
+  assert.equal(frozen.status, 'failed');
+  assert.match(frozen.hint!, /kubectl rollout resume deployment\/frozen -n shop/);
+  assert.equal(m.kube.writes({ name: 'legacy-db' }).length + m.kube.writes({ name: 'frozen' }).length, 0);
+  assert.equal(r.summary.restarted, 7);
+});
+
+test('no istiod in the Istio namespace: refuses before restarting anything', async () => {
+  const m = mesh();
+  await assert.rejects(run(m, { istioNamespace: 'istio-other' }), /no istiod Deployment \(label app=istiod\) in namespace istio-other; nothing was restarted/);
+  assert.equal(m.kube.writes().length, 0);
+});
+
+test('a forbidden list during discovery fails the command with the verb, resource and scope', async () => {
+  const m = mesh();
+  m.kube.fail({ verb: 'list', resource: 'pods' }, 403);
+  await assert.rejects(run(m), (e: unknown) => e instanceof KubeApiError && e.verb === 'list' && e.resource === 'pods' && e.namespace === undefined);
+});
+
+test('a workload deleted during its rollout fails; a read error is retried until the rollout completes', async () => {
+  const m = mesh({ readsToComplete: 3 });
+  m.kube.onWrite((_type, stored) => {
+    if (stored.metadata.name === 'api') queueMicrotask(() => m.kube.remove(Resources.deployments, 'payments', 'api'));
+  });
+  m.kube.fail({ verb: ['get', 'list'], resource: 'daemonsets', namespace: 'shop' }, 503, { times: 2 });
+  const r = await run(m);
+  assert.equal(find(r, 'api').status, 'failed');
+  assert.match(find(r, 'api').message, /deleted during the rollout/);
+  assert.equal(find(r, 'agent').status, 'restarted');
+});
+
+test('waiting costs few requests: many rollouts in a namespace are read with one list per poll', async () => {
+  const m = mesh({ readsToComplete: 2 });
+  for (let i = 0; i < 60; i++) add(m.kube, deployment(`team${i % 3}`, `svc${i}`), { sidecar: 'annotation' });
+  const r = await run(m, { scope: 'workloads', concurrency: 60 });
+  assert.equal(r.summary.restarted, 65);
+  const patches = m.kube.callsWhere({ verb: 'patch' }).length;
+  const reads = r.summary.apiRequests - patches;
+  assert.ok(reads <= 15, `${reads} reads for 65 rollouts (discovery included)`);
+  assert.equal(m.kube.callsWhere({ verb: 'get' }).filter((c) => c.namespace!.startsWith('team')).length, 0, 'polls listed instead of getting each workload');
+});
+
+test('one rollout is read with a get, not a list of its namespace', async () => {
+  const m = mesh();
+  await run(m, { scope: 'control-plane' });
+  assert.ok(m.kube.callsWhere({ verb: 'get', name: 'istiod' }).length >= 1);
+});
+
+test('the result is stable JSON: control plane, workloads, unmanaged pods and a summary', async () => {
+  const m = mesh();
+  const r = JSON.parse(JSON.stringify(await run(m, { namespaces: ['payments'] })));
+  assert.deepEqual(Object.keys(r), ['context', 'istioNamespace', 'namespaces', 'restartedAt', 'dryRun', 'wait', 'controlPlane', 'workloads', 'unmanagedPods', 'summary']);
+  assert.deepEqual(r.workloads, [
+    { namespace: 'payments', kind: 'Deployment', name: 'api', role: 'workload', status: 'restarted', message: '1 of 1 replicas updated and available', hint: null, pods: 1, startedAt: r.workloads[0].startedAt, finishedAt: r.workloads[0].finishedAt, durationMs: 1000 },
+  ]);
+  assert.equal(r.workloads[0].startedAt, '2026-11-28T10:00:02.000Z', 'after istiod (1 s) and the gateway (1 s)');
+  assert.equal(r.summary.total, 3);
+  assert.deepEqual(Object.keys(r.summary), ['total', 'restarted', 'patched', 'dryRun', 'failed', 'timeout', 'skipped', 'durationMs', 'apiRequests']);
+  assert.deepEqual({ ...r.summary, apiRequests: 0 }, { total: 3, restarted: 3, patched: 0, dryRun: 0, failed: 0, timeout: 0, skipped: 0, durationMs: 3000, apiRequests: 0 });
+  assert.equal(r.namespaces[0], 'payments');
+});
+
+test('the table has one row per workload, then the totals', async () => {
+  const m = mesh();
+  const text = renderRestart(await run(m, { namespaces: ['payments'] }), createStyle(false));
+  const lines = text.trimEnd().split('\n');
+  assert.match(lines[0]!, /^NAMESPACE\s+KIND\s+NAME\s+STATUS\s+DURATION\s+MESSAGE$/);
+  assert.match(lines[1]!, /^istio-system\s+Deployment\s+istiod\s+restarted\s+1\.0s\s+2 of 2 replicas updated and available$/);
+  assert.match(lines[3]!, /^payments\s+Deployment\s+api\s+restarted/);
+  assert.match(lines[4]!, /^√ 3 workload\(s\): 3 restarted in 3\.0s, \d+ API requests \(control plane 2, workloads 1\)$/);
+});
+
+test('progress: one line per finished workload off a terminal, one redrawn line on it', async () => {
+  const events: ProgressEvent[] = [];
+  const m = mesh({ outcome: (w) => (w.metadata.name === 'api' ? 'progress-deadline' : 'complete') });
+  await run(m, {}, events);
+  let plain = '';
+  const p = progressReporter({ write: (t) => (plain += t) }, false, createStyle(false));
+  events.forEach(p.onEvent);
+  p.end();
+  const lines = plain.trimEnd().split('\n');
+  assert.equal(lines.length, 7);
+  assert.match(lines[0]!, /^√ deployment\/istiod -n istio-system: restarted \(1\.0s\)$/);
+  assert.ok(lines.includes('× deployment/api -n payments: failed (1.0s): exceeded its progress deadline: ReplicaSet "api-' + lines.find((l) => l.includes('api-'))!.split('"api-')[1]));
+  let tty = '';
+  const q = progressReporter({ write: (t) => (tty += t) }, true, createStyle(false));
+  events.forEach(q.onEvent);
+  q.end();
+  assert.ok(!tty.includes('\n'), 'never scrolls');
+  assert.match(tty, /\r\u001b\[2Krestarting: 7\/7 done, 0 in progress, 1 failed\r\u001b\[2K$/);
+  assert.match(tty, /restarting: 0\/7 done, 1 in progress, 0 failed/);
+});
+
+test('rollout status follows kubectl for each kind', () => {
+  const d = deployment('ns', 'd', { replicas: 3 });
+  d.metadata.generation = 2;
+  assert.equal(rolloutState('Deployment', d).phase, 'waiting', 'generation not yet observed');
+  d.status = { ...d.status, observedGeneration: 2, updatedReplicas: 3, replicas: 4, availableReplicas: 3 };
+  assert.deepEqual(rolloutState('Deployment', d), { phase: 'waiting', message: '1 old replicas pending termination' });
+  d.status = { ...d.status, replicas: 3, availableReplicas: 2 };
+  assert.deepEqual(rolloutState('Deployment', d), { phase: 'waiting', message: '2 of 3 updated replicas available' });
+  d.status = { ...d.status, availableReplicas: 3 };
+  assert.equal(rolloutState('Deployment', d).phase, 'done');
+
+  const s = statefulSet('ns', 's', { replicas: 2 });
+  s.status = { ...s.status, updateRevision: 's-new' };
+  assert.equal(rolloutState('StatefulSet', s).phase, 'waiting', 'revisions differ');
+  s.status = { ...s.status, currentRevision: 's-new' };
+  assert.equal(rolloutState('StatefulSet', s).phase, 'done');
+  (s.spec as { updateStrategy: unknown }).updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: 1 } };
+  s.status = { ...s.status, currentRevision: 's-old', updatedReplicas: 1 };
+  assert.equal(rolloutState('StatefulSet', s).phase, 'done', 'a partitioned rollout is done once the pods above the partition are updated');
+
+  const ds = daemonSet('ns', 'ds', { replicas: 3 });
+  ds.status = { ...ds.status, updatedNumberScheduled: 2 };
+  assert.deepEqual(rolloutState('DaemonSet', ds), { phase: 'waiting', message: '2 of 3 pods updated' });
+  assert.equal(unrollable('DaemonSet', daemonSet('ns', 'x', { updateStrategy: 'OnDelete' }))?.message.includes('OnDelete'), true);
+  assert.equal(unrollable('DaemonSet', ds), null);
+});
+
+test('restart refuses bad flags with exit 2 before connecting', async () => {
+  const cases: [string[], RegExp][] = [
+    [['--control-plane-only', '--workloads-only'], /exclude each other/],
+    [['--concurrency', '0'], /--concurrency must be a whole number of at least 1/],
+    [['--qps', '-1'], /--qps must be a number above 0/],
+    [['--burst', '1.5'], /--burst must be a whole number/],
+    [['--timeout', 'soon'], /--timeout "soon" is not a duration/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await cli(['restart', ...args, '--kubeconfig', '/nonexistent/kubeconfig']);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stdout, '');
+  }
+});
+
+test('restart --help documents every flag and its default', async () => {
+  const r = await cli(['restart', '--help']);
+  assert.equal(r.code, 0);
+  for (const flag of ['--control-plane-only', '--workloads-only', '--namespace', '--concurrency', '--timeout', '--wait', '--dry-run', '--qps', '--burst']) assert.ok(r.stdout.includes(flag), flag);
+  assert.match(r.stdout, /\[default: 10\]/);
+  assert.match(r.stdout, /\[default: "5m"\]/);
+  assert.match(r.stdout, /\[default: 50\]/);
+  assert.match(r.stdout, /\[default: 100\]/);
+});

@@ -1,0 +1,629 @@
+/**
+ * A strict in-memory KubeClient for unit tests, plus builders for the objects the plugin reads and a simulator of
+ * rollouts. Strict means: a call the fake does not serve (a resource type it was not given, a verb outside
+ * `allow`, a selector or patch it cannot evaluate faithfully) throws UnexpectedCallError and is recorded in
+ * `unexpected`, so a test fails instead of passing on made-up behaviour. Code under test that catches errors per
+ * item would hide that throw: end such tests with fake.assertNoUnexpectedCalls().
+ *
+ *   const kube = new FakeKube({ allow: ['list pods', 'list deployments', 'patch deployments'] });
+ *   kube.seed(Resources.deployments, deployment('shop', 'web', { replicas: 2 }));
+ *   kube.fail({ verb: 'patch', name: 'web' }, 403);          // one request answered 403 Forbidden
+ *   kube.calls                                               // every call, in order, with its options
+ *
+ * Semantics kept from the API server: namespaced keys; resourceVersion bumped on every write, a stale one in
+ * update is 409 Conflict; metadata.generation bumped when spec changes; dryRun validates and answers without
+ * persisting; get of a missing object resolves null (as HttpKubeClient does); list pages counted as requests.
+ */
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { KubeClient, ListOptions, PatchType, WriteOptions } from '../../../src/kube/client.js';
+import { KubeApiError } from '../../../src/kube/errors.js';
+import { Resources, type KubeObject, type Pod, type ResourceType, type Workload } from '../../../src/kube/resources.js';
+
+export type Verb = 'get' | 'list' | 'create' | 'update' | 'patch';
+
+export interface FakeCall {
+  seq: number;
+  verb: Verb;
+  /** The resource's plural, e.g. 'deployments'. */
+  resource: string;
+  namespace: string | undefined;
+  name?: string;
+  list?: ListOptions;
+  /** Body of create/update, or the patch. */
+  body?: unknown;
+  patchType?: PatchType;
+  dryRun: boolean;
+}
+
+export interface CallMatch {
+  verb?: Verb | Verb[];
+  resource?: string;
+  namespace?: string;
+  name?: string;
+  dryRun?: boolean;
+}
+
+export interface FakeKubeOptions {
+  context?: string;
+  /** Resource types served; any other is unexpected. Default: every type in Resources. */
+  resources?: ResourceType[];
+  /** `"verb plural"` pairs allowed (e.g. 'list pods'); any other call is unexpected. Default: every verb. */
+  allow?: string[];
+  /** Clock for creationTimestamp. */
+  now?: () => Date;
+}
+
+export class UnexpectedCallError extends Error {
+  override name = 'UnexpectedCallError';
+}
+
+interface Fault {
+  match: CallMatch;
+  error: () => Error;
+  times: number;
+}
+
+/** Called with the stored (mutable) objects a read is about to return; may change them first. */
+export type ReadHook = (type: ResourceType, objects: KubeObject[], call: FakeCall) => void;
+/** Called after a persisted write with the stored object and its state before the write (null on create). */
+export type WriteHook = (type: ResourceType, stored: KubeObject, before: KubeObject | null, call: FakeCall) => void;
+
+const clone = <T>(v: T): T => structuredClone(v);
+const objKey = (ns: string | undefined, name: string) => `${ns ?? ''}/${name}`;
+
+function matches(call: FakeCall, m: CallMatch): boolean {
+  if (m.verb !== undefined && !(Array.isArray(m.verb) ? m.verb : [m.verb]).includes(call.verb)) return false;
+  if (m.resource !== undefined && m.resource !== call.resource) return false;
+  if (m.namespace !== undefined && m.namespace !== call.namespace) return false;
+  if (m.name !== undefined && m.name !== call.name) return false;
+  if (m.dryRun !== undefined && m.dryRun !== call.dryRun) return false;
+  return true;
+}
+
+const REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };
+
+export class FakeKube implements KubeClient {
+  readonly context: string;
+  /** Every call, in order. */
+  readonly calls: FakeCall[] = [];
+  /** Calls the fake refused to serve, described. */
+  readonly unexpected: string[] = [];
+  private readonly types: Map<string, ResourceType>;
+  private readonly allow: Set<string> | null;
+  private readonly store = new Map<string, Map<string, KubeObject>>();
+  private readonly faults: Fault[] = [];
+  private readonly readHooks: ReadHook[] = [];
+  private readonly writeHooks: WriteHook[] = [];
+  private readonly beforeHooks: ((call: FakeCall) => void | Promise<void>)[] = [];
+  private readonly now: () => Date;
+  private rv = 100;
+  private uid = 0;
+  private requests = 0;
+
+  constructor(opts: FakeKubeOptions = {}) {
+    this.context = opts.context ?? 'fake';
+    this.types = new Map((opts.resources ?? Object.values(Resources)).map((t) => [t.plural, t]));
+    this.allow = opts.allow ? new Set(opts.allow) : null;
+    this.now = opts.now ?? (() => new Date('2026-01-01T00:00:00Z'));
+  }
+
+  // --- arranging -------------------------------------------------------------------------------------------
+
+  /** Stores objects as they are (uid, resourceVersion, generation and creationTimestamp filled in when absent). */
+  seed(type: ResourceType, ...objects: KubeObject[]): this {
+    const bucket = this.bucket(type);
+    for (const o of objects) {
+      const c = clone(o);
+      c.apiVersion ??= type.group ? `${type.group}/${type.version}` : type.version;
+      c.kind ??= type.kind;
+      c.metadata.uid ??= `uid-${++this.uid}`;
+      c.metadata.resourceVersion ??= String(++this.rv);
+      c.metadata.creationTimestamp ??= this.now().toISOString();
+      if (c.spec !== undefined) c.metadata.generation ??= 1;
+      bucket.set(objKey(c.metadata.namespace, c.metadata.name), c);
+    }
+    return this;
+  }
+
+  /** Removes an object from the store (no request). */
+  remove(type: ResourceType, namespace: string | undefined, name: string): boolean {
+    return this.bucket(type).delete(objKey(namespace, name));
+  }
+
+  /**
+   * Answers matching calls with an API error (status 403 -> Forbidden ...), `times` times (default: always).
+   * The failed call still counts as a request, as it would on the wire.
+   */
+  fail(match: CallMatch, status: number, opts: { times?: number; message?: string } = {}): this {
+    this.faults.push({
+      match,
+      times: opts.times ?? Infinity,
+      error: () => new KubeApiError(status, REASONS[status] ?? 'Error', opts.message ?? `fake ${status}`, '', '', undefined),
+    });
+    return this;
+  }
+
+  /** Answers matching calls with any error, e.g. a KubeTransportError. */
+  failWith(match: CallMatch, error: () => Error, times = Infinity): this {
+    this.faults.push({ match, error, times });
+    return this;
+  }
+
+  /** Runs before each call is served (after it is recorded): delays, counters, gates. */
+  beforeCall(fn: (call: FakeCall) => void | Promise<void>): this {
+    this.beforeHooks.push(fn);
+    return this;
+  }
+
+  onRead(fn: ReadHook): this {
+    this.readHooks.push(fn);
+    return this;
+  }
+
+  onWrite(fn: WriteHook): this {
+    this.writeHooks.push(fn);
+    return this;
+  }
+
+  // --- asserting -------------------------------------------------------------------------------------------
+
+  /** The stored object (a copy), or null. */
+  object<T extends KubeObject = KubeObject>(type: ResourceType, namespace: string | undefined, name: string): T | null {
+    const o = this.bucket(type).get(objKey(namespace, name));
+    return o ? (clone(o) as T) : null;
+  }
+
+  /** Stored objects of a type (copies), optionally in one namespace. */
+  objects<T extends KubeObject = KubeObject>(type: ResourceType, namespace?: string): T[] {
+    return [...this.bucket(type).values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map((o) => clone(o) as T);
+  }
+
+  /** Calls matching, in order. */
+  callsWhere(m: CallMatch): FakeCall[] {
+    return this.calls.filter((c) => matches(c, m));
+  }
+
+  /** Writes (create, update, patch), dry-run ones included unless filtered. */
+  writes(m: Omit<CallMatch, 'verb'> = {}): FakeCall[] {
+    return this.calls.filter((c) => ['create', 'update', 'patch'].includes(c.verb) && matches(c, m));
+  }
+
+  assertNoUnexpectedCalls(): void {
+    if (this.unexpected.length) throw new Error(`FakeKube got unexpected calls:\n  ${this.unexpected.join('\n  ')}`);
+  }
+
+  // --- KubeClient ------------------------------------------------------------------------------------------
+
+  requestCount(): number {
+    return this.requests;
+  }
+
+  async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | null> {
+    const call = await this.begin({ verb: 'get', resource: type.plural, namespace, name, dryRun: false }, type);
+    this.requests++;
+    this.checkFaults(call, type);
+    const o = this.bucket(type).get(objKey(namespace, name));
+    if (!o) return null;
+    for (const h of this.readHooks) h(type, [o], call);
+    return clone(o) as T;
+  }
+
+  async list<T extends KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<T[]> {
+    const call = await this.begin({ verb: 'list', resource: type.plural, namespace: opts.namespace, list: { ...opts }, dryRun: false }, type);
+    const labelTest = opts.labelSelector ? this.labelSelector(opts.labelSelector, call) : () => true;
+    const fieldTest = opts.fieldSelector ? this.fieldSelector(opts.fieldSelector, call) : () => true;
+    const found = [...this.bucket(type).values()]
+      .filter((o) => opts.namespace === undefined || o.metadata.namespace === opts.namespace)
+      .filter((o) => labelTest(o.metadata.labels ?? {}) && fieldTest(o))
+      .sort((a, b) => objKey(a.metadata.namespace, a.metadata.name).localeCompare(objKey(b.metadata.namespace, b.metadata.name)));
+    this.requests += Math.max(1, Math.ceil(found.length / (opts.limit ?? 500)));
+    this.checkFaults(call, type);
+    if (found.length) for (const h of this.readHooks) h(type, found, call);
+    return found.map((o) =>
+      opts.metadataOnly ? ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: clone(o.metadata) } as T) : (clone(o) as T),
+    );
+  }
+
+  async create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts: WriteOptions = {}): Promise<T> {
+    const call = await this.begin({ verb: 'create', resource: type.plural, namespace, name: body.metadata?.name, body: clone(body), dryRun: opts.dryRun === true }, type);
+    this.requests++;
+    this.checkFaults(call, type);
+    const key = objKey(namespace, body.metadata.name);
+    if (this.bucket(type).has(key)) throw new KubeApiError(409, 'AlreadyExists', `${type.plural} "${body.metadata.name}" already exists`, 'create', type.plural, namespace);
+    const next = clone(body);
+    next.metadata = { ...next.metadata, ...(namespace !== undefined ? { namespace } : {}), uid: `uid-${++this.uid}`, creationTimestamp: this.now().toISOString() };
+    if (next.spec !== undefined) next.metadata.generation = 1;
+    return this.commit(type, key, null, next, call) as T;
+  }
+
+  async update<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts: WriteOptions = {}): Promise<T> {
+    const call = await this.begin({ verb: 'update', resource: type.plural, namespace, name: body.metadata?.name, body: clone(body), dryRun: opts.dryRun === true }, type);
+    this.requests++;
+    this.checkFaults(call, type);
+    const key = objKey(namespace, body.metadata.name);
+    const cur = this.bucket(type).get(key);
+    if (!cur) throw new KubeApiError(404, 'NotFound', `${type.plural} "${body.metadata.name}" not found`, 'update', type.plural, namespace);
+    if (body.metadata.resourceVersion !== undefined && body.metadata.resourceVersion !== cur.metadata.resourceVersion) {
+      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${type.plural} "${body.metadata.name}": the object has been modified`, 'update', type.plural, namespace);
+    }
+    const next = clone(body);
+    next.metadata = { ...next.metadata, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, ...(cur.metadata.generation !== undefined ? { generation: cur.metadata.generation } : {}) };
+    return this.commit(type, key, cur, next, call) as T;
+  }
+
+  async patch<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, patchType: PatchType, opts: WriteOptions = {}): Promise<T> {
+    const call = await this.begin({ verb: 'patch', resource: type.plural, namespace, name, body: clone(patch), patchType, dryRun: opts.dryRun === true }, type);
+    this.requests++;
+    this.checkFaults(call, type);
+    const key = objKey(namespace, name);
+    const cur = this.bucket(type).get(key);
+    if (!cur) throw new KubeApiError(404, 'NotFound', `${type.plural} "${name}" not found`, 'patch', type.plural, namespace);
+    let next: KubeObject;
+    if (patchType === 'json') next = this.jsonPatch(cur, patch, call);
+    else {
+      // A strategic-merge patch equals a JSON merge patch as long as it holds no lists and no $-directives.
+      if (patchType === 'strategic') this.assertMapsOnly(patch, call);
+      next = mergePatch(cur, patch) as KubeObject;
+    }
+    next.metadata = { ...next.metadata, name, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp };
+    return this.commit(type, key, cur, next, call) as T;
+  }
+
+  // --- internals -------------------------------------------------------------------------------------------
+
+  private bucket(type: ResourceType): Map<string, KubeObject> {
+    let b = this.store.get(type.plural);
+    if (!b) this.store.set(type.plural, (b = new Map()));
+    return b;
+  }
+
+  private unexpectedCall(call: FakeCall | string, why: string): never {
+    const what = typeof call === 'string' ? call : `${call.verb} ${call.resource}${call.namespace !== undefined ? ` -n ${call.namespace}` : ''}${call.name ? ` ${call.name}` : ''}`;
+    this.unexpected.push(`${what}: ${why}`);
+    throw new UnexpectedCallError(`FakeKube: unexpected call ${what}: ${why}`);
+  }
+
+  private async begin(partial: Omit<FakeCall, 'seq'>, type: ResourceType): Promise<FakeCall> {
+    const call: FakeCall = { seq: this.calls.length, ...partial };
+    this.calls.push(call);
+    const served = this.types.get(type.plural);
+    if (!served || served.group !== type.group || served.version !== type.version) this.unexpectedCall(call, `resource ${type.group || 'core'}/${type.version}/${type.plural} is not served by this fake`);
+    if (this.allow && !this.allow.has(`${call.verb} ${call.resource}`)) this.unexpectedCall(call, `"${call.verb} ${call.resource}" is not in allow`);
+    for (const h of this.beforeHooks) await h(call);
+    return call;
+  }
+
+  private checkFaults(call: FakeCall, type: ResourceType): void {
+    const f = this.faults.find((x) => x.times > 0 && matches(call, x.match));
+    if (!f) return;
+    f.times--;
+    const e = f.error();
+    if (e instanceof KubeApiError) {
+      // Name the request as HttpKubeClient would.
+      throw new KubeApiError(e.status, e.reason, e.apiMessage, call.verb, type.plural, call.namespace);
+    }
+    throw e;
+  }
+
+  private commit(type: ResourceType, key: string, cur: KubeObject | null, next: KubeObject, call: FakeCall): KubeObject {
+    if (cur && next.spec !== undefined && !isDeepStrictEqual(cur.spec, next.spec)) next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
+    next.metadata.resourceVersion = String(this.rv + 1);
+    if (call.dryRun) return clone(next);
+    this.rv++;
+    this.bucket(type).set(key, next);
+    for (const h of this.writeHooks) h(type, next, cur ? clone(cur) : null, call);
+    return clone(this.bucket(type).get(key)!);
+  }
+
+  private assertMapsOnly(patch: unknown, call: FakeCall, path = ''): void {
+    if (Array.isArray(patch)) this.unexpectedCall(call, `strategic-merge patch with a list at ${path || '/'} (list merging is not simulated)`);
+    if (patch && typeof patch === 'object') {
+      for (const [k, v] of Object.entries(patch)) {
+        if (k.startsWith('$')) this.unexpectedCall(call, `strategic-merge directive ${k} is not simulated`);
+        this.assertMapsOnly(v, call, `${path}/${k}`);
+      }
+    }
+  }
+
+  private jsonPatch(cur: KubeObject, patch: unknown, call: FakeCall): KubeObject {
+    if (!Array.isArray(patch)) this.unexpectedCall(call, 'a JSON patch must be a list of operations');
+    const doc = clone(cur) as unknown as Record<string, unknown>;
+    for (const op of patch as { op: string; path: string; value?: unknown }[]) {
+      const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const last = parts.pop();
+      if (last === undefined) this.unexpectedCall(call, `JSON patch path ${op.path}`);
+      let parent: Record<string, unknown> = doc;
+      for (const p of parts) {
+        if (parent[p] === undefined || parent[p] === null || typeof parent[p] !== 'object') {
+          throw new KubeApiError(422, 'Invalid', `path ${op.path} does not exist`, 'patch', call.resource, call.namespace);
+        }
+        parent = parent[p] as Record<string, unknown>;
+      }
+      if (Array.isArray(parent)) this.unexpectedCall(call, `JSON patch into a list (${op.path}) is not simulated`);
+      switch (op.op) {
+        case 'add':
+        case 'replace':
+          if (op.op === 'replace' && !(last! in parent)) throw new KubeApiError(422, 'Invalid', `path ${op.path} does not exist`, 'patch', call.resource, call.namespace);
+          parent[last!] = clone(op.value);
+          break;
+        case 'remove':
+          if (!(last! in parent)) throw new KubeApiError(422, 'Invalid', `path ${op.path} does not exist`, 'patch', call.resource, call.namespace);
+          delete parent[last!];
+          break;
+        case 'test':
+          if (!isDeepStrictEqual(parent[last!], op.value)) throw new KubeApiError(422, 'Invalid', `test failed at ${op.path}`, 'patch', call.resource, call.namespace);
+          break;
+        default:
+          this.unexpectedCall(call, `JSON patch op ${op.op} is not simulated`);
+      }
+    }
+    return doc as unknown as KubeObject;
+  }
+
+  private labelSelector(sel: string, call: FakeCall): (labels: Record<string, string>) => boolean {
+    const tests = sel.split(',').map((term) => {
+      const t = term.trim();
+      let m: RegExpMatchArray | null;
+      if ((m = t.match(/^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/))) {
+        const [, k, op, v] = m;
+        return (l: Record<string, string>) => (op === '!=' ? l[k!] !== v : l[k!] === v);
+      }
+      if ((m = t.match(/^!([\w./-]+)$/))) return (l: Record<string, string>) => !(m![1]! in l);
+      if ((m = t.match(/^([\w./-]+)$/))) return (l: Record<string, string>) => m![1]! in l;
+      return this.unexpectedCall(call, `label selector term "${t}" is not simulated`);
+    });
+    return (labels) => tests.every((f) => f(labels));
+  }
+
+  private fieldSelector(sel: string, call: FakeCall): (o: KubeObject) => boolean {
+    const tests = sel.split(',').map((term) => {
+      const m = term.trim().match(/^metadata\.(name|namespace)\s*(==|=|!=)\s*(.*)$/);
+      if (!m) return this.unexpectedCall(call, `field selector "${term}" is not simulated`);
+      const [, field, op, v] = m;
+      return (o: KubeObject) => (op === '!=' ? o.metadata[field as 'name'] !== v : o.metadata[field as 'name'] === v);
+    });
+    return (o) => tests.every((f) => f(o));
+  }
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
+  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? clone(target as Record<string, unknown>) : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+// --- builders --------------------------------------------------------------------------------------------------
+
+export type SidecarMark = 'annotation' | 'container' | 'native' | false;
+
+export interface WorkloadSpecOptions {
+  replicas?: number;
+  labels?: Record<string, string>;
+  /** How the pod template carries the sidecar: injected annotation only (as after webhook injection the pods
+   * carry it, not the template: see `pods`), an istio-proxy container, an istio-proxy init container, or none. */
+  templateSidecar?: SidecarMark;
+  templateLabels?: Record<string, string>;
+  templateAnnotations?: Record<string, string>;
+  /** StatefulSet/DaemonSet updateStrategy.type (default RollingUpdate). */
+  updateStrategy?: 'RollingUpdate' | 'OnDelete';
+  paused?: boolean;
+}
+
+const STATUS_ANNOTATION = 'sidecar.istio.io/status';
+const INJECTED = '{"initContainers":["istio-init"],"containers":["istio-proxy"],"revision":"default"}';
+
+function template(name: string, o: WorkloadSpecOptions) {
+  const labels = { app: name, ...o.templateLabels };
+  const annotations = { ...(o.templateSidecar === 'annotation' ? { [STATUS_ANNOTATION]: INJECTED } : {}), ...o.templateAnnotations };
+  const containers = [{ name, image: 'example/app:1' }, ...(o.templateSidecar === 'container' ? [{ name: 'istio-proxy', image: 'istio/proxyv2:1.28.0' }] : [])];
+  const initContainers = o.templateSidecar === 'native' ? [{ name: 'istio-proxy', image: 'istio/proxyv2:1.28.0', restartPolicy: 'Always' }] : undefined;
+  return { metadata: { labels, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: { containers, ...(initContainers ? { initContainers } : {}) } };
+}
+
+/** A Deployment that has fully rolled out (status matches spec). */
+export function deployment(namespace: string, name: string, o: WorkloadSpecOptions = {}): Workload {
+  const replicas = o.replicas ?? 1;
+  const w: Workload = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels: { app: name, ...o.labels }, generation: 1 },
+    spec: { replicas, selector: { matchLabels: { app: name } }, template: template(name, o), ...(o.paused ? { paused: true } : {}) } as Workload['spec'],
+  };
+  return settled('Deployment', w);
+}
+
+export function statefulSet(namespace: string, name: string, o: WorkloadSpecOptions = {}): Workload {
+  const w: Workload = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name, namespace, labels: { app: name, ...o.labels }, generation: 1 },
+    spec: { replicas: o.replicas ?? 1, selector: { matchLabels: { app: name } }, serviceName: name, template: template(name, o), updateStrategy: { type: o.updateStrategy ?? 'RollingUpdate', ...(o.updateStrategy === 'OnDelete' ? {} : { rollingUpdate: { partition: 0 } }) } } as Workload['spec'],
+  };
+  return settled('StatefulSet', w);
+}
+
+/** A DaemonSet on `replicas` nodes. */
+export function daemonSet(namespace: string, name: string, o: WorkloadSpecOptions = {}): Workload {
+  const w: Workload = {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, namespace, labels: { app: name, ...o.labels }, generation: 1 },
+    spec: { selector: { matchLabels: { app: name } }, template: template(name, o), updateStrategy: { type: o.updateStrategy ?? 'RollingUpdate' } } as Workload['spec'],
+    status: { desiredNumberScheduled: o.replicas ?? 1 },
+  };
+  return settled('DaemonSet', w);
+}
+
+/** A short stable hash of a pod template, as the controllers name revisions. */
+export function templateHash(w: Workload): string {
+  const h = createHash('sha256').update(JSON.stringify(w.spec?.template ?? {})).digest();
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return Array.from(h.subarray(0, 10), (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** The status of a workload whose current generation has fully rolled out. */
+export function settled(kind: string, w: Workload): Workload {
+  const gen = w.metadata.generation ?? 1;
+  const spec = (w.spec ?? {}) as { replicas?: number };
+  const replicas = spec.replicas ?? 1;
+  const rev = `${w.metadata.name}-${templateHash(w)}`;
+  if (kind === 'Deployment') {
+    w.status = { observedGeneration: gen, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas, conditions: [{ type: 'Available', status: 'True' }, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' }] };
+  } else if (kind === 'StatefulSet') {
+    w.status = { observedGeneration: gen, replicas, readyReplicas: replicas, updatedReplicas: replicas, currentRevision: rev, updateRevision: rev };
+  } else {
+    const desired = w.status?.desiredNumberScheduled ?? 1;
+    w.status = { observedGeneration: gen, desiredNumberScheduled: desired, updatedNumberScheduled: desired, numberAvailable: desired };
+  }
+  return w;
+}
+
+export interface PodOptions {
+  /** How the pods show their sidecar (default: as the template does; 'annotation' when the template is injected
+   * by the webhook is modelled by passing it here). */
+  sidecar?: SidecarMark;
+  /** How many pods (default: spec.replicas, or desiredNumberScheduled for a DaemonSet). */
+  count?: number;
+}
+
+/** The pods a workload's controller would have created from its current template, with owner references. */
+export function podsOf(w: Workload, o: PodOptions = {}): Pod[] {
+  const kind = w.kind ?? 'Deployment';
+  const ns = w.metadata.namespace!;
+  const count = o.count ?? (kind === 'DaemonSet' ? (w.status?.desiredNumberScheduled ?? 1) : ((w.spec as { replicas?: number })?.replicas ?? 1));
+  const hash = templateHash(w);
+  const t = w.spec?.template ?? {};
+  const mark = o.sidecar ?? (t.metadata?.annotations?.[STATUS_ANNOTATION] ? 'annotation' : (t.spec?.containers ?? []).some((c) => c.name === 'istio-proxy') ? 'container' : false);
+  return Array.from({ length: count }, (_, i) => {
+    const name = kind === 'StatefulSet' ? `${w.metadata.name}-${i}` : kind === 'DaemonSet' ? `${w.metadata.name}-${hash.slice(0, 5)}${i}` : `${w.metadata.name}-${hash}-${hash.slice(5)}${i}`;
+    const owner = kind === 'Deployment' ? { kind: 'ReplicaSet', name: `${w.metadata.name}-${hash}`, controller: true } : { kind, name: w.metadata.name, controller: true };
+    const annotations = { ...(t.metadata?.annotations ?? {}), ...(mark === 'annotation' ? { [STATUS_ANNOTATION]: INJECTED } : {}) };
+    if (mark !== 'annotation') delete annotations[STATUS_ANNOTATION];
+    const containers = [...(t.spec?.containers ?? []).filter((c) => c.name !== 'istio-proxy'), ...(mark === 'container' || mark === 'annotation' ? [{ name: 'istio-proxy' }] : [])];
+    const pod: Pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: ns,
+        labels: { ...(t.metadata?.labels ?? {}), ...(kind === 'Deployment' ? { 'pod-template-hash': hash } : kind === 'StatefulSet' ? { 'controller-revision-hash': `${w.metadata.name}-${hash}` } : {}) },
+        ...(Object.keys(annotations).length ? { annotations } : {}),
+        ownerReferences: [owner],
+      },
+      spec: { containers, ...(mark === 'native' ? { initContainers: [{ name: 'istio-proxy' }] } : {}) },
+      status: { phase: 'Running' },
+    };
+    return pod;
+  });
+}
+
+// --- rollouts --------------------------------------------------------------------------------------------------
+
+export type RolloutOutcome = 'complete' | 'progress-deadline' | 'stuck';
+
+export interface RolloutSimulationOptions {
+  /** Reads of the object (get, or a list that returns it) after a template change until it converges. Default 2. */
+  readsToComplete?: number;
+  /** How a workload's rollout ends (default 'complete'); 'stuck' never converges. */
+  outcome?: (w: Workload) => RolloutOutcome;
+  /** Replace the workload's pods with pods of the new template when it completes (default true). */
+  replacePods?: boolean;
+}
+
+const WORKLOAD_PLURALS = new Set(['deployments', 'statefulsets', 'daemonsets']);
+
+/**
+ * Makes Deployments, StatefulSets and DaemonSets roll out in the fake: a persisted write that changes
+ * spec.template starts a rollout (status stays at the old generation); after `readsToComplete` reads the status
+ * converges (or shows ProgressDeadlineExceeded), and the old pods are replaced by new ones. Records events and
+ * the most rollouts in progress at once.
+ */
+export class RolloutSimulator {
+  /** 'start <kind>/<ns>/<name>' and 'complete ...' / 'deadline ...', in order. */
+  readonly events: string[] = [];
+  readonly inProgress = new Set<string>();
+  maxInProgress = 0;
+  private readonly readsLeft = new Map<string, number>();
+
+  constructor(
+    private readonly kube: FakeKube,
+    private readonly opts: RolloutSimulationOptions = {},
+  ) {
+    kube.onWrite((type, stored, before) => {
+      if (!WORKLOAD_PLURALS.has(type.plural) || !before) return;
+      const w = stored as Workload;
+      if (isDeepStrictEqual((before as Workload).spec?.template, w.spec?.template)) return;
+      const id = `${w.kind}/${w.metadata.namespace}/${w.metadata.name}`;
+      this.readsLeft.set(id, opts.readsToComplete ?? 2);
+      this.inProgress.add(id);
+      this.maxInProgress = Math.max(this.maxInProgress, this.inProgress.size);
+      this.events.push(`start ${id}`);
+      if (w.kind === 'StatefulSet' && w.status) w.status.updateRevision = `${w.metadata.name}-${templateHash(w)}`;
+    });
+    kube.onRead((type, objects) => {
+      if (!WORKLOAD_PLURALS.has(type.plural)) return;
+      for (const o of objects) this.onRead(o as Workload);
+    });
+  }
+
+  private onRead(w: Workload): void {
+    const id = `${w.kind}/${w.metadata.namespace}/${w.metadata.name}`;
+    const left = this.readsLeft.get(id);
+    if (left === undefined) return;
+    const outcome = this.opts.outcome?.(w) ?? 'complete';
+    if (outcome === 'stuck') return;
+    if (left > 1) {
+      this.readsLeft.set(id, left - 1);
+      return;
+    }
+    this.readsLeft.delete(id);
+    this.inProgress.delete(id);
+    if (outcome === 'progress-deadline') {
+      const replicas = (w.spec as { replicas?: number }).replicas ?? 1;
+      w.status = { ...w.status, observedGeneration: w.metadata.generation, replicas: replicas + 1, updatedReplicas: 1, availableReplicas: replicas, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${w.metadata.name}-${templateHash(w)}" has timed out progressing.` }] };
+      this.events.push(`deadline ${id}`);
+      return;
+    }
+    settled(w.kind!, w);
+    this.events.push(`complete ${id}`);
+    if (this.opts.replacePods ?? true) this.replacePods(w);
+  }
+
+  private replacePods(w: Workload): void {
+    const ns = w.metadata.namespace!;
+    const old = this.kube.objects<Pod>(Resources.pods, ns).filter((p) => {
+      const ref = p.metadata.ownerReferences?.[0];
+      if (!ref) return false;
+      if (w.kind === 'Deployment') return ref.kind === 'ReplicaSet' && ref.name === `${w.metadata.name}-${p.metadata.labels?.['pod-template-hash']}`;
+      return ref.kind === w.kind && ref.name === w.metadata.name;
+    });
+    const sidecar: SidecarMark = old.some((p) => p.metadata.annotations?.[STATUS_ANNOTATION]) ? 'annotation' : old.some((p) => p.spec?.containers?.some((c) => c.name === 'istio-proxy')) ? 'container' : false;
+    for (const p of old) this.kube.remove(Resources.pods, ns, p.metadata.name);
+    this.kube.seed(Resources.pods, ...podsOf(w, { sidecar }));
+  }
+}
+
+// --- time ------------------------------------------------------------------------------------------------------
+
+/** A clock that stands still until sleep() moves it: waits take no real time and durations are exact. */
+export class FakeClock {
+  private t: number;
+  constructor(start: Date | string = '2026-11-28T10:00:00Z') {
+    this.t = new Date(start).getTime();
+  }
+  now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  /** Moves time forward by ms, then yields to other tasks. */
+  sleep = async (ms: number): Promise<void> => {
+    this.t += ms;
+    await new Promise((r) => setImmediate(r));
+  };
+}
