@@ -4,6 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PatchType } from '../../src/kube/client.js';
 import { Resources, type KubeObject, type Workload } from '../../src/kube/resources.js';
 import { KubeApiError } from '../../src/kube/errors.js';
 import { ExitCode } from '../../src/errors.js';
@@ -404,4 +410,86 @@ test('restart --help documents every flag and its default', async () => {
   assert.match(r.stdout, /\[default: "5m"\]/);
   assert.match(r.stdout, /\[default: 50\]/);
   assert.match(r.stdout, /\[default: 100\]/);
+});
+
+/**
+ * The fake behind a plain-HTTP API server, so the real CLI path (kubeconfig, HttpKubeClient, rate limiter,
+ * renderer) runs against it. Serves get, list and patch of the types restart uses; records arrival times.
+ */
+async function serve(kube: FakeKube): Promise<{ url: string; arrivals: number[]; close(): Promise<void> }> {
+  const arrivals: number[] = [];
+  const types = Object.values(Resources);
+  const route = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/;
+  const patchTypes: Record<string, PatchType> = { 'application/strategic-merge-patch+json': 'strategic', 'application/merge-patch+json': 'merge', 'application/json-patch+json': 'json' };
+  const reply = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    arrivals.push(performance.now());
+    const url = new URL(req.url!, 'http://x');
+    const m = url.pathname.match(route);
+    const type = types.find((t) => t.plural === m?.[2]);
+    if (!m || !type) return reply(res, 404, { reason: 'NotFound', message: `no route ${url.pathname}` });
+    const ns = m[1] ? decodeURIComponent(m[1]) : undefined;
+    const name = m[3] ? decodeURIComponent(m[3]) : undefined;
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    try {
+      if (req.method === 'GET' && name) {
+        const o = await kube.get(type, ns, name);
+        return o ? reply(res, 200, o) : reply(res, 404, { reason: 'NotFound', message: `${name} not found` });
+      }
+      if (req.method === 'GET') {
+        const q = url.searchParams;
+        const items = await kube.list(type, { ...(ns ? { namespace: ns } : {}), ...(q.get('labelSelector') ? { labelSelector: q.get('labelSelector')! } : {}), metadataOnly: String(req.headers.accept).includes('PartialObjectMetadataList') });
+        return reply(res, 200, { items, metadata: {} });
+      }
+      if (req.method === 'PATCH' && name) {
+        const o = await kube.patch(type, ns, name, JSON.parse(body), patchTypes[String(req.headers['content-type'])]!, { dryRun: url.searchParams.get('dryRun') === 'All' });
+        return reply(res, 200, o);
+      }
+      return reply(res, 405, { reason: 'MethodNotAllowed', message: `${req.method} ${url.pathname}` });
+    } catch (e) {
+      const err = e as KubeApiError;
+      return reply(res, err instanceof KubeApiError ? err.status : 500, { reason: err.reason ?? 'InternalError', message: err.apiMessage ?? String(e) });
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, arrivals, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+test('through the CLI: --qps and --burst bound the request rate; stdout holds only the JSON result', async () => {
+  const m = mesh();
+  for (let i = 0; i < 40; i++) add(m.kube, deployment(`bench${i % 8}`, `svc${i}`), { sidecar: 'annotation' });
+  const api = await serve(m.kube);
+  const dir = await mkdtemp(join(tmpdir(), 'istio-ca-restart-'));
+  try {
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'bench', clusters: [{ name: 'c', cluster: { server: api.url } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'bench', context: { cluster: 'c', user: 'u' } }] }));
+    const qps = 40;
+    const burst = 4;
+    const r = await cli(['restart', '--kubeconfig', kubeconfig, '--qps', String(qps), '--burst', String(burst), '--concurrency', '32', '--no-wait', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.summary.patched, 47);
+    assert.equal(out.context, 'bench');
+    assert.equal(r.stderr.trimEnd().split('\n').length, 47, 'one progress line per workload on stderr');
+    const t = api.arrivals;
+    assert.equal(t.length, out.summary.apiRequests);
+    // Token bucket: any run of k requests spans at least (k - burst) / qps seconds; 25 ms of slack for timers and
+    // for connection set-up delaying an early request on its way to the server.
+    assert.ok(t[t.length - 1]! - t[0]! >= ((t.length - burst) / qps) * 1000 - 25, `${t.length} requests in ${(t[t.length - 1]! - t[0]!).toFixed(0)} ms`);
+    for (let i = 0; i < t.length; i++) {
+      for (let j = i + burst; j < t.length; j++) {
+        const k = j - i + 1;
+        assert.ok(t[j]! - t[i]! >= ((k - burst) / qps) * 1000 - 25, `${k} requests in ${(t[j]! - t[i]!).toFixed(0)} ms`);
+      }
+    }
+    m.kube.assertNoUnexpectedCalls();
+  } finally {
+    await api.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
