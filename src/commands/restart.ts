@@ -50,9 +50,11 @@ export const restartCommand: CommandSpec = {
     const burst = positive(args, 'burst', true);
     const timeoutMs = parseDuration(String(args.timeout), 'timeout');
     const namespaces = namespacesOf(args);
+    if (namespaces && args['control-plane-only'] === true) ctx.notice(`note: -n has no effect with --control-plane-only: the control plane is in ${ctx.globals.istioNamespace} (-i)`);
     const { runRestart, exitCodeOf } = await import('../restart/run.js');
     const { renderRestart, progressReporter } = await import('../restart/render.js');
     const progress = progressReporter({ write: (t) => void ctx.stderr.write(t) }, ctx.interactive, ctx.errStyle);
+    progress.start();
     try {
       const result = await withKube(
         ctx,

@@ -68,7 +68,7 @@ export interface ProgressSink {
  * Live progress. On a terminal one line redrawn in place (`restarting: 12/40 done, 3 in progress, 1 failed`),
  * cleared at the end; otherwise one line per finished workload.
  */
-export function progressReporter(sink: ProgressSink, interactive: boolean, style: Style): { onEvent(e: ProgressEvent): void; end(): void } {
+export function progressReporter(sink: ProgressSink, interactive: boolean, style: Style): { start(): void; onEvent(e: ProgressEvent): void; end(): void } {
   let total = 0;
   let done = 0;
   let running = 0;
@@ -83,6 +83,11 @@ export function progressReporter(sink: ProgressSink, interactive: boolean, style
     return `${mark} ${ref(i)}: ${i.status}${i.durationMs !== null ? ` (${seconds(i.durationMs)})` : ''}${i.status === 'restarted' ? '' : `: ${i.message}`}\n`;
   };
   return {
+    start() {
+      if (!interactive) return;
+      sink.write('restarting: finding workloads with a sidecar…');
+      drawn = true;
+    },
     onEvent(e) {
       if (e.type === 'planned') total = e.total;
       else if (e.type === 'started') running++;

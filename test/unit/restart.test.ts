@@ -352,10 +352,12 @@ test('progress: one line per finished workload off a terminal, one redrawn line 
   assert.ok(lines.includes('× deployment/api -n payments: failed (1.0s): exceeded its progress deadline: ReplicaSet "api-' + lines.find((l) => l.includes('api-'))!.split('"api-')[1]));
   let tty = '';
   const q = progressReporter({ write: (t) => (tty += t) }, true, createStyle(false));
+  q.start();
   events.forEach(q.onEvent);
   q.end();
   assert.ok(!tty.includes('\n'), 'never scrolls');
   assert.match(tty, /\r\u001b\[2Krestarting: 7\/7 done, 0 in progress, 1 failed\r\u001b\[2K$/);
+  assert.match(tty, /^restarting: finding workloads with a sidecar…\r\u001b\[2Krestarting: 0\/7 done, 0 in progress, 0 failed/);
   assert.match(tty, /restarting: 0\/7 done, 1 in progress, 0 failed/);
 });
 
