@@ -55,17 +55,21 @@ export function which(cmd: string, path = process.env.PATH ?? ''): string | unde
 }
 
 /**
- * The kubectl to use: the test cluster's (scripts/test-cluster kubectl-path) when it has one, else kubectl on PATH.
- * Undefined when there is none; the tests that need it then skip, saying so.
+ * The kubectl to use: the test cluster's (test/cluster/bin/kubectl) when built, else kubectl on PATH, else the one
+ * `scripts/test-cluster kubectl-path` builds. Undefined when there is none; the tests that need it then skip, saying so.
  */
 export function findKubectl(): string | undefined {
+  const built = join(root, 'test', 'cluster', 'bin', 'kubectl');
+  if (existsSync(built)) return built;
+  const onPath = which('kubectl');
+  if (onPath) return onPath;
   const helper = join(root, 'scripts', 'test-cluster');
   if (existsSync(helper)) {
-    const r = run(helper, ['kubectl-path'], { cwd: root, timeout: 600_000 });
+    const r = run(helper, ['kubectl-path'], { cwd: root, timeout: 900_000 });
     const path = r.stdout.trim().split('\n').pop() ?? '';
     if (r.status === 0 && path && existsSync(path)) return path;
   }
-  return which('kubectl');
+  return undefined;
 }
 
 /** A directory of symlinks, to be the whole PATH of a command: it holds only what is named (no Node.js). */
