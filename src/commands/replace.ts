@@ -31,7 +31,7 @@ export const replaceCommand: CommandSpec = {
       .option('from-dir', { alias: 'f', type: 'string', demandOption: true, describe: 'Bundle directory (from generate, or a backup folder to roll back)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Validate and send a server-side dry run; change nothing' })
       .option('backup-dir', { type: 'string', default: 'istio-ca-backups', describe: 'Where to write the backup taken first' })
-      .option('no-backup', { type: 'boolean', default: false, describe: 'Skip the backup (not recommended)' })
+      .option('backup', { type: 'boolean', default: true, describe: 'Back up first; --no-backup skips it (not recommended)' })
       .option('allow-root-change', { type: 'boolean', default: false, describe: 'Allow removing the current root (breaks mTLS until every workload restarts)' })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' }),
   examples: [
@@ -48,7 +48,7 @@ export const replaceCommand: CommandSpec = {
           namespace: ctx.globals.istioNamespace,
           dryRun: args['dry-run'] === true,
           backupDir: String(args['backup-dir']),
-          noBackup: args['no-backup'] === true || args.backup === false,
+          noBackup: args.backup === false,
           allowRootChange: args['allow-root-change'] === true,
           yes: args.yes === true,
         },
