@@ -1,5 +1,6 @@
-// The single executable: esbuild bundles the CLI into one CommonJS script, the embedded Node.js version turns it
-// into a single-executable-application blob, and postject injects the blob into a copy of that Node binary.
+// The single executable: esbuild bundles the CLI into lazily loaded CommonJS chunks behind a small loader, the
+// embedded Node.js version turns them into a single-executable-application blob (the loader as main script, the
+// chunks as assets), and postject injects the blob into a copy of that Node binary.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
@@ -43,7 +44,7 @@ export async function bundle(config, workDir) {
     logLevel: 'warning',
   });
   const chunks = [];
-  for (const [rel, out] of Object.entries(result.metafile.outputs).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [rel, out] of Object.entries(result.metafile.outputs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const file = join(config.root, rel);
     const name = basename(file);
     // A chunk made for import() of a CommonJS module (yaml, say) is `export default require_x()`: as CommonJS it
