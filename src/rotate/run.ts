@@ -4,6 +4,8 @@
  * and followed by gates. Self-signed: plug the self-signed CA first. The phase is recorded on cacerts, so
  * `rotate --resume` finishes an interrupted rotation from any machine.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BundleData } from '../ca/bundle.js';
 import { OperationError, RefusedError, WaitTimeoutError } from '../errors.js';
 import { runBackup } from '../backup/run.js';
@@ -71,6 +73,17 @@ interface ClusterState {
   steps: PhaseStep[];
   /** Index of the first step not yet known to be applied. */
   start: number;
+  /** This cluster's new bundle (FROM/<context>/ when present, as generate --cluster lays it out) and its digest. */
+  next: BundleData;
+  target: string;
+}
+
+/** The new bundle for a context: DIR/<context>/ when generate --cluster made one per cluster, else DIR. */
+async function bundleFor(dir: string, context: string, now: Date): Promise<BundleData> {
+  const own = join(dir, context);
+  const { data } = await loadValidBundle(existsSync(join(own, 'ca-cert.pem')) ? own : dir, now);
+  if (data['root-cert.pem'] === undefined) throw new RefusedError('rotate needs the cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem)', 'convert the tls.crt/tls.key/ca.crt bundle to that layout');
+  return data;
 }
 
 function same(a: BundleData | null, b: BundleData): boolean {
@@ -98,15 +111,14 @@ async function gate(name: string, context: string, phase: string, timeoutMs: num
 
 export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<RotateResult> {
   const now = deps.now();
-  const { data: next } = await loadValidBundle(opts.fromDir, now);
-  if (next['root-cert.pem'] === undefined) throw new RefusedError('rotate needs the cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem)', 'convert the tls.crt/tls.key/ca.crt bundle to that layout');
-  const target = bundleDigest(next);
   const contexts = deps.clusters.map((c) => c.client.context);
 
   const states: ClusterState[] = [];
   for (const cluster of deps.clusters) {
-    const state = await readCaState(cluster.client, opts.namespace);
     const ctx = cluster.client.context;
+    const next = await bundleFor(opts.fromDir, ctx, now);
+    const target = bundleDigest(next);
+    const state = await readCaState(cluster.client, opts.namespace);
     if (state.mode === 'external') throw new RefusedError(`context ${ctx}: the CA is managed externally (${state.externalReason})`, 'rotate it through its manager');
     if (!state.secretsReadable) throw new OperationError(`forbidden: context ${ctx} may not get secrets in namespace ${opts.namespace}`, `rotate needs get, create and update on secrets in ${opts.namespace}`);
     if (state.mode === 'none') throw new RefusedError(`context ${ctx}: no CA in ${opts.namespace} (no cacerts, no istio-ca-secret)`, 'use kubectl istio-ca replace --from-dir DIR to plug the first CA');
@@ -137,7 +149,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     }
     let start = steps.findIndex((s) => same(current, s.bundle));
     if (start < 0) start = 0;
-    states.push({ cluster, state, current, steps, start });
+    states.push({ cluster, state, current, steps, start, next, target });
   }
   const kinds = new Set(states.map((s) => (s.state.mode === 'self-signed' && !s.state.cacerts ? 'self-signed-to-plugged' : s.steps.length === 1 ? 'intermediate-only' : 'root-rotation')));
   if (kinds.size > 1) throw new RefusedError(`the clusters need different kinds of rotation (${[...kinds].join(', ')})`, 'bring them to the same root first, or rotate them one by one with --contexts');
@@ -151,7 +163,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
         'enable it (istioctl install --set values.pilot.env.ISTIO_MULTIROOT_MESH=true, and meshConfig.defaultConfig.proxyMetadata.PROXY_CONFIG_XDS_AGENT="true"), restart the mesh once, then rotate; or accept an outage with --allow-downtime',
       );
     }
-    return downtimeReplace(opts, deps, states, next, now);
+    return downtimeReplace(opts, deps, states, now);
   }
 
   const result: RotateResult = { kind, dryRun: opts.dryRun, contexts, phases: [], finalRoots: [] };
@@ -165,7 +177,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
         continue;
       }
       const backup = (await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())).path;
-      const written = await writeCacerts(s.cluster.client, opts.namespace, null, s.current!, annotationsFor('plug-self-signed', s.current!, s.current!, target, deps.now()), false);
+      const written = await writeCacerts(s.cluster.client, opts.namespace, null, s.current!, annotationsFor('plug-self-signed', s.current!, s.current!, s.target, deps.now()), false);
       s.state = { ...s.state, cacerts: written };
       deps.notice(`${s.cluster.client.context}: plugged the self-signed CA into cacerts; restarting istiod to switch to it`);
       await s.cluster.restartControlPlane();
@@ -197,7 +209,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
       } else {
         const backup = (await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())).path;
         const lastPhase = i === s.steps.length - 1;
-        const ann = annotationsFor(lastPhase ? 'complete' : phase, current, step.bundle, target, deps.now());
+        const ann = annotationsFor(lastPhase ? 'complete' : phase, current, step.bundle, s.target, deps.now());
         try {
           await writeCacerts(s.cluster.client, opts.namespace, fresh, step.bundle, ann, false);
         } catch (e) {
@@ -258,10 +270,11 @@ function annotationsFor(phase: string, current: BundleData | null, next: BundleD
 }
 
 /** --allow-downtime without multi-root: the recipe's path, done safely: replace, restart everything, gate. */
-async function downtimeReplace(opts: RotateOptions, deps: RotateDeps, states: ClusterState[], next: BundleData, now: Date): Promise<RotateResult> {
+async function downtimeReplace(opts: RotateOptions, deps: RotateDeps, states: ClusterState[], now: Date): Promise<RotateResult> {
   const report: PhaseReport = { phase: 'replace-and-restart', clusters: [] };
   for (const s of states) {
     const ctx = s.cluster.client.context;
+    const next = s.next;
     if (opts.dryRun) {
       report.clusters.push({ context: ctx, action: 'planned', backup: null, gateSeconds: null });
       continue;
@@ -275,5 +288,5 @@ async function downtimeReplace(opts: RotateOptions, deps: RotateDeps, states: Cl
     await s.cluster.restartWorkloads();
     report.clusters.push({ context: ctx, action: 'applied', backup, gateSeconds: Math.round((Date.now() - t0) / 100) / 10 });
   }
-  return { kind: 'downtime-replace', dryRun: opts.dryRun, contexts: states.map((s) => s.cluster.client.context), phases: [report], finalRoots: opts.dryRun ? [] : pemFingerprints(next['root-cert.pem']) };
+  return { kind: 'downtime-replace', dryRun: opts.dryRun, contexts: states.map((s) => s.cluster.client.context), phases: [report], finalRoots: opts.dryRun ? [] : pemFingerprints(states[0]!.next['root-cert.pem']) };
 }
