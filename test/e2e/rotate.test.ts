@@ -17,7 +17,7 @@ const work = await mkdtemp(join(tmpdir(), 'istio-ca-rotate-'));
 let mesh: FixtureMesh;
 let istiod: Istiod | null = null;
 const dir = (n: string) => join(work, n);
-const fast = ['--kubelet-sync', '3s', '--gate-timeout', '3m', '--yes'];
+const fast = ['--kubelet-sync', '3s', '--gate-timeout', '3m', '--yes', '--backup-dir', join(work, 'backups')];
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
 async function gen(name: string, extra: string[] = []): Promise<void> {
@@ -68,7 +68,7 @@ test('setup: fixture mesh, cacerts = A, the real istiod started on it', async ()
 
 test('an intermediate-only rotation: one update, istiod hot-reloads it, nothing restarts', async () => {
   const before = istiod!.restarts();
-  const r = await plugin(rotateArgs('a2', ['--backup-dir', dir('backups'), '-o', 'json']));
+  const r = await plugin(rotateArgs('a2', ['-o', 'json']));
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.equal(json(r).kind, 'intermediate-only');
   assert.equal((await getCacerts(mesh.istioNamespace))!.data['ca-cert.pem'], Buffer.from(await readFile(join(dir('a2'), 'ca-cert.pem'))).toString('base64'));
@@ -110,7 +110,7 @@ test('a root rotation A -> B with multi-root: istiod never rejects a bundle and 
       await new Promise((r) => setTimeout(r, 300));
     }
   })();
-  const r = await plugin(rotateArgs('b', ['--backup-dir', dir('backups'), '-o', 'json']));
+  const r = await plugin(rotateArgs('b', ['-o', 'json']));
   watching = false;
   await watcher;
   assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -130,7 +130,7 @@ for (const phase of ['trust-both', 'switch-signer'] as const) {
     const from = (await getCacerts(mesh.istioNamespace))!;
     const next = `n-${phase}`;
     await gen(next);
-    const child = spawn(process.execPath, [join(repoRoot(), 'bin/kubectl-istio_ca'), ...rotateArgs(next, ['--backup-dir', dir('backups')]), '--kubeconfig', e2eEnv().kubeconfig], { stdio: 'ignore', env: { ...process.env, KUBECONFIG: '' } });
+    const child = spawn(process.execPath, [join(repoRoot(), 'bin/kubectl-istio_ca'), ...rotateArgs(next), '--kubeconfig', e2eEnv().kubeconfig], { stdio: 'ignore', env: { ...process.env, KUBECONFIG: '' } });
     await waitFor(async () => (await getCacerts(mesh.istioNamespace))?.metadata.annotations?.['kubectl-istio-ca.io/rotation-phase'] === phase, 120_000, { message: `phase ${phase}` });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
