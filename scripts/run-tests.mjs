@@ -13,8 +13,8 @@ const args = new Set(process.argv.slice(2));
 const only = ['--unit-only', '--e2e-only', '--release-only'].find((a) => args.has(a));
 const want = (phase) => !only || only === `--${phase}-only`;
 
-function run(cmd, argv, env = {}) {
-  const r = spawnSync(cmd, argv, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
+function run(cmd, argv, env = {}, cwd = root) {
+  const r = spawnSync(cmd, argv, { cwd, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
   return r.status ?? 1;
 }
 
@@ -50,6 +50,12 @@ if (want('release') && testFiles('build/test/release').length > 0) {
 
 if (want('e2e') && process.env.SKIP_E2E !== '1') {
   console.log('\n== end-to-end tests on the real test cluster ==');
+  // The real istiod for the rotation tests, built from the istio.io/istio module (Go build cache reused).
+  console.log('building test/istiod (istio.io/istio pilot-discovery)…');
+  if (run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'], { CGO_ENABLED: '0' }, join(root, 'test/istiod')) !== 0) {
+    console.error('building test/istiod failed: the rotation tests cannot run');
+    process.exit(1);
+  }
   const up = spawnSync(join(root, 'scripts/test-cluster'), ['up'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   if (up.status !== 0) {
     console.error('scripts/test-cluster up failed: the end-to-end suite cannot run');
