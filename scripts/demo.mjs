@@ -2,10 +2,10 @@
 // npm run demo: the recipe of replacing an Istio CA, done with kubectl istio-ca on the project's own test cluster.
 // Starts the cluster (scripts/test-cluster up), applies the fixture mesh, then runs generate, backup, replace,
 // restart, verify and status, printing each step as a user would see it. Needs Go (the cluster is built from Go
-// modules). The test cluster runs no istiod: where istiod's namespace controller would publish the new root to
-// every namespace's istio-ca-root-cert ConfigMap, the demo does it and says so.
+// modules) and runs Istio's real istiod (test/istiod, built from the istio.io/istio module) as a process against it:
+// istiod starts self-signed, reloads or restarts with cacerts, and publishes istio-ca-root-cert to every namespace.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const bold = (s) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[1m${s}\u001b[22m` : s);
 
 function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : opts.input ? ['pipe', 'inherit', 'inherit'] : 'inherit', input: opts.input, env: { ...process.env, ...opts.env } });
+  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? root, encoding: 'utf8', stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : opts.input ? ['pipe', 'inherit', 'inherit'] : 'inherit', input: opts.input, env: { ...process.env, ...opts.env } });
   if (r.status !== 0 && !opts.allowFail) {
     console.error(`demo: ${cmd} ${args.join(' ')} exited ${r.status}`);
     process.exit(1);
@@ -34,30 +34,37 @@ for (const [kind, ns, name] of [['deployment', 'istio-system', 'istiod'], ['depl
   k('rollout', 'status', `${kind}/${name}`, '-n', ns, '--timeout=120s');
 }
 
+console.log(bold('== building and starting the real istiod (istio.io/istio pilot-discovery) =='));
+sh('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'], { env: { CGO_ENABLED: '0' }, cwd: join(root, 'test/istiod') });
+process.env.ISTIO_CA_E2E_KUBECONFIG = kubeconfig;
+process.env.ISTIO_CA_E2E_KUBECTL = kubectl;
+const { startIstiod } = await import('../build/test/e2e/support/istiod.js');
+const istiod = await startIstiod({ namespace: 'istio-system', syncDelayMs: 2000 });
+
 const work = mkdtempSync(join(tmpdir(), 'istio-ca-demo-'));
 const ca = join(work, 'ca');
 function step(title, args, allowFail = false) {
   console.log(`\n${bold(`== ${title}`)}\n$ kubectl istio-ca ${args.join(' ')}`);
   return sh(process.execPath, [join(root, 'bin/kubectl-istio_ca'), ...args], { env, allowFail });
 }
-function publishRoot() {
-  const pem = readFileSync(join(ca, 'root-cert.pem'), 'utf8');
-  const nss = ['istio-system', 'mesh-inject', 'mesh-rev', 'mesh-plain'];
-  console.log(`\n${bold('== istiod publishes the new root')} (the demo does it for istiod: istio-ca-root-cert in ${nss.join(', ')})`);
-  const items = nss.map((ns) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-root-cert', namespace: ns, labels: { 'istio.io/config': 'true' } }, data: { 'root-cert.pem': pem } }));
-  sh(kubectl, ['apply', '-f', '-'], { env, input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
-}
 const scope = ['-n', 'istio-system', '-n', 'mesh-inject', '-n', 'mesh-rev', '-n', 'mesh-plain'];
 try {
+  step('0. status before: istiod runs with its self-signed CA', ['status']);
   step('1. generate a new root and intermediate', ['generate', '--out-dir', ca]);
   step('2. back up what the cluster holds today', ['backup', '--out-dir', join(work, 'backups')]);
-  step('3. replace cacerts (validated, backed up, one guarded update)', ['replace', '--from-dir', ca, '--backup-dir', join(work, 'backups'), '--yes', '--allow-root-change']);
-  publishRoot();
-  step('4. verify: not done yet', ['verify', ...scope], true);
+  step('3. replace: validated, backed up, one guarded update (a new root: the flag accepts the outage)', ['replace', '--from-dir', ca, '--backup-dir', join(work, 'backups'), '--yes', '--allow-root-change']);
+  step('4. verify: not done yet (istiod has not switched; workloads hold the old root)', ['verify', ...scope], true);
   step('5. restart the control plane, then every workload with a sidecar', ['restart', '--timeout', '3m']);
+  console.log('\n(waiting for istiod to publish the new root to every namespace)');
+  for (let i = 0; i < 60; i++) {
+    if (sh(process.execPath, [join(root, 'bin/kubectl-istio_ca'), 'verify', ...scope, '-o', 'json'], { env, allowFail: true, capture: true }).status === 0) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   step('6. verify again', ['verify', ...scope]);
   step('7. status', ['status']);
+  console.log(`\nistiod's log: ${istiod.log().split('\n').filter((l) => /cacerts|CA cert|root cert|Use local CA/i.test(l)).slice(-6).join('\n')}`);
 } finally {
+  await istiod.stop();
   rmSync(work, { recursive: true, force: true });
   console.log(`\nThe cluster keeps running: scripts/test-cluster down stops it. kubeconfig: ${kubeconfig}`);
 }
