@@ -69,7 +69,7 @@ export const restartCommand: CommandSpec = {
               wait: args.wait !== false,
               dryRun: args['dry-run'] === true,
             },
-            { client, now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), progress: progress.onEvent },
+            { client, now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), qps, progress: progress.onEvent },
           ),
         { qps, burst },
       );

@@ -23,6 +23,9 @@ export interface Discovery extends Inventory {
   counts: Map<string, number>;
 }
 
+/** Objects per list request, in discovery and status polls: fewer, larger pages save requests under a tight rate limit. */
+export const LIST_PAGE = 1000;
+
 export const countKey = (kind: WorkloadKind, namespace: string | undefined) => `${kind}/${namespace ?? ''}`;
 
 /** Lists what the selection needs; a forbidden list throws (the caller names verb, resource and namespace). */
@@ -34,7 +37,7 @@ export async function discover(client: KubeClient, opts: DiscoverOptions): Promi
 
   const perScope = await Promise.all(
     scopes.map(async (namespace) => {
-      const pods = await client.list<KubeObject>(Resources.pods, { ...(namespace !== undefined ? { namespace } : {}), metadataOnly: true });
+      const pods = await client.list<KubeObject>(Resources.pods, { ...(namespace !== undefined ? { namespace } : {}), metadataOnly: true, limit: LIST_PAGE });
       const needed = new Set<WorkloadKind>();
       for (const p of pods) {
         const owner = podWorkload(p);
@@ -43,7 +46,7 @@ export async function discover(client: KubeClient, opts: DiscoverOptions): Promi
       // istiod is found by its Deployment even when it has no pods.
       if (opts.controlPlane && (namespace === undefined || namespace === opts.istioNamespace)) needed.add('Deployment');
       const lists = await Promise.all(
-        WORKLOAD_KINDS.map(async (kind) => [kind, needed.has(kind) ? await client.list<Workload>(RESOURCE_OF[kind], namespace !== undefined ? { namespace } : {}) : []] as const),
+        WORKLOAD_KINDS.map(async (kind) => [kind, needed.has(kind) ? await client.list<Workload>(RESOURCE_OF[kind], { ...(namespace !== undefined ? { namespace } : {}), limit: LIST_PAGE }) : []] as const),
       );
       return { namespace, pods, lists };
     }),

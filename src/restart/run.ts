@@ -40,8 +40,10 @@ export interface RestartDeps {
   client: KubeClient;
   now(): Date;
   sleep(ms: number): Promise<void>;
-  /** Poll interval while waiting (default 500 ms). */
+  /** Shortest interval between status polls while waiting (default 500 ms). */
   pollIntervalMs?: number;
+  /** The client's request rate limit, when known: polls then leave most of it to the patches. */
+  qps?: number;
   progress?(event: ProgressEvent): void;
 }
 
@@ -128,7 +130,7 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
   }
   deps.progress?.({ type: 'planned', total: sel.istiod.length + sel.gateways.length + sel.workloads.length });
 
-  const watcher = new RolloutWatcher(client, { pollMs: deps.pollIntervalMs ?? 500, now: deps.now, sleep: deps.sleep, clusterWide: inventory.clusterWide, counts: inventory.counts });
+  const watcher = new RolloutWatcher(client, { pollMs: deps.pollIntervalMs ?? 500, ...(deps.qps ? { qps: deps.qps } : {}), now: deps.now, sleep: deps.sleep, clusterWide: inventory.clusterWide, counts: inventory.counts });
   const patch = restartPatch(restartedAt);
 
   const item = (t: Target, status: RolloutStatus, message: string, hint: string | null, startedAt: Date | null): RolloutItem => {

@@ -1,13 +1,14 @@
 /**
- * Waiting for many rollouts at once within a request budget. One loop polls every pollMs for all workloads being
- * waited on, and per kind picks the cheapest way to read them: a get per workload, a list per namespace, or one
- * cluster-wide list, whichever costs fewer requests (a list page holds 500 objects).
+ * Waiting for many rollouts at once within a request budget. One loop polls for all workloads being waited on, and
+ * per kind picks the cheapest way to read them: a get per workload, a list per namespace, or one cluster-wide list,
+ * whichever costs fewer requests (a list page holds LIST_PAGE objects). Polls come at most every pollMs, and no
+ * more often than keeps them within POLL_SHARE of the client's request rate, so patches keep most of the budget.
  */
 import type { KubeClient } from '../kube/client.js';
 import { KubeApiError, explainKubeError } from '../kube/errors.js';
 import type { Workload } from '../kube/resources.js';
 import { isIstioCaError } from '../errors.js';
-import { countKey } from './discover.js';
+import { countKey, LIST_PAGE } from './discover.js';
 import { RESOURCE_OF, rolloutState, type WorkloadKind } from './rollout.js';
 
 export type WaitOutcome = { status: 'done' | 'failed' | 'timeout'; message: string; hint?: string };
@@ -19,7 +20,10 @@ export interface WatchTarget {
 }
 
 export interface WatcherOptions {
+  /** Shortest time between polls. */
   pollMs: number;
+  /** The client's request rate limit (requests/s), when known: polls then spend at most POLL_SHARE of it. */
+  qps?: number;
   now(): Date;
   sleep(ms: number): Promise<void>;
   /** Whether cluster-wide lists are allowed (discovery listed cluster-wide, so RBAC permits it). */
@@ -35,8 +39,9 @@ interface Waiter {
   resolve(o: WaitOutcome): void;
 }
 
-const PAGE = 500;
-const pages = (items: number) => Math.max(1, Math.ceil(items / PAGE));
+/** Part of the request rate polls may use while rollouts wait. */
+export const POLL_SHARE = 0.3;
+const pages = (items: number) => Math.max(1, Math.ceil(items / LIST_PAGE));
 const objKey = (kind: string, ns: string, name: string) => `${kind}/${ns}/${name}`;
 
 type Fetched = Map<string, Workload | null | Error>;
@@ -44,11 +49,15 @@ type Fetched = Map<string, Workload | null | Error>;
 export class RolloutWatcher {
   private readonly waiters = new Set<Waiter>();
   private running = false;
+  /** Wait before the next poll; kept across loops so a new wait does not poll early. */
+  private interval: number;
 
   constructor(
     private readonly client: KubeClient,
     private readonly opts: WatcherOptions,
-  ) {}
+  ) {
+    this.interval = opts.pollMs;
+  }
 
   /** Resolves when the workload's current generation has rolled out, failed, or the deadline (epoch ms) passed. */
   wait(target: WatchTarget, deadline: number): Promise<WaitOutcome> {
@@ -64,8 +73,9 @@ export class RolloutWatcher {
   private async loop(): Promise<void> {
     try {
       while (this.waiters.size > 0) {
-        await this.opts.sleep(this.opts.pollMs);
-        await this.pollOnce([...this.waiters]);
+        await this.opts.sleep(this.interval);
+        const requests = await this.pollOnce([...this.waiters]);
+        this.interval = this.opts.qps ? Math.max(this.opts.pollMs, Math.ceil((requests / (this.opts.qps * POLL_SHARE)) * 1000)) : this.opts.pollMs;
       }
     } catch (e) {
       // A bug, not an API answer: end every wait with it rather than hang.
@@ -80,11 +90,14 @@ export class RolloutWatcher {
     w.resolve(outcome);
   }
 
-  private async pollOnce(batch: Waiter[]): Promise<void> {
+  /** Reads and judges every waiter once; returns the requests it took. */
+  private async pollOnce(batch: Waiter[]): Promise<number> {
     const fetched: Fetched = new Map();
     const byKind = new Map<WorkloadKind, Waiter[]>();
     for (const w of batch) byKind.set(w.target.kind, [...(byKind.get(w.target.kind) ?? []), w]);
+    const before = this.client.requestCount();
     await Promise.all([...byKind].map(([kind, ws]) => this.fetchKind(kind, ws, fetched)));
+    const requests = this.client.requestCount() - before;
     const now = this.opts.now().getTime();
     for (const w of batch) {
       const got = fetched.get(objKey(w.target.kind, w.target.namespace, w.target.name));
@@ -112,6 +125,7 @@ export class RolloutWatcher {
       }
       if (now >= w.deadline) this.finish(w, { status: 'timeout', message: `timed out: ${w.last}` });
     }
+    return requests;
   }
 
   /** Reads every waited-on object of one kind with the fewest requests. */
@@ -125,7 +139,7 @@ export class RolloutWatcher {
 
     const fromList = async (namespace: string | undefined, group: Waiter[]) => {
       try {
-        const items = await this.client.list<Workload>(type, namespace !== undefined ? { namespace } : {});
+        const items = await this.client.list<Workload>(type, { ...(namespace !== undefined ? { namespace } : {}), limit: LIST_PAGE });
         for (const w of group) out.set(objKey(kind, w.target.namespace, w.target.name), null);
         for (const item of items) {
           const k = objKey(kind, item.metadata.namespace ?? namespace ?? '', item.metadata.name);

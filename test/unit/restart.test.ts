@@ -308,6 +308,19 @@ test('waiting costs few requests: many rollouts in a namespace are read with one
   assert.equal(m.kube.callsWhere({ verb: 'get' }).filter((c) => c.namespace!.startsWith('team')).length, 0, 'polls listed instead of getting each workload');
 });
 
+test('under a tight rate limit polls come no more often than keeps them within 30 % of it', async () => {
+  const m = mesh({ readsToComplete: 4 });
+  const reads: number[] = [];
+  m.kube.beforeCall((c) => {
+    if (c.verb === 'get') reads.push(m.clock.now().getTime());
+  });
+  await runRestart({ ...DEFAULTS, scope: 'control-plane' }, { client: m.kube, now: m.clock.now, sleep: m.clock.sleep, pollIntervalMs: 500, qps: 2 });
+  m.kube.assertNoUnexpectedCalls();
+  const gaps = reads.slice(1).map((t, i) => t - reads[i]!).filter((g) => g > 0);
+  assert.ok(gaps.length >= 4, `${reads.length} polls`);
+  assert.ok(gaps.every((g) => g >= 1667), `one request per poll at 2 qps: at least 1.67 s apart, got ${gaps.join(', ')} ms`);
+});
+
 test('one rollout is read with a get, not a list of its namespace', async () => {
   const m = mesh();
   await run(m, { scope: 'control-plane' });
