@@ -5,14 +5,10 @@ import (
 	_ "time/tzdata" // CronJob time zones, as upstream
 
 	"github.com/spf13/pflag"
-	_ "k8s.io/client-go/plugin/pkg/client/auth" // as upstream kubectl
 	"k8s.io/component-base/cli"
-	"k8s.io/component-base/logs"
 	_ "k8s.io/component-base/logs/json/register"
 	_ "k8s.io/component-base/metrics/prometheus/clientgo"
 	_ "k8s.io/component-base/metrics/prometheus/version"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	kubectlutil "k8s.io/kubectl/pkg/cmd/util"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanagerapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
@@ -39,9 +35,8 @@ func runScheduler() int {
 
 // dropGlobalVersionFlag removes --version from pflag.CommandLine. The control-plane packages linked into
 // this binary (component-base/version/verflag) declare it there in init; cobra merges pflag.CommandLine
-// into a root command, so kubectl would gain a --version its upstream binary lacks, and kwok would fail
-// (cobra reads its own bool --version and finds verflag's non-bool one). The control-plane commands add
-// verflag's flag to their own flag sets, so they keep it.
+// into a root command, so kwok would fail (cobra reads its own bool --version and finds verflag's
+// non-bool one). The control-plane commands add verflag's flag to their own flag sets and keep it.
 func dropGlobalVersionFlag() {
 	fs := pflag.NewFlagSet(os.Args[0], pflag.ExitOnError)
 	pflag.CommandLine.VisitAll(func(f *pflag.Flag) {
@@ -50,18 +45,6 @@ func dropGlobalVersionFlag() {
 		}
 	})
 	pflag.CommandLine = fs
-}
-
-// k8s.io/kubernetes/cmd/kubectl/kubectl.go
-func runKubectl() int {
-	dropGlobalVersionFlag()
-	logs.GlogSetter(kubectlcmd.GetLogVerbosity(os.Args)) // nolint:errcheck
-	command := kubectlcmd.NewDefaultKubectlCommand()
-	if err := cli.RunNoErrOutput(command); err != nil {
-		kubectlutil.CheckErr(err) // exits non-zero
-		return 1
-	}
-	return 0
 }
 
 // sigs.k8s.io/kwok/cmd/kwok/main.go

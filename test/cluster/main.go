@@ -6,15 +6,15 @@
 //	kube-apiserver           k8s.io/kubernetes/cmd/kube-apiserver/app
 //	kube-controller-manager  k8s.io/kubernetes/cmd/kube-controller-manager/app
 //	kube-scheduler           k8s.io/kubernetes/cmd/kube-scheduler/app
-//	kubectl                  k8s.io/kubectl/pkg/cmd
 //	kwok                     sigs.k8s.io/kwok/pkg/kwok/cmd
 //
 // plus helpers used by scripts/test-cluster (pki, kwok-config, readonly-rbac,
 // ports). Linking once keeps the cold build short; each component still runs
-// as its own process with the upstream command and flags.
+// as its own process with the upstream command and flags. kubectl is a binary
+// of its own (./kubectl), from the same modules.
 //
-// The component is chosen by the base name of argv[0] (bin/kubectl is a
-// symlink to this binary) or, when invoked as testcluster, by the first
+// The component is chosen by the base name of argv[0] (bin/kube-apiserver etc.
+// are symlinks to this binary) or, when invoked as testcluster, by the first
 // argument.
 package main
 
@@ -33,7 +33,6 @@ var commands = map[string]func() int{
 	"kube-apiserver":          runAPIServer,
 	"kube-controller-manager": runControllerManager,
 	"kube-scheduler":          runScheduler,
-	"kubectl":                 runKubectl,
 	"kwok":                    runKwok,
 	"pki":                     runPKI,
 	"kwok-config":             runKwokConfig,
