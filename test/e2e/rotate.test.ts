@@ -146,6 +146,31 @@ for (const phase of ['trust-both', 'switch-signer'] as const) {
   });
 }
 
+test('from istiod\'s self-signed CA: plug it into cacerts first, restart istiod, then rotate to B without a rejection', async () => {
+  await istiod?.stop();
+  istiod = null;
+  await deleteFixtureMesh(mesh);
+  mesh = await applyFixtureMesh({ rename: { 'istio-system': uniqueName('istio-self'), 'mesh-inject': uniqueName('inject-self'), 'mesh-rev': uniqueName('rev-self'), 'mesh-plain': uniqueName('plain-self') } });
+  await setMultiRoot(true);
+  istiod = await startIstiod({ namespace: mesh.istioNamespace, syncDelayMs: 1000 });
+  const selfSigned = await waitFor(async () => {
+    const out = await kubectlOk(['get', 'secret', 'istio-ca-secret', '-n', mesh.istioNamespace, '-o', 'jsonpath={.data.ca-cert\\.pem}']).catch(() => '');
+    return out ? pemFingerprints(Buffer.from(out, 'base64').toString('utf8')) : null;
+  }, 60_000, { message: 'istiod to create its self-signed istio-ca-secret' });
+  await waitForRoots(selfSigned);
+  const s0 = await plugin(['status', '-i', mesh.istioNamespace, '-o', 'json']);
+  assert.equal(json(s0).caMode, 'self-signed');
+  const r = await plugin(rotateArgs('b', ['-o', 'json']));
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const out = json(r);
+  assert.equal(out.kind, 'self-signed-to-plugged');
+  assert.deepEqual(out.phases.map((p: { phase: string }) => p.phase), ['plug-self-signed', 'trust-both', 'switch-signer', 'drop-old']);
+  assert.ok(istiod.restarts() >= 1, 'istiod restarted to switch from istio-ca-secret to cacerts');
+  assert.match(istiod.log(), /Use local CA certificate/);
+  await waitForRoots(await rootsOf('b'));
+  assertNoRejections();
+});
+
 test('teardown', async () => {
   await istiod?.stop();
   await deleteFixtureMesh(mesh);
