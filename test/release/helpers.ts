@@ -1,5 +1,7 @@
 /** Shared by the release tests: paths, running programs, reading the release archives, telling binaries apart. */
+import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -30,7 +32,7 @@ export function tempDir(prefix: string): string {
 
 export interface ReleaseConfig {
   version: string;
-  targets: { os: string; arch: string; node: string; signing?: string }[];
+  targets: { os: string; arch: string; node: string; signing?: 'adhoc' | 'unsigned' }[];
   krew: { name: string; manifest: string };
 }
 
@@ -157,4 +159,52 @@ export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * Checks the embedded code signature of a thin 64-bit Mach-O executable against the file, as the macOS kernel does
+ * page by page: LC_CODE_SIGNATURE at the end of __LINKEDIT, a SHA-256 CodeDirectory over 4 KiB pages up to the
+ * signature, and the hash of the requirements blob. Returns the CodeDirectory's flags and identifier.
+ */
+export function machoSignature(data: Buffer): { flags: number; identifier: string; pages: number } {
+  assert(data.readUInt32LE(0) === 0xfeedfacf, 'a thin 64-bit Mach-O');
+  let p = 32;
+  let sig: { off: number; size: number } | undefined;
+  let linkeditEnd = 0;
+  for (let i = 0; i < data.readUInt32LE(16); i++) {
+    const cmd = data.readUInt32LE(p);
+    if (cmd === 0x1d) sig = { off: data.readUInt32LE(p + 8), size: data.readUInt32LE(p + 12) };
+    if (cmd === 0x19 && data.toString('latin1', p + 8, p + 24).startsWith('__LINKEDIT\0')) {
+      linkeditEnd = Number(data.readBigUInt64LE(p + 40) + data.readBigUInt64LE(p + 48));
+    }
+    p += data.readUInt32LE(p + 4);
+  }
+  assert(sig, 'has LC_CODE_SIGNATURE');
+  assert(sig.off + sig.size === data.length && linkeditEnd === data.length, 'the signature ends __LINKEDIT and the file');
+  const blobs = data.subarray(sig.off, sig.off + sig.size);
+  assert(blobs.readUInt32BE(0) === 0xfade0cc0, 'embedded signature superblob');
+  const find = (type: number) => {
+    for (let i = 0; i < blobs.readUInt32BE(8); i++) {
+      if (blobs.readUInt32BE(12 + i * 8) === type) {
+        const at = blobs.readUInt32BE(16 + i * 8);
+        return blobs.subarray(at, at + blobs.readUInt32BE(at + 4));
+      }
+    }
+    return undefined;
+  };
+  const cd = find(0);
+  assert(cd && cd.readUInt32BE(0) === 0xfade0c02, 'a CodeDirectory');
+  const hashOffset = cd.readUInt32BE(16);
+  const pages = cd.readUInt32BE(28);
+  const codeLimit = cd.readUInt32BE(32);
+  assert(cd[36] === 32 && cd[37] === 2 && cd[39] === 12, 'SHA-256 over 4 KiB pages');
+  assert(codeLimit === sig.off && pages === Math.ceil(codeLimit / 4096), 'hashes cover the file up to the signature');
+  for (let i = 0; i < pages; i++) {
+    const page = createHash('sha256').update(data.subarray(i * 4096, Math.min((i + 1) * 4096, codeLimit))).digest();
+    assert(page.equals(cd.subarray(hashOffset + i * 32, hashOffset + i * 32 + 32)), `page ${i} matches its hash`);
+  }
+  const req = find(2);
+  if (req) assert(createHash('sha256').update(req).digest().equals(cd.subarray(hashOffset - 64, hashOffset - 32)), 'requirements hash');
+  const identAt = cd.readUInt32BE(20);
+  return { flags: cd.readUInt32BE(12), identifier: cd.toString('utf8', identAt, cd.indexOf(0, identAt)), pages };
 }

@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
-import { executableKind, findKubectl, isolatedBin, readTarGz, readZip, releaseConfig, releaseDir, root, run, SEA_FUSE, tempDir, type ArchiveEntry } from './helpers.js';
+import { executableKind, findKubectl, machoSignature, isolatedBin, readTarGz, readZip, releaseConfig, releaseDir, root, run, SEA_FUSE, tempDir, type ArchiveEntry } from './helpers.js';
 
 interface Platform {
   selector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
@@ -150,6 +150,13 @@ test('every archive holds its bin (an executable of its os/arch with the blob in
     const fuse = bin.data.indexOf(SEA_FUSE);
     assert.ok(fuse > 0 && bin.data[fuse + SEA_FUSE.length + 1] === 0x31, `${basename(file)}: no single-executable blob injected`);
     if (os !== 'windows') assert.equal(bin.mode & 0o755, 0o755, `${basename(file)}: bin not executable`);
+    const signing = config.targets.find((t) => t.os === os && t.arch === arch)?.signing;
+    if (os === 'darwin') {
+      assert.equal(signing, 'adhoc', 'darwin binaries are signed ad hoc (Apple silicon runs nothing unsigned)');
+      const s = machoSignature(bin.data);
+      assert.equal(s.flags & 0x2, 0x2, `${basename(file)}: ad-hoc flag`);
+      assert.equal(s.identifier, 'kubectl-istio_ca');
+    }
     assert.ok(names.some((n) => LICENSE_NAMES.includes(n.toLowerCase())), `${basename(file)}: no LICENSE among ${names}`);
     assert.equal(entries.get('LICENSE')!.data.toString(), readFileSync(join(root, 'LICENSE'), 'utf8'));
     assert.match(entries.get('THIRD-PARTY-NOTICES')?.data.toString() ?? '', /Node\.js v?\d+[\s\S]*yargs/);
