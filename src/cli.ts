@@ -116,7 +116,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       return e.exitCode;
     }
     const err = e as Error;
-    await write(io.stderr, `${errStyle.bad('error:')} ${err?.message ?? String(e)}\n`);
+    await write(io.stderr, `${errStyle.bad('error:')} ${err?.message || String(e) || 'unexpected failure'}\n`);
     if (io.env.ISTIO_CA_DEBUG) await write(io.stderr, `${err?.stack ?? ''}\n`);
     return ExitCode.failed;
   }

@@ -103,8 +103,14 @@ export async function resolveConnection(flag: string | undefined, contextFlag: s
     if (paths.length === 1) kc.loadFromFile(paths[0]!);
     else kc.loadFromDefault();
     kc.setCurrentContext(contextName);
+    const how = user.exec ? `the exec credential plugin ${JSON.stringify((user.exec as { command?: string }).command ?? '')}` : user['auth-provider'] ? 'the auth provider' : 'basic auth';
     conn.dynamicAuth = async (opts) => {
-      await kc.applyToHTTPSOptions(opts as Parameters<typeof kc.applyToHTTPSOptions>[0]);
+      try {
+        await kc.applyToHTTPSOptions(opts as Parameters<typeof kc.applyToHTTPSOptions>[0]);
+      } catch (e) {
+        const detail = (e as Error)?.message || 'it failed without a message';
+        throw new RefusedError(`context ${contextName}: getting credentials from ${how} failed: ${detail}`, 'run the plugin command by hand (or kubectl get ns) to see its error, and refresh your login');
+      }
     };
   }
   return conn;
