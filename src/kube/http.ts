@@ -130,7 +130,12 @@ export class HttpKubeClient implements KubeClient {
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
       const page = await this.send<{ items?: T[]; metadata?: { continue?: string } }>('GET', `${resourcePath(type, opts.namespace)}?${q}`, undefined, headers, { resource: type.plural, namespace: opts.namespace, verb: 'list' });
-      for (const item of page.items ?? []) items.push(item);
+      // managedFields are most of a listed object's metadata (80% of a pod's) and nothing reads them from a list:
+      // dropping them page by page keeps a list of thousands of objects small in memory.
+      for (const item of page.items ?? []) {
+        if (item.metadata) delete item.metadata.managedFields;
+        items.push(item);
+      }
       cont = page.metadata?.continue || undefined;
     } while (cont);
     return items;

@@ -103,7 +103,14 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
   let referenceRoots: string[] = [];
   let referenceSource: MeshSnapshot['referenceSource'] = 'none';
   const rootConfigMaps = new Map<string, string[]>();
-  for (const cm of configMaps) rootConfigMaps.set(cm.metadata.namespace!, pemFingerprints(cm.data?.[ROOT_CERT_KEY]));
+  // Every namespace holds one of very few root bundles: parse each distinct PEM text once, not once per namespace.
+  const fingerprintsOf = new Map<string, string[]>();
+  for (const cm of configMaps) {
+    const pem = cm.data?.[ROOT_CERT_KEY];
+    let fps = pem === undefined ? [] : fingerprintsOf.get(pem);
+    if (!fps) fingerprintsOf.set(pem!, (fps = pemFingerprints(pem)));
+    rootConfigMaps.set(cm.metadata.namespace!, fps);
+  }
   if (ca.cacerts && ca.mode !== 'self-signed') {
     const data: BundleData = bundleFromSecret(ca.cacerts);
     bundle = validateBundle(data, { now: opts.now, expiryWarningDays: 30 }).report;
