@@ -9,7 +9,7 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyFixtureMesh, deleteFixtureMesh, kubectlOk, uniqueName, type FixtureMesh } from './support/cluster.js';
-import { getCacerts, plugin, registerKeys, writeRootConfigMaps } from './support/plugin.js';
+import { bundleData, getCacerts, plugin, registerKeys, writeRootConfigMaps } from './support/plugin.js';
 
 const work = await mkdtemp(join(tmpdir(), 'istio-ca-e2e-'));
 let mesh: FixtureMesh;
@@ -20,14 +20,8 @@ const backups = join(work, 'backups');
 const appNamespaces = () => [mesh.injectNamespace, mesh.revNamespace, mesh.plainNamespace];
 const allNamespaces = () => [mesh.istioNamespace, ...appNamespaces()];
 const scope = () => ['-i', mesh.istioNamespace, ...allNamespaces().flatMap((n) => ['-n', n])];
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
-async function bundleData(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) out[f] = b64(await readFile(join(dir, f), 'utf8'));
-  return out;
-}
 
 async function restartMesh(): Promise<void> {
   const r = await plugin(['restart', '-i', mesh.istioNamespace, '-n', mesh.injectNamespace, '-n', mesh.revNamespace, '--timeout', '3m', '-o', 'json']);

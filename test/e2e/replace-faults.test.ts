@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { e2eEnv, kubectlOk, uniqueName } from './support/cluster.js';
-import { getCacerts, plugin, registerKeys } from './support/plugin.js';
+import { bundleData, getCacerts, plugin, registerKeys } from './support/plugin.js';
 import { resolveConnection } from '../../src/kube/kubeconfig.js';
 import { HttpKubeClient } from '../../src/kube/http.js';
 import type { KubeClient } from '../../src/kube/client.js';
@@ -23,12 +23,6 @@ const ns = uniqueName('istio-faults');
 const dirA = join(work, 'a');
 const dirC = join(work, 'c');
 const backups = join(work, 'backups');
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-async function bundleData(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) out[f] = b64(await readFile(join(dir, f), 'utf8'));
-  return out;
-}
 
 test('setup: namespace with cacerts = A; bundle C is a new intermediate under A\'s root', async () => {
   await kubectlOk(['create', 'namespace', ns]);

@@ -76,3 +76,10 @@ export async function getCacerts(namespace: string, kubeconfig?: string): Promis
     throw e;
   }
 }
+
+/** A bundle directory as the cacerts secret's data would hold it (base64 of each file). */
+export async function bundleData(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) out[f] = readFileSync(join(dir, f)).toString('base64');
+  return out;
+}
