@@ -5,10 +5,11 @@
 //
 //   npm run bench [-- --only startup,generate,verify,restart] [--reps 3] [--recipe-every 10] [--no-no-wait-too]
 //                 [--keep-cluster] [--time-limit-min 60]
+//   npm run bench -- --render    re-render bench/RESULTS.md from bench/results.json (the last full run's figures)
 // --recipe-every N runs the recipe's loop on every Nth namespace and extrapolates linearly (default 1: every
 // namespace, 0.1-0.5 s each on 2 shared cores, i.e. 3-17 minutes depending on what else runs).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,7 @@ const { values: opt } = parseArgs({
     'no-wait-too': { type: 'boolean', default: true },
     'keep-cluster': { type: 'boolean', default: false },
     'time-limit-min': { type: 'string', default: '60' },
+    render: { type: 'boolean', default: false },
   },
   allowNegative: true,
 });
@@ -54,6 +56,18 @@ const watchdog = setTimeout(() => {
   process.exit(124);
 }, Number(opt['time-limit-min']) * 60_000);
 watchdog.unref();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const pid of live) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    process.exit(130);
+  });
+}
 
 const SHAPE = shapeOf({ namespaces: 2000, pods: 5000, deployNamespaces: 100, deploymentsPerNamespace: 5 });
 const RESTART = { qps: 5, burst: 10, concurrency: 10 };
@@ -70,7 +84,26 @@ const newest = (dir) => {
   return t;
 };
 
+/** The figures of a row, without the processes' output. */
+function keepFigures(r) {
+  const keys = ['scenario', 'subject', 'ms', 'requests', 'allRequests', 'apiserverCpuMs', 'rssKiB', 'rssNote', 'cpuMs', 'note', 'runs', 'extrapolated', 'measuredMs', 'measuredRequests'];
+  return Object.fromEntries(keys.filter((k) => r[k] !== undefined && !(typeof r[k] === 'number' && Number.isNaN(r[k]))).map((k) => [k, r[k]]));
+}
+
+function report(record) {
+  process.stdout.write(`\n${printTables(record.rows, record.targets)}\n`);
+  for (const n of missedNotes(record.targets)) process.stdout.write(`${n.replace(/\*\*/g, '')}\n\n`);
+}
+
 async function main() {
+  if (opt.render) {
+    // Only re-render bench/RESULTS.md from the figures of the last full run (bench/results.json).
+    const record = JSON.parse(readFileSync(join(root, 'bench', 'results.json'), 'utf8'));
+    report(record);
+    writeFileSync(join(root, 'bench', 'RESULTS.md'), resultsMarkdown(record));
+    log('re-rendered bench/RESULTS.md from bench/results.json (nothing measured)');
+    return 0;
+  }
   log('npm run build');
   sh('npm', ['run', '--silent', 'build'], 'npm run build');
   // The packaged binary: dist/kubectl-istio_ca when it is complete and newer than src/, else built by
@@ -151,32 +184,26 @@ async function main() {
   admin?.close();
 
   m.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
-  process.stdout.write(`\n${printTables(rows, targets)}\n`);
-  for (const n of missedNotes(targets)) process.stdout.write(`${n.replace(/\*\*/g, '')}\n\n`);
-  const notes = [
-    'Wall time: from spawn to exit of the process (or of the whole group of processes), in this Node.js process.',
-    'Peak RSS: GNU time `%M` of each process. A shell loop reports the largest of its processes, which run one at a time; the floor\'s kubectl processes run at once, so their peaks are summed.',
-    `API requests: counted by the API server. Every measured client (plugin, kubectl, the recipe's loop) uses one ServiceAccount, \`istio-ca-bench\`, whose FlowSchema sends its requests to the exempt priority level (as the admin user's are); the figure is the increase of \`apiserver_flowcontrol_dispatched_requests_total{flow_schema="istio-ca-bench"}\` over the run, read from /metrics with the admin client certificate before and after. "all API requests" is the increase of \`apiserver_request_total\` summed over all labels in the same interval, so it also holds what the controllers, the scheduler and kwok did meanwhile (during restarts: creating and deleting pods).`,
-    'API server CPU: user + system CPU time of the kube-apiserver process over the run (/proc/PID/stat), which also holds its work for the controllers and kwok meanwhile.',
-    'verify -A and status run with `-o json` (verify must pass on every namespace before it is measured); kubectl uses a warm discovery cache (KUBECACHEDIR in .bench-cluster/), as on a workstation.',
-    'The floor: kubectl fetching, as JSON, the lists verify reads, each list by one kubectl, all at once: namespaces, the istio-ca-root-cert ConfigMaps (field selector), pods -A, the cacerts and istio-ca-secret Secrets, istiod\'s Deployment and pods. kubectl pages with its default --chunk-size 500, as the plugin pages at 500. The plugin asks for less than this floor does: metadata only (PartialObjectMetadataList) for namespaces and pods.',
-    `The recipe's loop: bench/recipe-loop.sh, \`kubectl get namespaces\`, then for each namespace \`kubectl get configmap istio-ca-root-cert -o jsonpath\` piped to \`openssl x509 -fingerprint -sha256\`, compared with the root's fingerprint.${Number(opt['recipe-every']) > 1 ? ` Measured on every ${opt['recipe-every']}th namespace and extrapolated linearly (the row says so).` : ' Run on every namespace, not a sample.'}`,
-    `restart: the plugin at kubectl's own client-side rate limit. kubectl ${m.kubectl} sets no QPS on its API client (only on discovery: 50 QPS, burst 300, k8s.io/kubectl/pkg/cmd/cmd.go), so client-go's defaults apply: 5 QPS, burst 10 (k8s.io/client-go/rest/config.go DefaultQPS/DefaultBurst), per process; kubectl has no --qps flag. The plugin runs with --qps ${RESTART.qps} --burst ${RESTART.burst} --concurrency ${RESTART.concurrency} for the whole restart. Each kubectl process of the loop gets a fresh bucket, so the loop never waits on its limiter (a restart of 5 Deployments is 1 list + 5 patches).`,
-    'restart (wait): both sides wait until every rollout completes: the plugin by default, kubectl by `kubectl rollout status` of each Deployment right after the namespace\'s `rollout restart` (bench/kubectl-restart-loop.sh); the plugin restarts with --workloads-only (istiod is not part of the kubectl loop). Before each run every Deployment has rolled out. restart (patch only): the plugin with --no-wait against the loop of `kubectl rollout restart` alone, for what patching costs at the limit.',
-    'generate: `kubectl istio-ca generate` (RSA 4096 root and intermediate, validated) against bench/openssl-ca.sh (Istio\'s tools/certs/common.mk steps: genrsa, req, x509 for the root and for the intermediate), interleaved; RSA key generation time varies widely from run to run (random prime search), so the ratio is of means.',
-    'start-up: the packaged single binary (dist/kubectl-istio_ca, Node.js SEA) `--help` against `node -e 0`, interleaved, medians.',
-  ];
-  if (verifyDetail) notes.push(`verify runs: ${verifyDetail.verifyRuns.map((x) => x.toFixed(0)).join(', ')} ms; status runs: ${verifyDetail.statusRuns.map((x) => x.toFixed(0)).join(', ')} ms; floor runs: ${verifyDetail.floorRuns.map((x) => x.toFixed(0)).join(', ')} ms; floor parts (ms/MB RSS/MiB out): ${(verifyDetail.floorParts ?? []).map((p) => `${p.ms.toFixed(0)}/${((p.rssKiB * 1024) / 1e6).toFixed(0)}/${(p.bytes / 1048576).toFixed(1)}`).join(', ')}.`);
-  const durationMs = Date.now() - started;
+  const record = {
+    machine: m,
+    shape: SHAPE,
+    settings: { expectedNamespaces, embeddedVersion: embedded?.version ?? '?', recipeEvery: Number(opt['recipe-every']), restart: RESTART, reps: Number(opt.reps) },
+    rows: rows.map(keepFigures),
+    targets,
+    verifyDetail,
+    durationMs: Date.now() - started,
+  };
+  report(record);
   if (only.length === ALL.length) {
-    writeFileSync(join(root, 'bench', 'RESULTS.md'), resultsMarkdown({ machine: m, rows, targets, shape: SHAPE, settings: { expectedNamespaces, embeddedVersion: embedded?.version ?? '?' }, notes, durationMs }));
-    log('wrote bench/RESULTS.md');
+    writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(record, null, 1)}\n`);
+    writeFileSync(join(root, 'bench', 'RESULTS.md'), resultsMarkdown(record));
+    log('wrote bench/RESULTS.md and bench/results.json');
   } else log('a partial run (--only): bench/RESULTS.md left as it was');
   if (needCluster && !opt['keep-cluster']) {
     log('stopping the benchmark cluster (its data stays in .bench-cluster/ for the next run; --keep-cluster leaves it running)');
     spawnSync(join(root, 'scripts', 'test-cluster'), ['down'], { env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: stateDir }, stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
   }
-  log(`done in ${(durationMs / 60000).toFixed(1)} min`);
+  log(`done in ${((Date.now() - started) / 60000).toFixed(1)} min`);
   return targets.some((t) => t.met === false) ? 1 : 0;
 }
 

@@ -6,11 +6,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pool } from './api.mjs';
 import { barePod, deployment, istiod, rootConfigMap } from './mesh.mjs';
-import { must } from './proc.mjs';
 
 const MARKER = '/api/v1/namespaces/default/configmaps/istio-ca-bench-population';
 const CONCURRENCY = 24;
 const NODES = ['kwok-node-0', 'kwok-node-1'];
+const ISTIOD_REPLICAS = 2;
 
 export const nsName = (i) => `bench-${String(i).padStart(4, '0')}`;
 
@@ -88,7 +88,7 @@ export async function populate({ api, shape, stateDir, plugin, log }) {
   if (marker.status === 200 && marker.body.data?.shape === JSON.stringify(shape) && existsSync(join(caDir, 'root-cert.pem'))) {
     log('the cluster already holds this mesh (marker ConfigMap default/istio-ca-bench-population): not populating again');
     await waitSettled(api, expectedDeployments, log);
-    await until('pods to be Ready', 300_000, () => podsReady(api, shape.pods + 1), log);
+    await until('pods to be Ready', 300_000, () => podsReady(api, shape.pods + ISTIOD_REPLICAS), log);
     return { rootPem: readFileSync(join(caDir, 'root-cert.pem'), 'utf8'), fresh: false };
   }
   const t0 = Date.now();
@@ -102,7 +102,7 @@ export async function populate({ api, shape, stateDir, plugin, log }) {
   if (cacerts.status !== 200 || Buffer.from(cacerts.body.data?.['root-cert.pem'] ?? '', 'base64').toString() !== rootPem) {
     await plugin(['replace', '--from-dir', caDir, '--yes', '--allow-root-change', '-i', 'istio-system', '--backup-dir', join(stateDir, 'backups')]);
   }
-  await createAll(api, 'istiod', [istiod('istio-system', 2)], () => '/apis/apps/v1/namespaces/istio-system/deployments', log);
+  await createAll(api, 'istiod', [istiod('istio-system', ISTIOD_REPLICAS)], () => '/apis/apps/v1/namespaces/istio-system/deployments', log);
 
   // 2. Namespaces, and istio-ca-root-cert where istiod's namespace controller would write it.
   const names = Array.from({ length: shape.namespaces }, (_, i) => nsName(i));
@@ -118,12 +118,10 @@ export async function populate({ api, shape, stateDir, plugin, log }) {
   await createAll(api, 'bare sidecar pods', bare, (o) => `/api/v1/namespaces/${o.metadata.namespace}/pods`, log);
 
   await waitSettled(api, expectedDeployments, log);
-  await until('pods to be Ready', 600_000, () => podsReady(api, shape.pods + 2), log);
+  await until('pods to be Ready', 600_000, () => podsReady(api, shape.pods + ISTIOD_REPLICAS), log);
   await api.ok('PUT', MARKER, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-bench-population', namespace: 'default' }, data: { shape: JSON.stringify(shape), at: new Date().toISOString() } }).catch(async () =>
     api.ok('POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-bench-population', namespace: 'default' }, data: { shape: JSON.stringify(shape), at: new Date().toISOString() } }),
   );
   log(`populated in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return { rootPem, fresh: true };
 }
-
-export { must };

@@ -62,14 +62,17 @@ export function missedNotes(targets) {
         `**${t.target}: ${fig(t.figure)}, wanted ${t.limit}.** Not reachable at this rate limit by any client that restarts ` +
           `Deployments through the API: a restart is one PATCH per Deployment (there is no bulk patch) after the discovery lists, ` +
           `${w.expected} + ${Math.round(w.floorS * w.qps - w.expected)} requests, which at ${w.qps} QPS take at least ${w.floorS.toFixed(0)} s; the kubectl loop ` +
-          `took ${w.kubectlS.toFixed(0)} s, so the best ratio at ${w.qps} QPS is ${best.toFixed(2)}. The plugin came within ${(((w.pluginS - w.floorS) / w.floorS) * 100).toFixed(0)}% of that floor ` +
-          `(${w.pluginRequests} requests in ${w.pluginS.toFixed(0)} s; the ${w.pluginRequests - Math.round(w.floorS * w.qps)} above the floor are its status polls). ` +
+          `took ${w.kubectlS.toFixed(0)} s, so the best ratio at ${w.qps} QPS is ${best.toFixed(2)}. The plugin took ${w.pluginS.toFixed(0)} s, ${(((w.pluginS - w.floorS) / w.floorS) * 100).toFixed(0)}% above that floor, ` +
+          `with ${w.pluginRequests} requests (the ${w.pluginRequests - Math.round(w.floorS * w.qps)} above the floor are its status polls) at ${(w.pluginRequests / w.pluginS).toFixed(1)} req/s` +
+          (w.pluginRequests / w.pluginS < 0.9 * w.qps
+            ? `, below the limit: in this run its rollouts bound it (median ${w.rolloutP50S.toFixed(1)} s from patch to rolled out, --concurrency ${w.concurrency} at once, waiting for a token included), not the limiter. `
+            : ': the limiter bound it. ') +
           `The loop is not held to kubectl's limit: each of its processes starts with a full bucket (burst ${w.burst}) and makes at most 6 requests, ` +
           `so it ran at ${w.kubectlRate.toFixed(1)} req/s (${w.kubectlRequests} requests).
 
 ` +
           `  What would reach 5×: (1) a limit of ≥ ${Math.ceil((w.expected + (w.floorS * w.qps - w.expected)) / (w.kubectlS / 5))} QPS (${w.kubectlS.toFixed(0)} s / 5 for ${Math.round(w.floorS * w.qps)} requests), e.g. the plugin's default 50; ` +
-          `(2) then rollouts, not requests, bound the run: with --concurrency 10 and a median rollout of ${w.defaults ? w.defaults.rolloutP50S.toFixed(1) : w.rolloutP50S.toFixed(1)} s here ` +
+          `(2) then rollouts, not requests, bound the run: with --concurrency ${w.concurrency} and a median rollout of ${w.defaults ? w.defaults.rolloutP50S.toFixed(1) : w.rolloutP50S.toFixed(1)} s here ` +
           `(kwok marks pods Ready 200 ms after scheduling; the controllers and API server share ${cpus().length} cores with the benchmark) the plugin at its defaults took ` +
           `${w.defaults ? w.defaults.s.toFixed(0) : '?'} s, so 5× also needs more rollouts at once (--concurrency ~${Math.ceil((w.expected * (w.defaults?.rolloutP50S ?? w.rolloutP50S)) / (w.kubectlS / 5))} at that rollout time), which the control plane here does not keep up with (each rollout slows down as more run at once); ` +
           `(3) cheaper waiting: the plugin's RolloutWatcher polls every 500 ms with cluster-wide Deployment lists (${Math.ceil((w.expected + 1) / 500)} pages of full objects) because that is fewest requests, ` +
@@ -83,7 +86,33 @@ export function missedNotes(targets) {
   return out;
 }
 
-export function resultsMarkdown({ machine: m, rows, targets, shape, settings, notes, durationMs }) {
+/** How each figure was measured, for RESULTS.md. */
+export function measurementNotes({ machine: m, settings, verifyDetail: vd }) {
+  const rs = settings.restart;
+  const notes = [
+    'Wall time: from spawn to exit of the process (or of the whole group of processes), timed by the benchmark.',
+    "Peak RSS: GNU time `%M` of each process. A shell loop reports the largest of its processes, which run one at a time; the floor's kubectl processes run at once, so their peaks are summed. CPU: GNU time's user + system time, children included.",
+    `API requests: counted by the API server. Every measured client (plugin, kubectl, the recipe's loop, the API floor) uses one ServiceAccount, \`istio-ca-bench\`, whose FlowSchema sends its requests to the exempt priority level (as the admin user's are); the figure is the increase of \`apiserver_flowcontrol_dispatched_requests_total{flow_schema="istio-ca-bench"}\` over the run, read from /metrics with the admin client certificate before and after. "all API requests" is the increase of \`apiserver_request_total\` summed over all labels in the same interval, so it also holds what the controllers, the scheduler and kwok did meanwhile (during restarts: creating and deleting pods).`,
+    'API server CPU: user + system CPU time of the kube-apiserver process over the run (/proc/PID/stat), which also holds its work for the controllers and kwok meanwhile.',
+    `verify -A and status run with \`-o json\` (verify must pass on every namespace before it is measured), ${settings.reps} times each, interleaved with the floors; the row is the run with the median wall time. kubectl uses a warm discovery cache (KUBECACHEDIR in .bench-cluster/), as on a workstation.`,
+    "The floor: kubectl fetching, as JSON, the lists verify reads, each list by one kubectl, all at once: namespaces, the istio-ca-root-cert ConfigMaps (field selector), pods -A, the cacerts and istio-ca-secret Secrets, istiod's Deployment and pods. kubectl pages with its default --chunk-size 500, as the plugin pages at 500. The plugin asks for less than this floor does: metadata only (PartialObjectMetadataList) for namespaces and pods, so the informative API floor (verify's own requests, same pages and Accept headers, by a bare HTTP client inside the benchmark: no process start, JSON parsed and dropped) is the tighter bound.",
+    `The recipe's loop: bench/recipe-loop.sh, \`kubectl get namespaces\`, then for each namespace \`kubectl get configmap istio-ca-root-cert -o jsonpath\` piped to \`openssl x509 -fingerprint -sha256\`, compared with the root's fingerprint.${settings.recipeEvery > 1 ? ` Measured on every ${settings.recipeEvery}th namespace and extrapolated linearly (the row says so).` : ' Run on every namespace, not a sample.'}`,
+    `restart: the plugin at kubectl's own client-side rate limit. kubectl ${m.kubectl} sets no QPS on its API client (only on discovery: 50 QPS, burst 300, k8s.io/kubectl/pkg/cmd/cmd.go), so client-go's defaults apply: 5 QPS, burst 10 (k8s.io/client-go/rest/config.go DefaultQPS/DefaultBurst), per process; kubectl has no --qps flag. The plugin runs with --qps ${rs.qps} --burst ${rs.burst} --concurrency ${rs.concurrency} for the whole restart. Each kubectl process of the loop gets a fresh bucket, so the loop never waits on its limiter (a restart of 5 Deployments is 1 list + 5 patches).`,
+    "restart (wait): both sides wait until every rollout completes: the plugin by default, kubectl by `kubectl rollout status` of each Deployment right after the namespace's `rollout restart` (bench/kubectl-restart-loop.sh); the plugin restarts with --workloads-only (istiod is not part of the kubectl loop). Before each run every Deployment has rolled out. restart (patch only): the plugin with --no-wait against the loop of `kubectl rollout restart` alone, for what patching costs at the limit. Each restart figure is one run (each takes minutes); how fast the cluster rolls pods out depends on what else the shared machine runs, so these figures move between runs more than the others.",
+    "generate: `kubectl istio-ca generate` (RSA 4096 root and intermediate, validated) against bench/openssl-ca.sh (Istio's tools/certs/common.mk steps: genrsa, req, x509 for the root and for the intermediate, one process at a time), interleaved; RSA key generation time varies widely from run to run (random prime search), so the ratio is of means. The plugin generates its two keys at once (WebCrypto on libuv's thread pool), so part of its lead on 2 cores is parallelism; openssl-ca.sh runs its steps in turn, as Istio's Makefile does.",
+    'start-up: the packaged single binary (dist/kubectl-istio_ca, a Node.js single executable; a private copy is measured) `--help` against `node -e 0`, interleaved, medians.',
+  ];
+  if (vd) {
+    notes.push(
+      `verify runs: ${vd.verifyRuns.map((x) => x.toFixed(0)).join(', ')} ms; status runs: ${vd.statusRuns.map((x) => x.toFixed(0)).join(', ')} ms; floor runs: ${vd.floorRuns.map((x) => x.toFixed(0)).join(', ')} ms; API floor runs: ${(vd.apiRuns ?? []).map((x) => x.toFixed(0)).join(', ')} ms; floor parts (ms / MB RSS / MiB of JSON): ${(vd.floorParts ?? []).map((p) => `${p.ms.toFixed(0)} / ${((p.rssKiB * 1024) / 1e6).toFixed(0)} / ${(p.bytes / 1048576).toFixed(1)}`).join('; ')}.`,
+    );
+  }
+  return notes;
+}
+
+export function resultsMarkdown(record) {
+  const { machine: m, rows, targets, shape, settings, durationMs } = record;
+  const notes = measurementNotes(record);
   return `# Benchmark results
 
 Written by \`npm run bench\` (bench/run.mjs) on ${m.date}; the whole run took ${(durationMs / 60000).toFixed(1)} min.

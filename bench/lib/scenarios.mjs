@@ -203,6 +203,7 @@ export async function restart(ctx, { qps, burst, concurrency, namespaces, expect
       kind: 'restart',
       qps,
       burst,
+      concurrency,
       expected,
       floorS: floorMs / 1000,
       kubectlS: kw.ms / 1000,
