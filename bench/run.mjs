@@ -9,7 +9,16 @@
 // --recipe-every N runs the recipe's loop on every Nth namespace and extrapolates linearly (default 1: every
 // namespace, 0.1-0.5 s each on 2 shared cores, i.e. 3-17 minutes depending on what else runs).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,17 +53,20 @@ const only = opt.only ? opt.only.split(',') : ALL;
 for (const s of only) if (!ALL.includes(s)) throw new Error(`--only: unknown scenario ${s} (known: ${ALL.join(', ')})`);
 
 // The benchmark ends by itself: a watchdog stops it (and every process it started) after --time-limit-min.
-const watchdog = setTimeout(() => {
-  log(`time limit of ${opt['time-limit-min']} min reached: stopping`);
-  for (const pid of live) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      /* gone */
+const watchdog = setTimeout(
+  () => {
+    log(`time limit of ${opt['time-limit-min']} min reached: stopping`);
+    for (const pid of live) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
-  }
-  process.exit(124);
-}, Number(opt['time-limit-min']) * 60_000);
+    process.exit(124);
+  },
+  Number(opt['time-limit-min']) * 60_000,
+);
 watchdog.unref();
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
@@ -80,14 +92,32 @@ function sh(cmd, args, what) {
 
 const newest = (dir) => {
   let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs);
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath ?? e.path, e.name)).mtimeMs);
   return t;
 };
 
 /** The figures of a row, without the processes' output. */
 function keepFigures(r) {
-  const keys = ['scenario', 'subject', 'ms', 'requests', 'allRequests', 'apiserverCpuMs', 'rssKiB', 'rssNote', 'cpuMs', 'note', 'runs', 'extrapolated', 'measuredMs', 'measuredRequests'];
-  return Object.fromEntries(keys.filter((k) => r[k] !== undefined && !(typeof r[k] === 'number' && Number.isNaN(r[k]))).map((k) => [k, r[k]]));
+  const keys = [
+    'scenario',
+    'subject',
+    'ms',
+    'requests',
+    'allRequests',
+    'apiserverCpuMs',
+    'rssKiB',
+    'rssNote',
+    'cpuMs',
+    'note',
+    'runs',
+    'extrapolated',
+    'measuredMs',
+    'measuredRequests',
+  ];
+  return Object.fromEntries(
+    keys.filter((k) => r[k] !== undefined && !(typeof r[k] === 'number' && Number.isNaN(r[k]))).map((k) => [k, r[k]]),
+  );
 }
 
 function report(record) {
@@ -111,7 +141,8 @@ async function main() {
   const binary = join(stateDir, 'kubectl-istio_ca');
   if (only.includes('startup')) {
     const dist = join(root, 'dist', 'kubectl-istio_ca');
-    const works = () => spawnSync(dist, ['version', '-o', 'json'], { encoding: 'utf8', timeout: 30_000 }).stdout?.includes('"node"');
+    const works = () =>
+      spawnSync(dist, ['version', '-o', 'json'], { encoding: 'utf8', timeout: 30_000 }).stdout?.includes('"node"');
     if (!existsSync(dist) || statSync(dist).mtimeMs < newest(join(root, 'src')) || !works()) {
       log('dist/kubectl-istio_ca is missing, older than src/ or incomplete: npm run package');
       sh('npm', ['run', '--silent', 'package'], 'npm run package');
@@ -141,8 +172,12 @@ async function main() {
   }
   const pluginEnv = { ...process.env, NO_COLOR: '1', KUBECACHEDIR: ctx.kubectlCacheDir };
   ctx.plugin = async (args, { allowFail = false, timeoutMs = 600_000 } = {}) => {
-    const r = await measure(process.execPath, [join(root, 'bin', 'kubectl-istio_ca'), ...args], { env: pluginEnv, timeoutMs });
-    if (r.code !== 0 && !allowFail && !(args[0] === 'verify' && r.code === 1)) throw new Error(`kubectl-istio_ca ${args.join(' ')} exited ${r.code}: ${r.stderr.slice(-600)}`);
+    const r = await measure(process.execPath, [join(root, 'bin', 'kubectl-istio_ca'), ...args], {
+      env: pluginEnv,
+      timeoutMs,
+    });
+    if (r.code !== 0 && !allowFail && !(args[0] === 'verify' && r.code === 1))
+      throw new Error(`kubectl-istio_ca ${args.join(' ')} exited ${r.code}: ${r.stderr.slice(-600)}`);
     return r;
   };
   ctx.kubectlEnv = pluginEnv;
@@ -170,7 +205,11 @@ async function main() {
   const expectedNamespaces = SHAPE.namespaces + 3;
   let verifyDetail = null;
   if (only.includes('verify')) {
-    const r = await verifyAndStatus(ctx, { reps: Number(opt.reps), recipeEvery: Number(opt['recipe-every']), expectedNamespaces });
+    const r = await verifyAndStatus(ctx, {
+      reps: Number(opt.reps),
+      recipeEvery: Number(opt['recipe-every']),
+      expectedNamespaces,
+    });
     verifyDetail = r.detail;
     add(r);
   }
@@ -179,15 +218,32 @@ async function main() {
     const expected = SHAPE.deployNamespaces * SHAPE.deploymentsPerNamespace;
     // The discovery a restart cannot skip: the pods (metadata) and Deployments lists, 500 a page.
     const discoveryRequests = Math.ceil((SHAPE.pods + 2) / 500) + Math.ceil((expected + 1) / 500);
-    add(await restart(ctx, { ...RESTART, namespaces, expected, discoveryRequests, withNoWait: opt['no-wait-too'], settle: () => waitSettled(admin, expected + 1, log) }));
+    add(
+      await restart(ctx, {
+        ...RESTART,
+        namespaces,
+        expected,
+        discoveryRequests,
+        withNoWait: opt['no-wait-too'],
+        settle: () => waitSettled(admin, expected + 1, log),
+      }),
+    );
   }
   admin?.close();
 
-  m.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
+  m.loadEnd = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   const record = {
     machine: m,
     shape: SHAPE,
-    settings: { expectedNamespaces, embeddedVersion: embedded?.version ?? '?', recipeEvery: Number(opt['recipe-every']), restart: RESTART, reps: Number(opt.reps) },
+    settings: {
+      expectedNamespaces,
+      embeddedVersion: embedded?.version ?? '?',
+      recipeEvery: Number(opt['recipe-every']),
+      restart: RESTART,
+      reps: Number(opt.reps),
+    },
     rows: rows.map(keepFigures),
     targets,
     verifyDetail,
@@ -200,8 +256,14 @@ async function main() {
     log('wrote bench/RESULTS.md and bench/results.json');
   } else log('a partial run (--only): bench/RESULTS.md left as it was');
   if (needCluster && !opt['keep-cluster']) {
-    log('stopping the benchmark cluster (its data stays in .bench-cluster/ for the next run; --keep-cluster leaves it running)');
-    spawnSync(join(root, 'scripts', 'test-cluster'), ['down'], { env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: stateDir }, stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+    log(
+      'stopping the benchmark cluster (its data stays in .bench-cluster/ for the next run; --keep-cluster leaves it running)',
+    );
+    spawnSync(join(root, 'scripts', 'test-cluster'), ['down'], {
+      env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: stateDir },
+      stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 120_000,
+    });
   }
   log(`done in ${((Date.now() - started) / 60000).toFixed(1)} min`);
   return targets.some((t) => t.met === false) ? 1 : 0;

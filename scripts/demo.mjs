@@ -14,7 +14,13 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const bold = (s) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\u001b[1m${s}\u001b[22m` : s);
 
 function sh(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? root, encoding: 'utf8', stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : opts.input ? ['pipe', 'inherit', 'inherit'] : 'inherit', input: opts.input, env: { ...process.env, ...opts.env } });
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd ?? root,
+    encoding: 'utf8',
+    stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : opts.input ? ['pipe', 'inherit', 'inherit'] : 'inherit',
+    input: opts.input,
+    env: { ...process.env, ...opts.env },
+  });
   if (r.status !== 0 && !opts.allowFail) {
     console.error(`demo: ${cmd} ${args.join(' ')} exited ${r.status}`);
     process.exit(1);
@@ -30,12 +36,19 @@ const env = { KUBECONFIG: kubeconfig };
 sh('npm', ['run', '--silent', 'build']);
 const k = (...args) => sh(kubectl, args, { env });
 k('apply', '-f', 'test/fixtures/mesh.yaml');
-for (const [kind, ns, name] of [['deployment', 'istio-system', 'istiod'], ['deployment', 'mesh-inject', 'productpage'], ['statefulset', 'mesh-rev', 'cache']]) {
+for (const [kind, ns, name] of [
+  ['deployment', 'istio-system', 'istiod'],
+  ['deployment', 'mesh-inject', 'productpage'],
+  ['statefulset', 'mesh-rev', 'cache'],
+]) {
   k('rollout', 'status', `${kind}/${name}`, '-n', ns, '--timeout=120s');
 }
 
 console.log(bold('== building and starting the real istiod (istio.io/istio pilot-discovery) =='));
-sh('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'], { env: { CGO_ENABLED: '0' }, cwd: join(root, 'test/istiod') });
+sh('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'], {
+  env: { CGO_ENABLED: '0' },
+  cwd: join(root, 'test/istiod'),
+});
 process.env.ISTIO_CA_E2E_KUBECONFIG = kubeconfig;
 process.env.ISTIO_CA_E2E_KUBECTL = kubectl;
 const { startIstiod } = await import('../build/test/e2e/support/istiod.js');
@@ -52,17 +65,39 @@ try {
   step('0. status before: istiod runs with its self-signed CA', ['status']);
   step('1. generate a new root and intermediate', ['generate', '--out-dir', ca]);
   step('2. back up what the cluster holds today', ['backup', '--out-dir', join(work, 'backups')]);
-  step('3. replace: validated, backed up, one guarded update (a new root: the flag accepts the outage)', ['replace', '--from-dir', ca, '--backup-dir', join(work, 'backups'), '--yes', '--allow-root-change']);
+  step('3. replace: validated, backed up, one guarded update (a new root: the flag accepts the outage)', [
+    'replace',
+    '--from-dir',
+    ca,
+    '--backup-dir',
+    join(work, 'backups'),
+    '--yes',
+    '--allow-root-change',
+  ]);
   step('4. verify: not done yet (istiod has not switched; workloads hold the old root)', ['verify', ...scope], true);
   step('5. restart the control plane, then every workload with a sidecar', ['restart', '--timeout', '3m']);
   console.log('\n(waiting for istiod to publish the new root to every namespace)');
   for (let i = 0; i < 60; i++) {
-    if (sh(process.execPath, [join(root, 'bin/kubectl-istio_ca'), 'verify', ...scope, '-o', 'json'], { env, allowFail: true, capture: true }).status === 0) break;
+    if (
+      sh(process.execPath, [join(root, 'bin/kubectl-istio_ca'), 'verify', ...scope, '-o', 'json'], {
+        env,
+        allowFail: true,
+        capture: true,
+      }).status === 0
+    )
+      break;
     await new Promise((r) => setTimeout(r, 1000));
   }
   step('6. verify again', ['verify', ...scope]);
   step('7. status', ['status']);
-  console.log(`\nistiod's log: ${istiod.log().split('\n').filter((l) => /cacerts|CA cert|root cert|Use local CA/i.test(l)).slice(-6).join('\n')}`);
+  console.log(
+    `\nistiod's log: ${istiod
+      .log()
+      .split('\n')
+      .filter((l) => /cacerts|CA cert|root cert|Use local CA/i.test(l))
+      .slice(-6)
+      .join('\n')}`,
+  );
 } finally {
   await istiod.stop();
   rmSync(work, { recursive: true, force: true });

@@ -19,7 +19,12 @@ const bin = join(dir, 'bin');
 const stamp = join(dir, 'built');
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
-if (existsSync(stamp) && readFileSync(stamp, 'utf8') === VERSION && existsSync(join(bin, 'kubectl-krew')) && existsSync(join(bin, 'validate-krew-manifest'))) {
+if (
+  existsSync(stamp) &&
+  readFileSync(stamp, 'utf8') === VERSION &&
+  existsSync(join(bin, 'kubectl-krew')) &&
+  existsSync(join(bin, 'validate-krew-manifest'))
+) {
   say({ bin, version: VERSION });
   process.exit(0);
 }
@@ -29,7 +34,10 @@ if (spawnSync('go', ['version'], { env }).status !== 0) {
   process.exit(0);
 }
 const started = Date.now();
-const r = spawnSync('go', ['install', `${KREW}/cmd/krew@${VERSION}`, `${KREW}/cmd/validate-krew-manifest@${VERSION}`], { env, encoding: 'utf8' });
+const r = spawnSync('go', ['install', `${KREW}/cmd/krew@${VERSION}`, `${KREW}/cmd/validate-krew-manifest@${VERSION}`], {
+  env,
+  encoding: 'utf8',
+});
 if (r.status !== 0) {
   say({ skip: `go install ${KREW}@${VERSION} failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}` });
   process.exit(0);

@@ -52,19 +52,36 @@ if (want('e2e') && process.env.SKIP_E2E !== '1') {
   console.log('\n== end-to-end tests on the real test cluster ==');
   // The real istiod for the rotation tests, built from the istio.io/istio module (Go build cache reused).
   console.log('building test/istiod (istio.io/istio pilot-discovery)…');
-  if (run('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'], { CGO_ENABLED: '0' }, join(root, 'test/istiod')) !== 0) {
+  if (
+    run(
+      'go',
+      ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'],
+      { CGO_ENABLED: '0' },
+      join(root, 'test/istiod'),
+    ) !== 0
+  ) {
     console.error('building test/istiod failed: the rotation tests cannot run');
     process.exit(1);
   }
-  const up = spawnSync(join(root, 'scripts/test-cluster'), ['up'], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const up = spawnSync(join(root, 'scripts/test-cluster'), ['up'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
   if (up.status !== 0) {
     console.error('scripts/test-cluster up failed: the end-to-end suite cannot run');
     process.exit(1);
   }
   const kubeconfig = up.stdout.trim().split('\n').pop();
-  const kubectl = spawnSync(join(root, 'scripts/test-cluster'), ['kubectl-path'], { cwd: root, encoding: 'utf8' }).stdout.trim();
+  const kubectl = spawnSync(join(root, 'scripts/test-cluster'), ['kubectl-path'], {
+    cwd: root,
+    encoding: 'utf8',
+  }).stdout.trim();
   try {
-    failed |= nodeTest(testFiles('build/test/e2e'), { ISTIO_CA_E2E_KUBECONFIG: kubeconfig, ISTIO_CA_E2E_KUBECTL: kubectl });
+    failed |= nodeTest(testFiles('build/test/e2e'), {
+      ISTIO_CA_E2E_KUBECONFIG: kubeconfig,
+      ISTIO_CA_E2E_KUBECTL: kubectl,
+    });
   } finally {
     if (process.env.KEEP_TEST_CLUSTER !== '1') run(join(root, 'scripts/test-cluster'), ['down']);
   }

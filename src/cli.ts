@@ -32,12 +32,40 @@ function write(stream: Writable, text: string): Promise<void> {
 export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Record<string, unknown>) => void): Argv {
   let y = yargs(argv)
     .scriptName(SCRIPT_NAME)
-    .usage(`${SCRIPT_NAME} <command> [flags]\n\nReplace and rotate the certificate authority of an Istio service mesh, safely.`)
-    .option('kubeconfig', { type: 'string', describe: 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)', global: true })
-    .option('context', { type: 'string', describe: 'The kubeconfig context to use (default: the current context)', global: true })
-    .option('istio-namespace', { alias: 'i', type: 'string', default: 'istio-system', describe: 'Namespace of the Istio control plane', global: true })
-    .option('output', { alias: 'o', type: 'string', choices: OUTPUT_FORMATS as string[], default: 'table', describe: 'Output format', global: true })
-    .option('color', { type: 'boolean', default: true, describe: 'Colour on a terminal (--no-color or NO_COLOR turn it off)', global: true })
+    .usage(
+      `${SCRIPT_NAME} <command> [flags]\n\nReplace and rotate the certificate authority of an Istio service mesh, safely.`,
+    )
+    .option('kubeconfig', {
+      type: 'string',
+      describe: 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)',
+      global: true,
+    })
+    .option('context', {
+      type: 'string',
+      describe: 'The kubeconfig context to use (default: the current context)',
+      global: true,
+    })
+    .option('istio-namespace', {
+      alias: 'i',
+      type: 'string',
+      default: 'istio-system',
+      describe: 'Namespace of the Istio control plane',
+      global: true,
+    })
+    .option('output', {
+      alias: 'o',
+      type: 'string',
+      choices: OUTPUT_FORMATS as string[],
+      default: 'table',
+      describe: 'Output format',
+      global: true,
+    })
+    .option('color', {
+      type: 'boolean',
+      default: true,
+      describe: 'Colour on a terminal (--no-color or NO_COLOR turn it off)',
+      global: true,
+    })
     .strict()
     .version(false)
     .help()
@@ -47,7 +75,9 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     .recommendCommands()
     .completion('completion', 'Print a shell completion script (bash, zsh)')
     .wrap(Math.min(110, process.stdout.columns ?? 100))
-    .epilog('Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 124 a wait timed out.')
+    .epilog(
+      'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 124 a wait timed out.',
+    )
     .fail((msg, err) => {
       if (err) throw err;
       throw new RefusedError(msg ?? 'invalid command line', `run ${SCRIPT_NAME} --help`);

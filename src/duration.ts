@@ -8,7 +8,10 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 export function parseDuration(value: string, flag: string): number {
   const text = String(value).trim();
   if (!/^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(text)) {
-    throw new RefusedError(`--${flag} ${JSON.stringify(value)} is not a duration`, 'write it as a number with a unit: ms, s, m, h or d (for example 87600h, 3650d, 5m, 1h30m)');
+    throw new RefusedError(
+      `--${flag} ${JSON.stringify(value)} is not a duration`,
+      'write it as a number with a unit: ms, s, m, h or d (for example 87600h, 3650d, 5m, 1h30m)',
+    );
   }
   let ms = 0;
   for (const m of text.matchAll(PART)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;

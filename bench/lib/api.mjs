@@ -12,7 +12,8 @@ export function credentials(kubeconfigPath, contextName) {
   const user = kc.users.find((u) => u.name === ctx.user).user;
   const pem = (data, file) => (data ? Buffer.from(data, 'base64') : file ? readFileSync(file) : undefined);
   const server = new URL(cluster.server);
-  if (server.hostname !== '127.0.0.1' && server.hostname !== 'localhost') throw new Error(`the benchmark only talks to a loopback API server, not ${cluster.server}`);
+  if (server.hostname !== '127.0.0.1' && server.hostname !== 'localhost')
+    throw new Error(`the benchmark only talks to a loopback API server, not ${cluster.server}`);
   return {
     server: cluster.server,
     ca: pem(cluster['certificate-authority-data'], cluster['certificate-authority']),
@@ -41,7 +42,8 @@ export class Api {
   }
 
   once(method, path, body, headers) {
-    const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    const payload =
+      body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const h = { Accept: 'application/json', ...headers };
     if (payload) {
       h['Content-Type'] ??= 'application/json';
@@ -49,23 +51,27 @@ export class Api {
     }
     if (this.creds.token) h.Authorization = `Bearer ${this.creds.token}`;
     return new Promise((resolve, reject) => {
-      const r = request(new URL(this.creds.server + path), { method, agent: this.agent, headers: h, timeout: 120_000 }, (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed = text;
-          if ((res.headers['content-type'] ?? '').includes('json')) {
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              /* keep text */
+      const r = request(
+        new URL(this.creds.server + path),
+        { method, agent: this.agent, headers: h, timeout: 120_000 },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed = text;
+            if ((res.headers['content-type'] ?? '').includes('json')) {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                /* keep text */
+              }
             }
-          }
-          resolve({ status: res.statusCode, body: parsed });
-        });
-      });
+            resolve({ status: res.statusCode, body: parsed });
+          });
+        },
+      );
       r.on('timeout', () => r.destroy(new Error(`${method} ${path}: timed out`)));
       r.on('error', reject);
       if (payload) r.write(payload);
@@ -75,7 +81,10 @@ export class Api {
 
   async ok(method, path, body, headers) {
     const r = await this.req(method, path, body, headers);
-    if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${typeof r.body === 'object' ? r.body.message : String(r.body).slice(0, 200)}`);
+    if (r.status < 200 || r.status >= 300)
+      throw new Error(
+        `${method} ${path}: ${r.status} ${typeof r.body === 'object' ? r.body.message : String(r.body).slice(0, 200)}`,
+      );
     return r.body;
   }
 
@@ -85,7 +94,12 @@ export class Api {
     let cont = '';
     do {
       const sep = path.includes('?') ? '&' : '?';
-      const page = await this.ok('GET', `${path}${sep}limit=500${query ? `&${query}` : ''}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`, undefined, headers);
+      const page = await this.ok(
+        'GET',
+        `${path}${sep}limit=500${query ? `&${query}` : ''}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`,
+        undefined,
+        headers,
+      );
       if (keep) items.push(...page.items);
       cont = page.metadata?.continue ?? '';
     } while (cont);

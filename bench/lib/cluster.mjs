@@ -21,8 +21,14 @@ export function clusterUp(root, stateDir, log) {
     log(`the benchmark's cluster is running (${stateDir})`);
   } else {
     log(`starting the benchmark's cluster (ISTIO_CA_TEST_CLUSTER_DIR=${stateDir}; a first run may build it)`);
-    const up = spawnSync(script, ['up'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 45 * 60_000 });
-    if (up.status !== 0) throw new Error(`scripts/test-cluster up failed (exit ${up.status ?? up.signal}); see its output above`);
+    const up = spawnSync(script, ['up'], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 45 * 60_000,
+    });
+    if (up.status !== 0)
+      throw new Error(`scripts/test-cluster up failed (exit ${up.status ?? up.signal}); see its output above`);
     kubeconfig = up.stdout.trim().split('\n').pop();
   }
   return { kubeconfig, kubectl: kubectlPath(root, env), env };
@@ -32,7 +38,11 @@ export function clusterUp(root, stateDir, log) {
 export function kubectlPath(root, env = process.env) {
   const built = join(root, 'test', 'cluster', 'bin', 'kubectl');
   if (existsSync(built)) return built;
-  const kp = spawnSync(join(root, 'scripts', 'test-cluster'), ['kubectl-path'], { env, encoding: 'utf8', timeout: 45 * 60_000 });
+  const kp = spawnSync(join(root, 'scripts', 'test-cluster'), ['kubectl-path'], {
+    env,
+    encoding: 'utf8',
+    timeout: 45 * 60_000,
+  });
   if (kp.status !== 0) throw new Error(`scripts/test-cluster kubectl-path failed: ${kp.stderr}`);
   return kp.stdout.trim().split('\n').pop();
 }
@@ -47,34 +57,56 @@ export async function benchIdentity(admin, stateDir, adminCreds, caFile) {
   const ns = 'default';
   const put = async (path, collection, obj) => {
     const r = await admin.req('POST', collection, obj);
-    if (r.status === 409) await admin.ok('PUT', path, { ...obj, metadata: { ...obj.metadata, resourceVersion: (await admin.ok('GET', path)).metadata.resourceVersion } });
+    if (r.status === 409)
+      await admin.ok('PUT', path, {
+        ...obj,
+        metadata: { ...obj.metadata, resourceVersion: (await admin.ok('GET', path)).metadata.resourceVersion },
+      });
     else if (r.status >= 300) throw new Error(`POST ${collection}: ${r.status} ${r.body?.message}`);
   };
-  await put(`/api/v1/namespaces/${ns}/serviceaccounts/${BENCH_IDENTITY}`, `/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: BENCH_IDENTITY, namespace: ns } });
-  await put(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${BENCH_IDENTITY}`, '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: { name: BENCH_IDENTITY },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-    subjects: [{ kind: 'ServiceAccount', name: BENCH_IDENTITY, namespace: ns }],
+  await put(`/api/v1/namespaces/${ns}/serviceaccounts/${BENCH_IDENTITY}`, `/api/v1/namespaces/${ns}/serviceaccounts`, {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name: BENCH_IDENTITY, namespace: ns },
   });
-  await put(`/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas/${BENCH_IDENTITY}`, '/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas', {
-    apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-    kind: 'FlowSchema',
-    metadata: { name: BENCH_IDENTITY },
-    spec: {
-      matchingPrecedence: 10,
-      priorityLevelConfiguration: { name: 'exempt' },
-      rules: [
-        {
-          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: BENCH_IDENTITY, namespace: ns } }],
-          resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
-          nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
-        },
-      ],
+  await put(
+    `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${BENCH_IDENTITY}`,
+    '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: BENCH_IDENTITY },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', name: BENCH_IDENTITY, namespace: ns }],
     },
+  );
+  await put(
+    `/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas/${BENCH_IDENTITY}`,
+    '/apis/flowcontrol.apiserver.k8s.io/v1/flowschemas',
+    {
+      apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+      kind: 'FlowSchema',
+      metadata: { name: BENCH_IDENTITY },
+      spec: {
+        matchingPrecedence: 10,
+        priorityLevelConfiguration: { name: 'exempt' },
+        rules: [
+          {
+            subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: BENCH_IDENTITY, namespace: ns } }],
+            resourceRules: [
+              { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
+            ],
+            nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+          },
+        ],
+      },
+    },
+  );
+  const tr = await admin.ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${BENCH_IDENTITY}/token`, {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { expirationSeconds: 7200 },
   });
-  const tr = await admin.ok('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${BENCH_IDENTITY}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } });
   const path = join(stateDir, 'bench.kubeconfig');
   const kc = {
     apiVersion: 'v1',

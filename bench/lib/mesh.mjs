@@ -31,16 +31,46 @@ export function injectedPodTemplate(app) {
         {
           name: 'istio-init',
           image: 'docker.io/istio/proxyv2:1.28.0',
-          args: ['istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'],
+          args: [
+            'istio-iptables',
+            '-p',
+            '15001',
+            '-z',
+            '15006',
+            '-u',
+            '1337',
+            '-m',
+            'REDIRECT',
+            '-i',
+            '*',
+            '-x',
+            '',
+            '-b',
+            '*',
+            '-d',
+            '15090,15021,15020',
+          ],
           resources: { requests: { cpu: '10m', memory: '40Mi' } },
         },
       ],
       containers: [
-        { name: app, image: 'docker.io/library/nginx:1.27', ports: [{ containerPort: 8080, name: 'http' }], resources: { requests: { cpu: '10m', memory: '32Mi' } } },
+        {
+          name: app,
+          image: 'docker.io/library/nginx:1.27',
+          ports: [{ containerPort: 8080, name: 'http' }],
+          resources: { requests: { cpu: '10m', memory: '32Mi' } },
+        },
         {
           name: 'istio-proxy',
           image: 'docker.io/istio/proxyv2:1.28.0',
-          args: ['proxy', 'sidecar', '--domain', '$(POD_NAMESPACE).svc.cluster.local', '--proxyLogLevel=warning', '--log_output_level=default:info'],
+          args: [
+            'proxy',
+            'sidecar',
+            '--domain',
+            '$(POD_NAMESPACE).svc.cluster.local',
+            '--proxyLogLevel=warning',
+            '--log_output_level=default:info',
+          ],
           env: [
             { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
             { name: 'CA_ADDR', value: 'istiod.istio-system.svc:15012' },
@@ -69,7 +99,10 @@ export function injectedPodTemplate(app) {
         { name: 'workload-certs', emptyDir: {} },
         { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
         { name: 'istio-data', emptyDir: {} },
-        { name: 'istio-podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } },
+        {
+          name: 'istio-podinfo',
+          downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] },
+        },
         { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
       ],
     },
@@ -79,7 +112,12 @@ export function injectedPodTemplate(app) {
 /** A pod nobody owns, bound to a kwok node directly (no scheduler). */
 export function barePod(namespace, name, node) {
   const t = injectedPodTemplate(name);
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, ...t.metadata }, spec: { ...t.spec, nodeName: node } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, ...t.metadata },
+    spec: { ...t.spec, nodeName: node },
+  };
 }
 
 export function deployment(namespace, name, replicas) {
@@ -102,13 +140,19 @@ export function istiod(namespace, replicas) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: 'istiod', namespace, labels: { app: 'istiod', istio: 'pilot', 'istio.io/rev': 'default', release: 'istio' } },
+    metadata: {
+      name: 'istiod',
+      namespace,
+      labels: { app: 'istiod', istio: 'pilot', 'istio.io/rev': 'default', release: 'istio' },
+    },
     spec: {
       replicas,
       selector: { matchLabels: { istio: 'pilot' } },
       strategy: { rollingUpdate: { maxSurge: '100%', maxUnavailable: '25%' } },
       template: {
-        metadata: { labels: { app: 'istiod', istio: 'pilot', 'istio.io/rev': 'default', 'sidecar.istio.io/inject': 'false' } },
+        metadata: {
+          labels: { app: 'istiod', istio: 'pilot', 'istio.io/rev': 'default', 'sidecar.istio.io/inject': 'false' },
+        },
         spec: {
           automountServiceAccountToken: false,
           terminationGracePeriodSeconds: 0,
@@ -116,7 +160,13 @@ export function istiod(namespace, replicas) {
             {
               name: 'discovery',
               image: 'docker.io/istio/pilot:1.28.0',
-              args: ['discovery', '--monitoringAddr=:15014', '--log_output_level=default:info', '--domain', 'cluster.local'],
+              args: [
+                'discovery',
+                '--monitoringAddr=:15014',
+                '--log_output_level=default:info',
+                '--domain',
+                'cluster.local',
+              ],
               env: [
                 { name: 'REVISION', value: 'default' },
                 { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
@@ -134,5 +184,10 @@ export function istiod(namespace, replicas) {
 }
 
 export function rootConfigMap(namespace, rootPem) {
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-root-cert', namespace, labels: { 'istio.io/config': 'true' } }, data: { 'root-cert.pem': rootPem } };
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'istio-ca-root-cert', namespace, labels: { 'istio.io/config': 'true' } },
+    data: { 'root-cert.pem': rootPem },
+  };
 }

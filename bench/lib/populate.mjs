@@ -35,7 +35,9 @@ async function createAll(api, label, objects, collectionOf, log) {
         await new Promise((res) => setTimeout(res, 250 * Math.min(attempt, 8)));
         continue;
       }
-      throw new Error(`creating ${obj.kind} ${obj.metadata.namespace ?? ''}/${obj.metadata.name}: ${r.status} ${r.body?.message ?? ''}`);
+      throw new Error(
+        `creating ${obj.kind} ${obj.metadata.namespace ?? ''}/${obj.metadata.name}: ${r.status} ${r.body?.message ?? ''}`,
+      );
     }
   });
   log(`${label}: ${made} created, ${existed} already there (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
@@ -47,18 +49,26 @@ async function until(what, timeoutMs, check, log) {
   for (;;) {
     const state = await check();
     if (state === true) return;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what} (${state})`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what} (${state})`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
 /** Every Deployment in the namespaces rolled out (updated, available, no old replicas). */
 export async function deploymentsSettled(api, expected) {
-  const ds = (await api.list('/apis/apps/v1/deployments')).filter((d) => d.metadata.namespace.startsWith('bench-') || d.metadata.name === 'istiod');
+  const ds = (await api.list('/apis/apps/v1/deployments')).filter(
+    (d) => d.metadata.namespace.startsWith('bench-') || d.metadata.name === 'istiod',
+  );
   const pending = ds.filter((d) => {
     const s = d.status ?? {};
     const want = d.spec.replicas ?? 1;
-    return (s.observedGeneration ?? 0) < d.metadata.generation || (s.updatedReplicas ?? 0) < want || (s.replicas ?? 0) > (s.updatedReplicas ?? 0) || (s.availableReplicas ?? 0) < want;
+    return (
+      (s.observedGeneration ?? 0) < d.metadata.generation ||
+      (s.updatedReplicas ?? 0) < want ||
+      (s.replicas ?? 0) > (s.updatedReplicas ?? 0) ||
+      (s.availableReplicas ?? 0) < want
+    );
   });
   if (ds.length < expected) return `${ds.length} of ${expected} Deployments exist`;
   return pending.length === 0 ? true : `${pending.length} Deployments rolling`;
@@ -73,7 +83,12 @@ export async function waitSettled(api, expected, log, timeoutMs = 600_000) {
 /** Pods Running and Ready in bench namespaces and istio-system, against the number expected. */
 async function podsReady(api, expected) {
   const pods = await api.list('/api/v1/pods');
-  const ready = pods.filter((p) => (p.metadata.namespace.startsWith('bench-') || p.metadata.namespace === 'istio-system') && !p.metadata.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const ready = pods.filter(
+    (p) =>
+      (p.metadata.namespace.startsWith('bench-') || p.metadata.namespace === 'istio-system') &&
+      !p.metadata.deletionTimestamp &&
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
   return ready.length >= expected ? true : `${ready.length} of ${expected} pods Ready`;
 }
 
@@ -85,43 +100,107 @@ export async function populate({ api, shape, stateDir, plugin, log }) {
   const caDir = join(stateDir, 'ca');
   const marker = await api.req('GET', MARKER);
   const expectedDeployments = shape.deployNamespaces * shape.deploymentsPerNamespace + 1;
-  if (marker.status === 200 && marker.body.data?.shape === JSON.stringify(shape) && existsSync(join(caDir, 'root-cert.pem'))) {
-    log('the cluster already holds this mesh (marker ConfigMap default/istio-ca-bench-population): not populating again');
+  if (
+    marker.status === 200 &&
+    marker.body.data?.shape === JSON.stringify(shape) &&
+    existsSync(join(caDir, 'root-cert.pem'))
+  ) {
+    log(
+      'the cluster already holds this mesh (marker ConfigMap default/istio-ca-bench-population): not populating again',
+    );
     await waitSettled(api, expectedDeployments, log);
     await until('pods to be Ready', 300_000, () => podsReady(api, shape.pods + ISTIOD_REPLICAS), log);
     return { rootPem: readFileSync(join(caDir, 'root-cert.pem'), 'utf8'), fresh: false };
   }
   const t0 = Date.now();
-  log(`populating: ${shape.namespaces} namespaces, ${shape.deployNamespaces * shape.deploymentsPerNamespace} Deployments in ${shape.deployNamespaces} of them, ${shape.bare} bare sidecar pods`);
+  log(
+    `populating: ${shape.namespaces} namespaces, ${shape.deployNamespaces * shape.deploymentsPerNamespace} Deployments in ${shape.deployNamespaces} of them, ${shape.bare} bare sidecar pods`,
+  );
 
   // 1. The CA: a bundle from the plugin, plugged in with the plugin (before istiod and every pod starts).
-  await createAll(api, 'namespace istio-system', [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } }], () => '/api/v1/namespaces', log);
+  await createAll(
+    api,
+    'namespace istio-system',
+    [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'istio-system' } }],
+    () => '/api/v1/namespaces',
+    log,
+  );
   if (!existsSync(join(caDir, 'root-cert.pem'))) await plugin(['generate', '--out-dir', caDir, '--force']);
   const rootPem = readFileSync(join(caDir, 'root-cert.pem'), 'utf8');
   const cacerts = await api.req('GET', '/api/v1/namespaces/istio-system/secrets/cacerts');
-  if (cacerts.status !== 200 || Buffer.from(cacerts.body.data?.['root-cert.pem'] ?? '', 'base64').toString() !== rootPem) {
-    await plugin(['replace', '--from-dir', caDir, '--yes', '--allow-root-change', '-i', 'istio-system', '--backup-dir', join(stateDir, 'backups')]);
+  if (
+    cacerts.status !== 200 ||
+    Buffer.from(cacerts.body.data?.['root-cert.pem'] ?? '', 'base64').toString() !== rootPem
+  ) {
+    await plugin([
+      'replace',
+      '--from-dir',
+      caDir,
+      '--yes',
+      '--allow-root-change',
+      '-i',
+      'istio-system',
+      '--backup-dir',
+      join(stateDir, 'backups'),
+    ]);
   }
-  await createAll(api, 'istiod', [istiod('istio-system', ISTIOD_REPLICAS)], () => '/apis/apps/v1/namespaces/istio-system/deployments', log);
+  await createAll(
+    api,
+    'istiod',
+    [istiod('istio-system', ISTIOD_REPLICAS)],
+    () => '/apis/apps/v1/namespaces/istio-system/deployments',
+    log,
+  );
 
   // 2. Namespaces, and istio-ca-root-cert where istiod's namespace controller would write it.
   const names = Array.from({ length: shape.namespaces }, (_, i) => nsName(i));
-  await createAll(api, 'namespaces', names.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'istio-injection': 'enabled' } } })), () => '/api/v1/namespaces', log);
+  await createAll(
+    api,
+    'namespaces',
+    names.map((name) => ({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: { 'istio-injection': 'enabled' } },
+    })),
+    () => '/api/v1/namespaces',
+    log,
+  );
   const cmNamespaces = ['istio-system', 'default', 'kube-system', ...names];
-  await createAll(api, 'istio-ca-root-cert ConfigMaps', cmNamespaces.map((ns) => rootConfigMap(ns, rootPem)), (o) => `/api/v1/namespaces/${o.metadata.namespace}/configmaps`, log);
+  await createAll(
+    api,
+    'istio-ca-root-cert ConfigMaps',
+    cmNamespaces.map((ns) => rootConfigMap(ns, rootPem)),
+    (o) => `/api/v1/namespaces/${o.metadata.namespace}/configmaps`,
+    log,
+  );
 
   // 3. Deployments (one replica each) in the first namespaces, and bare pods spread over all of them.
   const deps = [];
-  for (let i = 0; i < shape.deployNamespaces; i++) for (let j = 0; j < shape.deploymentsPerNamespace; j++) deps.push(deployment(nsName(i), `app-${j}`, 1));
+  for (let i = 0; i < shape.deployNamespaces; i++)
+    for (let j = 0; j < shape.deploymentsPerNamespace; j++) deps.push(deployment(nsName(i), `app-${j}`, 1));
   await createAll(api, 'Deployments', deps, (o) => `/apis/apps/v1/namespaces/${o.metadata.namespace}/deployments`, log);
-  const bare = Array.from({ length: shape.bare }, (_, k) => barePod(nsName(k % shape.namespaces), `solo-${Math.floor(k / shape.namespaces)}`, NODES[k % NODES.length]));
+  const bare = Array.from({ length: shape.bare }, (_, k) =>
+    barePod(nsName(k % shape.namespaces), `solo-${Math.floor(k / shape.namespaces)}`, NODES[k % NODES.length]),
+  );
   await createAll(api, 'bare sidecar pods', bare, (o) => `/api/v1/namespaces/${o.metadata.namespace}/pods`, log);
 
   await waitSettled(api, expectedDeployments, log);
   await until('pods to be Ready', 600_000, () => podsReady(api, shape.pods + ISTIOD_REPLICAS), log);
-  await api.ok('PUT', MARKER, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-bench-population', namespace: 'default' }, data: { shape: JSON.stringify(shape), at: new Date().toISOString() } }).catch(async () =>
-    api.ok('POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-bench-population', namespace: 'default' }, data: { shape: JSON.stringify(shape), at: new Date().toISOString() } }),
-  );
+  await api
+    .ok('PUT', MARKER, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'istio-ca-bench-population', namespace: 'default' },
+      data: { shape: JSON.stringify(shape), at: new Date().toISOString() },
+    })
+    .catch(async () =>
+      api.ok('POST', '/api/v1/namespaces/default/configmaps', {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'istio-ca-bench-population', namespace: 'default' },
+        data: { shape: JSON.stringify(shape), at: new Date().toISOString() },
+      }),
+    );
   log(`populated in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return { rootPem, fresh: true };
 }

@@ -78,7 +78,10 @@ export function measure(cmd, args, { env, input, timeoutMs = 600_000, cwd, keepS
 /** Runs a command without measuring it; throws with its stderr when it fails. */
 export async function must(cmd, args, opts = {}) {
   const r = await measure(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim().split('\n').slice(-8).join('\n')}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.code}${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim().split('\n').slice(-8).join('\n')}`,
+    );
   return r;
 }
 

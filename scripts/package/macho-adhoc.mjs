@@ -37,7 +37,12 @@ export function parseMachO(buf) {
     const size = buf.readUInt32LE(p + 4);
     if (cmd === LC_SEGMENT_64) {
       const name = buf.toString('latin1', p + 8, p + 24).replace(/\0.*$/s, '');
-      const seg = { at: p, name, fileoff: Number(buf.readBigUInt64LE(p + 40)), filesize: Number(buf.readBigUInt64LE(p + 48)) };
+      const seg = {
+        at: p,
+        name,
+        fileoff: Number(buf.readBigUInt64LE(p + 40)),
+        filesize: Number(buf.readBigUInt64LE(p + 48)),
+      };
       if (name === '__TEXT') text = seg;
       if (name === '__LINKEDIT') linkedit = seg;
       const nsects = buf.readUInt32LE(p + 64);
@@ -51,13 +56,26 @@ export function parseMachO(buf) {
     p += size;
   }
   if (!text || !linkedit) throw new Error('no __TEXT or __LINKEDIT segment');
-  return { cputype, filetype, ncmds, sizeofcmds, commandsEnd: 32 + sizeofcmds, firstSection, text, linkedit, codeSignature };
+  return {
+    cputype,
+    filetype,
+    ncmds,
+    sizeofcmds,
+    commandsEnd: 32 + sizeofcmds,
+    firstSection,
+    text,
+    linkedit,
+    codeSignature,
+  };
 }
 
 /** Returns a copy of the Mach-O executable `input` carrying an ad-hoc signature with `identifier`. */
 export function adhocSign(input, identifier) {
   const m = parseMachO(input);
-  if (m.linkedit.fileoff + m.linkedit.filesize !== (m.codeSignature ? m.linkedit.fileoff + m.linkedit.filesize : input.length)) {
+  if (
+    m.linkedit.fileoff + m.linkedit.filesize !==
+    (m.codeSignature ? m.linkedit.fileoff + m.linkedit.filesize : input.length)
+  ) {
     throw new Error('__LINKEDIT is not at the end of the file');
   }
   // The signature goes at the end of __LINKEDIT, 16-byte aligned: where the old one was, or after everything.
@@ -119,10 +137,16 @@ export function adhocSign(input, identifier) {
   cd.writeBigUInt64BE(BigInt(m.text.filesize), 72); // execSegLimit
   cd.writeBigUInt64BE(BigInt(m.filetype === MH_EXECUTE ? CS_EXECSEG_MAIN_BINARY : 0), 80);
   ident.copy(cd, cdHeader);
-  createHash('sha256').update(requirements).digest().copy(cd, hashOffset - 2 * 32);
+  createHash('sha256')
+    .update(requirements)
+    .digest()
+    .copy(cd, hashOffset - 2 * 32);
   for (let i = 0; i < nCodeSlots; i++) {
     const page = head.subarray(i * PAGE, Math.min((i + 1) * PAGE, codeLimit));
-    createHash('sha256').update(page).digest().copy(cd, hashOffset + i * 32);
+    createHash('sha256')
+      .update(page)
+      .digest()
+      .copy(cd, hashOffset + i * 32);
   }
 
   const sig = Buffer.alloc(datasize);
@@ -153,7 +177,8 @@ export function verifyAdhoc(buf) {
   if (!m.codeSignature) throw new Error('no LC_CODE_SIGNATURE');
   const { dataoff, datasize } = m.codeSignature;
   if (dataoff + datasize !== buf.length) throw new Error('the signature does not end the file');
-  if (m.linkedit.fileoff + m.linkedit.filesize !== buf.length) throw new Error('__LINKEDIT does not cover the signature');
+  if (m.linkedit.fileoff + m.linkedit.filesize !== buf.length)
+    throw new Error('__LINKEDIT does not cover the signature');
   const sig = buf.subarray(dataoff, dataoff + datasize);
   if (sig.readUInt32BE(0) !== CSMAGIC_EMBEDDED_SIGNATURE) throw new Error('no embedded signature superblob');
   const count = sig.readUInt32BE(8);
@@ -176,11 +201,21 @@ export function verifyAdhoc(buf) {
   if (codeLimit !== dataoff) throw new Error('codeLimit is not the signature offset');
   if (nCodeSlots !== Math.ceil(codeLimit / PAGE)) throw new Error('wrong number of code slots');
   for (let i = 0; i < nCodeSlots; i++) {
-    const want = createHash('sha256').update(buf.subarray(i * PAGE, Math.min((i + 1) * PAGE, codeLimit))).digest();
-    if (!want.equals(cd.subarray(hashOffset + i * 32, hashOffset + (i + 1) * 32))) throw new Error(`page ${i} hash differs`);
+    const want = createHash('sha256')
+      .update(buf.subarray(i * PAGE, Math.min((i + 1) * PAGE, codeLimit)))
+      .digest();
+    if (!want.equals(cd.subarray(hashOffset + i * 32, hashOffset + (i + 1) * 32)))
+      throw new Error(`page ${i} hash differs`);
   }
   const req = blob(2);
-  if (req && !createHash('sha256').update(req).digest().equals(cd.subarray(hashOffset - 64, hashOffset - 32))) throw new Error('requirements hash differs');
+  if (
+    req &&
+    !createHash('sha256')
+      .update(req)
+      .digest()
+      .equals(cd.subarray(hashOffset - 64, hashOffset - 32))
+  )
+    throw new Error('requirements hash differs');
   const identifier = cd.toString('utf8', cd.readUInt32BE(20), cd.indexOf(0, cd.readUInt32BE(20)));
   return { adhoc: (flags & CS_ADHOC) !== 0, identifier, pages: nCodeSlots, codeLimit };
 }

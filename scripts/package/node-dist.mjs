@@ -19,7 +19,9 @@ async function integrityOf(file) {
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
   if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join('\n')}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join('\n')}`,
+    );
   }
   return r.stdout;
 }
@@ -35,7 +37,9 @@ export async function nodeTarball(root, pkg, log = () => {}) {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
   try {
-    run('npm', ['pack', `${pkg.name}@${pkg.version}`, '--pack-destination', tmp, '--silent', '--ignore-scripts'], { cwd: tmp });
+    run('npm', ['pack', `${pkg.name}@${pkg.version}`, '--pack-destination', tmp, '--silent', '--ignore-scripts'], {
+      cwd: tmp,
+    });
     const got = join(tmp, `${pkg.name}-${pkg.version}.tgz`);
     const integrity = await integrityOf(got);
     if (integrity !== pkg.integrity) {

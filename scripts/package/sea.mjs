@@ -1,7 +1,16 @@
 // The single executable: esbuild bundles the CLI into lazily loaded CommonJS chunks behind a small loader, the
 // embedded Node.js version turns them into a single-executable-application blob (the loader as main script, the
 // chunks as assets), and postject injects the blob into a copy of that Node binary.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { runNode } from './node-dist.mjs';
@@ -50,7 +59,8 @@ export async function bundle(config, workDir) {
     // A chunk made for import() of a CommonJS module (yaml, say) is `export default require_x()`: as CommonJS it
     // must export that module's exports, so that `const { parse } = await import('yaml')` finds parse.
     const cjsWrapper = out.entryPoint !== undefined && result.metafile.inputs[out.entryPoint]?.format === 'cjs';
-    if (cjsWrapper && (out.exports.length !== 1 || out.exports[0] !== 'default')) throw new Error(`${name}: unexpected exports ${out.exports}`);
+    if (cjsWrapper && (out.exports.length !== 1 || out.exports[0] !== 'default'))
+      throw new Error(`${name}: unexpected exports ${out.exports}`);
     const { code } = await esbuild.transform(readFileSync(file, 'utf8'), {
       loader: 'js',
       format: 'cjs',
@@ -132,8 +142,12 @@ export function thirdPartyNotices(config, metafile, nodeLicenseFile, nodeVersion
   for (const dir of [...pkgs.keys()].sort()) {
     const abs = join(config.root, dir);
     const meta = JSON.parse(readFileSync(join(abs, 'package.json'), 'utf8'));
-    const licFile = readdirSync(abs).filter((f) => LICENSE_NAMES.test(f)).sort()[0];
-    const text = licFile ? readFileSync(join(abs, licFile), 'utf8').trim() : `(no licence file; package.json says: ${meta.license ?? 'unknown'})`;
+    const licFile = readdirSync(abs)
+      .filter((f) => LICENSE_NAMES.test(f))
+      .sort()[0];
+    const text = licFile
+      ? readFileSync(join(abs, licFile), 'utf8').trim()
+      : `(no licence file; package.json says: ${meta.license ?? 'unknown'})`;
     sections.push(`${meta.name} ${meta.version} (${meta.license ?? 'see below'})\n\n${text}\n`);
   }
   if (nodeLicenseFile) sections.unshift(`Node.js ${nodeVersion}\n\n${readFileSync(nodeLicenseFile, 'utf8').trim()}\n`);

@@ -38,7 +38,16 @@ export interface BackupResult {
   files: BackupFile[];
 }
 
-const SERVER_FIELDS = ['resourceVersion', 'uid', 'creationTimestamp', 'managedFields', 'selfLink', 'generation', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+const SERVER_FIELDS = [
+  'resourceVersion',
+  'uid',
+  'creationTimestamp',
+  'managedFields',
+  'selfLink',
+  'generation',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+];
 
 /** An object as `kubectl apply -f` wants it back: apiVersion and kind set, server-owned fields removed. */
 export function restorable(obj: KubeObject, apiVersion: string, kind: string): KubeObject {
@@ -49,12 +58,15 @@ export function restorable(obj: KubeObject, apiVersion: string, kind: string): K
   if (Object.keys(annotations).length) metadata.annotations = annotations;
   else delete metadata.annotations;
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj;
-  void _m, _s, _a, _k;
+  (void _m, _s, _a, _k);
   return { apiVersion, kind, metadata: metadata as KubeObject['metadata'], ...rest };
 }
 
 function timestamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 async function optionalSecret(client: KubeClient, ns: string, name: string): Promise<Secret | null> {
@@ -77,15 +89,29 @@ export async function runBackup(client: KubeClient, opts: BackupOptions, now: Da
 
   const files: { rel: string; content: string | Buffer; source: string }[] = [];
   if (cacerts) {
-    files.push({ rel: 'secret-cacerts.yaml', content: stringify(restorable(cacerts, 'v1', 'Secret')), source: `secret/${CACERTS}` });
-    for (const [name, bytes] of Object.entries(bundleFromSecret(cacerts))) files.push({ rel: name, content: bytes, source: `secret/${CACERTS}` });
+    files.push({
+      rel: 'secret-cacerts.yaml',
+      content: stringify(restorable(cacerts, 'v1', 'Secret')),
+      source: `secret/${CACERTS}`,
+    });
+    for (const [name, bytes] of Object.entries(bundleFromSecret(cacerts)))
+      files.push({ rel: name, content: bytes, source: `secret/${CACERTS}` });
   }
   if (selfSigned) {
-    files.push({ rel: 'secret-istio-ca-secret.yaml', content: stringify(restorable(selfSigned, 'v1', 'Secret')), source: `secret/${SELF_SIGNED_SECRET}` });
-    for (const [name, bytes] of Object.entries(bundleFromSecret(selfSigned))) files.push({ rel: join(SELF_SIGNED_SECRET, name), content: bytes, source: `secret/${SELF_SIGNED_SECRET}` });
+    files.push({
+      rel: 'secret-istio-ca-secret.yaml',
+      content: stringify(restorable(selfSigned, 'v1', 'Secret')),
+      source: `secret/${SELF_SIGNED_SECRET}`,
+    });
+    for (const [name, bytes] of Object.entries(bundleFromSecret(selfSigned)))
+      files.push({ rel: join(SELF_SIGNED_SECRET, name), content: bytes, source: `secret/${SELF_SIGNED_SECRET}` });
   }
   for (const cm of configMaps.sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? ''))) {
-    files.push({ rel: join('configmaps', `${cm.metadata.namespace}.yaml`), content: stringify(restorable(cm, 'v1', 'ConfigMap')), source: `configmap/${cm.metadata.namespace}/${ROOT_CERT_CONFIGMAP}` });
+    files.push({
+      rel: join('configmaps', `${cm.metadata.namespace}.yaml`),
+      content: stringify(restorable(cm, 'v1', 'ConfigMap')),
+      source: `configmap/${cm.metadata.namespace}/${ROOT_CERT_CONFIGMAP}`,
+    });
   }
 
   const createdAt = now.toISOString();
@@ -102,12 +128,30 @@ export async function runBackup(client: KubeClient, opts: BackupOptions, now: Da
       await writeFile(path, f.content, { mode: 0o600 });
       out.push({ path: f.rel, sha256: createHash('sha256').update(f.content).digest('hex'), source: f.source });
     }
-    const manifest = { kind: 'IstioCaBackup', version: 1, context: client.context, namespace: opts.namespace, createdAt, files: out };
+    const manifest = {
+      kind: 'IstioCaBackup',
+      version: 1,
+      context: client.context,
+      namespace: opts.namespace,
+      createdAt,
+      files: out,
+    };
     await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
     await rename(tmp, final);
-    return { path: final, context: client.context, createdAt, cacerts: cacerts !== null, selfSignedSecret: selfSigned !== null, configMaps: configMaps.length, files: out };
+    return {
+      path: final,
+      context: client.context,
+      createdAt,
+      cacerts: cacerts !== null,
+      selfSignedSecret: selfSigned !== null,
+      configMaps: configMaps.length,
+      files: out,
+    };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    throw new OperationError(`cannot write the backup under ${opts.outDir}: ${(e as Error).message}; nothing was kept`, 'check that the directory is writable and has space');
+    throw new OperationError(
+      `cannot write the backup under ${opts.outDir}: ${(e as Error).message}; nothing was kept`,
+      'check that the directory is writable and has space',
+    );
   }
 }

@@ -16,7 +16,12 @@ export const CRL_FILE = 'ca-crl.pem';
 export const ISTIO_GENERATED_KEY = 'istio-generated';
 
 export const BUNDLE_FILE_NAMES: readonly string[] = [
-  ...new Set([...Object.values(LAYOUT_FILES.cacerts), ...Object.values(LAYOUT_FILES.tls), CRL_FILE, ISTIO_GENERATED_KEY]),
+  ...new Set([
+    ...Object.values(LAYOUT_FILES.cacerts),
+    ...Object.values(LAYOUT_FILES.tls),
+    CRL_FILE,
+    ISTIO_GENERATED_KEY,
+  ]),
 ];
 
 /** File name -> raw bytes, as in a directory or in a Secret's data. */
@@ -36,7 +41,10 @@ export async function readBundleDir(dir: string): Promise<BundleData> {
   try {
     st = await stat(dir);
   } catch {
-    throw new RefusedError(`bundle directory ${dir} does not exist`, 'pass a directory holding ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)');
+    throw new RefusedError(
+      `bundle directory ${dir} does not exist`,
+      'pass a directory holding ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)',
+    );
   }
   if (!st.isDirectory()) {
     throw new RefusedError(`${dir} is not a directory`, 'pass the directory that holds the bundle files');

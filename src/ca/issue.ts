@@ -35,15 +35,20 @@ export interface IssueOptions {
 
 function algorithm(spec: KeySpec): RsaHashedKeyGenParams | EcKeyGenParams {
   return spec.kty === 'RSA'
-    ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: spec.size, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
+    ? {
+        name: 'RSASSA-PKCS1-v1_5',
+        modulusLength: spec.size,
+        publicExponent: new Uint8Array([1, 0, 1]),
+        hash: 'SHA-256',
+      }
     : { name: 'ECDSA', namedCurve: spec.curve };
 }
 
 /** The signature algorithm a key of `spec` signs with: SHA-256, or SHA-384 for P-384. */
 function signingAlgorithm(spec: KeySpec): Algorithm | EcdsaParams {
   return spec.kty === 'RSA'
-    ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm
-    : { name: 'ECDSA', hash: spec.curve === 'P-384' ? 'SHA-384' : 'SHA-256' } as EcdsaParams;
+    ? ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm)
+    : ({ name: 'ECDSA', hash: spec.curve === 'P-384' ? 'SHA-384' : 'SHA-256' } as EcdsaParams);
 }
 
 /** A random positive serial of 128 bits (RFC 5280 allows up to 20 octets; CA/B asks for >= 64 random bits). */
@@ -64,10 +69,17 @@ export function generateKeyPair(spec: KeySpec): Promise<CryptoKeyPair> {
   return subtle.generateKey(algorithm(spec), true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
 }
 
-async function caExtensions(opts: IssueOptions, publicKey: CryptoKey, issuerPublicKey: CryptoKey): Promise<x509.Extension[]> {
+async function caExtensions(
+  opts: IssueOptions,
+  publicKey: CryptoKey,
+  issuerPublicKey: CryptoKey,
+): Promise<x509.Extension[]> {
   const ext: x509.Extension[] = [
     new x509.BasicConstraintsExtension(true, opts.pathLen, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+      true,
+    ),
     await x509.SubjectKeyIdentifierExtension.create(publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(issuerPublicKey),
   ];
@@ -136,6 +148,14 @@ export function keySpecOf(key: KeyObject): KeySpec {
 export async function importIssuer(certPem: string, key: KeyObject): Promise<Issuer> {
   const keySpec = keySpecOf(key);
   const der = key.export({ type: 'pkcs8', format: 'der' });
-  const privateKey = await subtle.importKey('pkcs8', der, keySpec.kty === 'RSA' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: keySpec.curve }, false, ['sign']);
+  const privateKey = await subtle.importKey(
+    'pkcs8',
+    der,
+    keySpec.kty === 'RSA'
+      ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+      : { name: 'ECDSA', namedCurve: keySpec.curve },
+    false,
+    ['sign'],
+  );
   return { cert: new x509.X509Certificate(certPem), privateKey, keySpec };
 }

@@ -6,11 +6,19 @@ export const backupCommand: CommandSpec = {
   command: 'backup',
   describe: 'Back up cacerts, istio-ca-secret and every istio-ca-root-cert ConfigMap to a folder',
   printsResult: true,
-  builder: (y) => y.option('out-dir', { alias: 'd', type: 'string', default: 'istio-ca-backups', describe: 'Folder to create the backup in' }),
+  builder: (y) =>
+    y.option('out-dir', {
+      alias: 'd',
+      type: 'string',
+      default: 'istio-ca-backups',
+      describe: 'Folder to create the backup in',
+    }),
   examples: [['$0 backup --out-dir ./backups', 'Creates ./backups/<context>-<UTC time>/']],
   async run(args, ctx) {
     const { runBackup } = await import('../backup/run.js');
-    const result = await withKube(ctx, (client) => runBackup(client, { outDir: String(args['out-dir']), namespace: ctx.globals.istioNamespace }, ctx.now()));
+    const result = await withKube(ctx, (client) =>
+      runBackup(client, { outDir: String(args['out-dir']), namespace: ctx.globals.istioNamespace }, ctx.now()),
+    );
     return {
       data: result,
       human: (style) =>

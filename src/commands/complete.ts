@@ -21,7 +21,13 @@ interface OptionInfo {
 
 /** What yargs knows of the options of an instance (runtime API, not in its type declarations). */
 interface YargsIntrospection {
-  getOptions(): { key: Record<string, unknown>; boolean: string[]; alias: Record<string, string[]>; choices: Record<string, string[]>; hiddenOptions: string[] };
+  getOptions(): {
+    key: Record<string, unknown>;
+    boolean: string[];
+    alias: Record<string, string[]>;
+    choices: Record<string, string[]>;
+    hiddenOptions: string[];
+  };
   getInternalMethods(): { getUsageInstance(): { getDescriptions(): Record<string, string | undefined> } };
 }
 
@@ -53,11 +59,16 @@ async function kubeContexts(words: string[], env: NodeJS.ProcessEnv): Promise<st
   try {
     const i = words.findIndex((w) => w === '--kubeconfig' || w.startsWith('--kubeconfig='));
     const flag = i < 0 ? undefined : words[i].includes('=') ? words[i].slice(words[i].indexOf('=') + 1) : words[i + 1];
-    const [{ kubeconfigPaths }, { parse }, { readFile }] = await Promise.all([import('../kube/kubeconfig.js'), import('yaml'), import('node:fs/promises')]);
+    const [{ kubeconfigPaths }, { parse }, { readFile }] = await Promise.all([
+      import('../kube/kubeconfig.js'),
+      import('yaml'),
+      import('node:fs/promises'),
+    ]);
     const names: string[] = [];
     for (const path of kubeconfigPaths(flag, env)) {
       const doc = parse(await readFile(path, 'utf8').catch(() => '')) as { contexts?: { name?: unknown }[] } | null;
-      for (const c of doc?.contexts ?? []) if (typeof c?.name === 'string' && !names.includes(c.name)) names.push(c.name);
+      for (const c of doc?.contexts ?? [])
+        if (typeof c?.name === 'string' && !names.includes(c.name)) names.push(c.name);
     }
     return names;
   } catch {
@@ -72,7 +83,11 @@ export interface Completion {
 
 /** Completes `words` (the last is the word under completion). */
 export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise<Completion> {
-  const [{ buildParser }, { commands }, { default: yargs }] = await Promise.all([import('../cli.js'), import('./index.js'), import('yargs')]);
+  const [{ buildParser }, { commands }, { default: yargs }] = await Promise.all([
+    import('../cli.js'),
+    import('./index.js'),
+    import('yargs'),
+  ]);
   const current = words.length > 0 ? words[words.length - 1] : '';
   const before = words.slice(0, -1);
   const visible = commands.filter((c) => c.describe !== false);
@@ -87,10 +102,15 @@ export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise
   const prev = before[before.length - 1];
   const valueOf = prev !== undefined ? byFlag.get(prev) : undefined;
   if (valueOf?.takesValue && !current.startsWith('-')) {
-    if (valueOf.choices) return { candidates: prefixed(valueOf.choices.map((c) => [c, ''])), directive: DIRECTIVE.noFileComp };
+    if (valueOf.choices)
+      return { candidates: prefixed(valueOf.choices.map((c) => [c, ''])), directive: DIRECTIVE.noFileComp };
     if (valueOf.name.endsWith('-dir')) return { candidates: [], directive: DIRECTIVE.filterDirs };
     if (/^(kubeconfig|.+-cert|.+-key)$/.test(valueOf.name)) return { candidates: [], directive: DIRECTIVE.default };
-    if (valueOf.name === 'context') return { candidates: prefixed((await kubeContexts(words, env)).map((c) => [c, ''])), directive: DIRECTIVE.noFileComp };
+    if (valueOf.name === 'context')
+      return {
+        candidates: prefixed((await kubeContexts(words, env)).map((c) => [c, ''])),
+        directive: DIRECTIVE.noFileComp,
+      };
     return { candidates: [], directive: DIRECTIVE.noFileComp };
   }
   if (current.startsWith('-')) {
@@ -98,7 +118,8 @@ export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise
     const flags = options.filter((o) => o.name !== 'help' && !flagForms(o).some((f) => used.has(f)));
     return { candidates: prefixed(flags.map((o) => [`--${o.name}`, o.describe])), directive: DIRECTIVE.noFileComp };
   }
-  if (!spec) return { candidates: prefixed(visible.map((c) => [nameOf(c), c.describe || ''])), directive: DIRECTIVE.noFileComp };
+  if (!spec)
+    return { candidates: prefixed(visible.map((c) => [nameOf(c), c.describe || ''])), directive: DIRECTIVE.noFileComp };
   // A command's positional argument (inspect <path>) is a file or directory.
   if (/[<[]/.test(spec.command)) return { candidates: [], directive: DIRECTIVE.default };
   return { candidates: [], directive: DIRECTIVE.noFileComp };
@@ -108,13 +129,22 @@ export const completeCommand: CommandSpec = {
   command: '__complete [words..]',
   describe: false,
   printsResult: false,
-  builder: (y) => y.positional('words', { type: 'string', array: true }).parserConfiguration({ 'parse-positional-numbers': false }) as Argv,
+  builder: (y) =>
+    y
+      .positional('words', { type: 'string', array: true })
+      .parserConfiguration({ 'parse-positional-numbers': false }) as Argv,
   async run(args, ctx): Promise<CommandResult> {
     // The wrapper passes the words after `--`, so that yargs parses none of them: they arrive in `_`.
     const rest = ((args._ as unknown[] | undefined) ?? []).map(String);
-    const words = [...((args.words as unknown[] | undefined) ?? []).map(String), ...rest.slice(rest.indexOf('__complete') + 1)];
+    const words = [
+      ...((args.words as unknown[] | undefined) ?? []).map(String),
+      ...rest.slice(rest.indexOf('__complete') + 1),
+    ];
     const { candidates, directive } = await complete(words.length > 0 ? words : [''], ctx.env);
-    const text = candidates.map(([c, d]) => (d ? `${c}\t${d}` : c)).join('\n') + (candidates.length ? '\n' : '') + `:${directive}\n`;
+    const text =
+      candidates.map(([c, d]) => (d ? `${c}\t${d}` : c)).join('\n') +
+      (candidates.length ? '\n' : '') +
+      `:${directive}\n`;
     return { data: { candidates, directive }, human: () => text };
   },
 };

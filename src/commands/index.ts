@@ -11,4 +11,15 @@ import { statusCommand } from './status.js';
 import { rotateCommand } from './rotate.js';
 import { completeCommand } from './complete.js';
 
-export const commands: CommandSpec[] = [generateCommand, inspectCommand, backupCommand, replaceCommand, restartCommand, verifyCommand, statusCommand, rotateCommand, versionCommand, completeCommand];
+export const commands: CommandSpec[] = [
+  generateCommand,
+  inspectCommand,
+  backupCommand,
+  replaceCommand,
+  restartCommand,
+  verifyCommand,
+  statusCommand,
+  rotateCommand,
+  versionCommand,
+  completeCommand,
+];

@@ -10,7 +10,11 @@ export const inspectCommand: CommandSpec = {
   builder: (y) =>
     y
       .positional('path', { type: 'string', describe: 'A directory laid out like cacerts, or one PEM file' })
-      .option('expiry-warning', { type: 'string', default: '30d', describe: 'Warn about certificates expiring within this duration' })
+      .option('expiry-warning', {
+        type: 'string',
+        default: '30d',
+        describe: 'Warn about certificates expiring within this duration',
+      })
       .option('at', { type: 'string', describe: 'Validate at this time (ISO 8601) instead of now' }),
   examples: [
     ['$0 inspect ./ca', 'Validate a bundle before replacing cacerts with it'],
@@ -21,7 +25,11 @@ export const inspectCommand: CommandSpec = {
     let now = ctx.now();
     if (args.at !== undefined) {
       now = new Date(String(args.at));
-      if (Number.isNaN(now.getTime())) throw new RefusedError(`--at ${JSON.stringify(args.at)} is not a time`, 'write it as ISO 8601, e.g. 2027-01-31T00:00:00Z');
+      if (Number.isNaN(now.getTime()))
+        throw new RefusedError(
+          `--at ${JSON.stringify(args.at)} is not a time`,
+          'write it as ISO 8601, e.g. 2027-01-31T00:00:00Z',
+        );
     }
     const { runInspect } = await import('../inspect/run.js');
     return runInspect({ path: String(args.path), now, expiryWarningDays: expiryMs / 86_400_000 });

@@ -8,7 +8,8 @@ import type { Style } from '../output/style.js';
 function render(r: ReplaceResult, style: Style): string {
   const short = (f: string) => f.slice(0, 23) + '…';
   let out = `${style.bold('plan')} secret ${r.namespace}/cacerts in context ${r.context}: ${style.bold(r.plan.kind)}\n`;
-  if (r.signingCert) out += `  signing CA      ${r.signingCert.subject}  ${short(r.signingCert.fingerprintSha256)}  until ${r.signingCert.notAfter.slice(0, 10)}\n`;
+  if (r.signingCert)
+    out += `  signing CA      ${r.signingCert.subject}  ${short(r.signingCert.fingerprintSha256)}  until ${r.signingCert.notAfter.slice(0, 10)}\n`;
   out += `  current roots   ${r.plan.currentRoots.map(short).join(', ') || '-'}\n`;
   out += `  new roots       ${r.plan.newRoots.map(short).join(', ')}\n`;
   for (const f of r.plan.addedRoots) out += `  ${style.ok('+')} root added    ${f}\n`;
@@ -16,7 +17,12 @@ function render(r: ReplaceResult, style: Style): string {
   for (const n of r.plan.notes) out += `  ${style.dim('note:')} ${n}\n`;
   for (const w of r.warnings) out += `  ${style.warn('‼')} ${w}\n`;
   if (r.backup) out += `backup: ${r.backup}\n`;
-  const verb = { created: 'created', replaced: 'replaced', unchanged: 'unchanged', 'dry-run': 'replaced (server dry run: nothing changed)' }[r.action];
+  const verb = {
+    created: 'created',
+    replaced: 'replaced',
+    unchanged: 'unchanged',
+    'dry-run': 'replaced (server dry run: nothing changed)',
+  }[r.action];
   out += `secret/cacerts ${verb}\n`;
   if (r.action !== 'dry-run' && r.nextSteps.length) out += `next:\n${r.nextSteps.map((s) => `  ${s}`).join('\n')}\n`;
   return out;
@@ -28,16 +34,40 @@ export const replaceCommand: CommandSpec = {
   printsResult: true,
   builder: (y) =>
     y
-      .option('from-dir', { alias: 'f', type: 'string', demandOption: true, describe: 'Bundle directory (from generate, or a backup folder to roll back)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'Validate and send a server-side dry run; change nothing' })
-      .option('backup-dir', { type: 'string', default: 'istio-ca-backups', describe: 'Where to write the backup taken first' })
-      .option('backup', { type: 'boolean', default: true, describe: 'Back up first; --no-backup skips it (not recommended)' })
-      .option('allow-root-change', { type: 'boolean', default: false, describe: 'Allow removing the current root (breaks mTLS until every workload restarts)' })
+      .option('from-dir', {
+        alias: 'f',
+        type: 'string',
+        demandOption: true,
+        describe: 'Bundle directory (from generate, or a backup folder to roll back)',
+      })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'Validate and send a server-side dry run; change nothing',
+      })
+      .option('backup-dir', {
+        type: 'string',
+        default: 'istio-ca-backups',
+        describe: 'Where to write the backup taken first',
+      })
+      .option('backup', {
+        type: 'boolean',
+        default: true,
+        describe: 'Back up first; --no-backup skips it (not recommended)',
+      })
+      .option('allow-root-change', {
+        type: 'boolean',
+        default: false,
+        describe: 'Allow removing the current root (breaks mTLS until every workload restarts)',
+      })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' }),
   examples: [
     ['$0 replace --from-dir ./ca --dry-run', 'Show the plan and check it with the API server'],
     ['$0 replace --from-dir ./ca --yes', 'Apply an intermediate-only change (hot reload, no restarts)'],
-    ['$0 replace --from-dir ./istio-ca-backups/prod-20261128T101500Z --yes --allow-root-change', 'Roll back from a backup'],
+    [
+      '$0 replace --from-dir ./istio-ca-backups/prod-20261128T101500Z --yes --allow-root-change',
+      'Roll back from a backup',
+    ],
   ],
   async run(args, ctx) {
     const { runReplace } = await import('../replace/run.js');

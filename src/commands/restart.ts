@@ -10,13 +10,19 @@ export const RESTART_DEFAULTS = { concurrency: 10, timeout: '5m', qps: 50, burst
 function positive(args: Record<string, unknown>, flag: string, integer: boolean): number {
   const v = Number(args[flag]);
   if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new RefusedError(`--${flag} must be a ${integer ? 'whole number of at least 1' : 'number above 0'}, not ${JSON.stringify(args[flag])}`, `for example --${flag} ${RESTART_DEFAULTS[flag as 'qps']}`);
+    throw new RefusedError(
+      `--${flag} must be a ${integer ? 'whole number of at least 1' : 'number above 0'}, not ${JSON.stringify(args[flag])}`,
+      `for example --${flag} ${RESTART_DEFAULTS[flag as 'qps']}`,
+    );
   }
   return v;
 }
 
 function namespacesOf(args: Record<string, unknown>): string[] | undefined {
-  const raw = ((args.namespace as unknown[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+  const raw = ((args.namespace as unknown[] | undefined) ?? [])
+    .flatMap((v) => String(v).split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   return raw.length ? [...new Set(raw)] : undefined;
 }
 
@@ -26,15 +32,54 @@ export const restartCommand: CommandSpec = {
   printsResult: true,
   builder: (y) =>
     y
-      .option('control-plane-only', { type: 'boolean', default: false, describe: 'Restart only the control plane: istiod, then the gateways (Deployments with a proxy in the Istio namespace)' })
-      .option('workloads-only', { type: 'boolean', default: false, describe: 'Restart only workloads with a sidecar (not istiod, not the gateways in the Istio namespace)' })
-      .option('namespace', { alias: 'n', type: 'string', array: true, describe: 'Restart workloads only in these namespaces (repeatable; the control plane is always in -i)' })
-      .option('concurrency', { type: 'number', default: RESTART_DEFAULTS.concurrency, describe: 'Most workloads restarting (patched and not yet rolled out) at once' })
-      .option('timeout', { type: 'string', default: RESTART_DEFAULTS.timeout, describe: 'How long to wait for each rollout (e.g. 90s, 10m); a rollout still running then counts as timed out' })
-      .option('wait', { type: 'boolean', default: true, describe: 'Wait for each rollout like kubectl rollout status (--no-wait: patch only)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'List what would restart and send the patches as a server-side dry run (proves permission); change nothing' })
-      .option('qps', { type: 'number', default: RESTART_DEFAULTS.qps, describe: 'Client-side limit of API requests per second' })
-      .option('burst', { type: 'number', default: RESTART_DEFAULTS.burst, describe: 'Requests allowed at once above --qps' }),
+      .option('control-plane-only', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Restart only the control plane: istiod, then the gateways (Deployments with a proxy in the Istio namespace)',
+      })
+      .option('workloads-only', {
+        type: 'boolean',
+        default: false,
+        describe: 'Restart only workloads with a sidecar (not istiod, not the gateways in the Istio namespace)',
+      })
+      .option('namespace', {
+        alias: 'n',
+        type: 'string',
+        array: true,
+        describe: 'Restart workloads only in these namespaces (repeatable; the control plane is always in -i)',
+      })
+      .option('concurrency', {
+        type: 'number',
+        default: RESTART_DEFAULTS.concurrency,
+        describe: 'Most workloads restarting (patched and not yet rolled out) at once',
+      })
+      .option('timeout', {
+        type: 'string',
+        default: RESTART_DEFAULTS.timeout,
+        describe: 'How long to wait for each rollout (e.g. 90s, 10m); a rollout still running then counts as timed out',
+      })
+      .option('wait', {
+        type: 'boolean',
+        default: true,
+        describe: 'Wait for each rollout like kubectl rollout status (--no-wait: patch only)',
+      })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'List what would restart and send the patches as a server-side dry run (proves permission); change nothing',
+      })
+      .option('qps', {
+        type: 'number',
+        default: RESTART_DEFAULTS.qps,
+        describe: 'Client-side limit of API requests per second',
+      })
+      .option('burst', {
+        type: 'number',
+        default: RESTART_DEFAULTS.burst,
+        describe: 'Requests allowed at once above --qps',
+      }),
   examples: [
     ['$0 restart', 'istiod first (waited for), then the gateways, then every workload with a sidecar'],
     ['$0 restart --control-plane-only', 'istiod and the gateways only, e.g. after a root change without multi-root'],
@@ -43,14 +88,20 @@ export const restartCommand: CommandSpec = {
   ],
   async run(args, ctx) {
     if (args['control-plane-only'] === true && args['workloads-only'] === true) {
-      throw new RefusedError('--control-plane-only and --workloads-only exclude each other', 'pass neither to restart the control plane and then the workloads');
+      throw new RefusedError(
+        '--control-plane-only and --workloads-only exclude each other',
+        'pass neither to restart the control plane and then the workloads',
+      );
     }
     const concurrency = positive(args, 'concurrency', true);
     const qps = positive(args, 'qps', false);
     const burst = positive(args, 'burst', true);
     const timeoutMs = parseDuration(String(args.timeout), 'timeout');
     const namespaces = namespacesOf(args);
-    if (namespaces && args['control-plane-only'] === true) ctx.notice(`note: -n has no effect with --control-plane-only: the control plane is in ${ctx.globals.istioNamespace} (-i)`);
+    if (namespaces && args['control-plane-only'] === true)
+      ctx.notice(
+        `note: -n has no effect with --control-plane-only: the control plane is in ${ctx.globals.istioNamespace} (-i)`,
+      );
     const { runRestart, exitCodeOf } = await import('../restart/run.js');
     const { renderRestart, progressReporter } = await import('../restart/render.js');
     const progress = progressReporter({ write: (t) => void ctx.stderr.write(t) }, ctx.interactive, ctx.errStyle);
@@ -63,13 +114,24 @@ export const restartCommand: CommandSpec = {
             {
               istioNamespace: ctx.globals.istioNamespace,
               ...(namespaces ? { namespaces } : {}),
-              scope: args['control-plane-only'] === true ? 'control-plane' : args['workloads-only'] === true ? 'workloads' : 'all',
+              scope:
+                args['control-plane-only'] === true
+                  ? 'control-plane'
+                  : args['workloads-only'] === true
+                    ? 'workloads'
+                    : 'all',
               concurrency,
               timeoutMs,
               wait: args.wait !== false,
               dryRun: args['dry-run'] === true,
             },
-            { client, now: ctx.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), qps, progress: progress.onEvent },
+            {
+              client,
+              now: ctx.now,
+              sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+              qps,
+              progress: progress.onEvent,
+            },
           ),
         { qps, burst },
       );

@@ -12,9 +12,11 @@ function render(r: RotateResult, style: Style): string {
   let out = `${style.bold('rotation')} ${r.kind}${r.dryRun ? ' (dry run: nothing changed)' : ''} on ${r.contexts.join(', ')}\n`;
   for (const p of r.phases) {
     out += `  ${style.bold(p.phase)}\n`;
-    for (const c of p.clusters) out += `    ${c.context}: ${c.action}${c.gateSeconds !== null ? `, gates passed in ${c.gateSeconds}s` : ''}${c.backup ? ` (backup ${c.backup})` : ''}\n`;
+    for (const c of p.clusters)
+      out += `    ${c.context}: ${c.action}${c.gateSeconds !== null ? `, gates passed in ${c.gateSeconds}s` : ''}${c.backup ? ` (backup ${c.backup})` : ''}\n`;
   }
-  if (!r.dryRun) out += `${style.ok('√')} every cluster ends on root ${r.finalRoots.map((f) => f.slice(0, 23) + '…').join(', ')}\n`;
+  if (!r.dryRun)
+    out += `${style.ok('√')} every cluster ends on root ${r.finalRoots.map((f) => f.slice(0, 23) + '…').join(', ')}\n`;
   return out;
 }
 
@@ -24,17 +26,53 @@ export const rotateCommand: CommandSpec = {
   printsResult: true,
   builder: (y) =>
     y
-      .option('from-dir', { alias: 'f', type: 'string', demandOption: true, describe: 'The new bundle (cacerts layout)' })
-      .option('contexts', { type: 'string', array: true, describe: 'Rotate these kubeconfig contexts in lockstep (comma-separated or repeated; default: the current context)' })
+      .option('from-dir', {
+        alias: 'f',
+        type: 'string',
+        demandOption: true,
+        describe: 'The new bundle (cacerts layout)',
+      })
+      .option('contexts', {
+        type: 'string',
+        array: true,
+        describe:
+          'Rotate these kubeconfig contexts in lockstep (comma-separated or repeated; default: the current context)',
+      })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
       .option('gate-timeout', { type: 'string', default: '10m', describe: 'How long each gate may take' })
-      .option('kubelet-sync', { type: 'string', default: '75s', describe: 'Time for the kubelet to refresh the mounted secret, waited after each write' })
-      .option('resume', { type: 'boolean', default: false, describe: 'Finish a rotation that was interrupted (phase recorded on cacerts)' })
-      .option('allow-downtime', { type: 'boolean', default: false, describe: 'Without ISTIO_MULTIROOT_MESH: replace, restart everything, verify (breaks mTLS meanwhile)' })
+      .option('kubelet-sync', {
+        type: 'string',
+        default: '75s',
+        describe: 'Time for the kubelet to refresh the mounted secret, waited after each write',
+      })
+      .option('resume', {
+        type: 'boolean',
+        default: false,
+        describe: 'Finish a rotation that was interrupted (phase recorded on cacerts)',
+      })
+      .option('allow-downtime', {
+        type: 'boolean',
+        default: false,
+        describe: 'Without ISTIO_MULTIROOT_MESH: replace, restart everything, verify (breaks mTLS meanwhile)',
+      })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
-      .option('backup-dir', { type: 'string', default: 'istio-ca-backups', describe: 'Where the backup before each phase goes' })
-      .option('restart-workloads', { type: 'boolean', default: true, describe: 'Restart sidecar workloads after switching the signer (--no-restart-workloads relies on the multi-root push)' })
-      .option('namespace', { alias: 'n', type: 'string', array: true, describe: 'Restart workloads only in these namespaces' })
+      .option('backup-dir', {
+        type: 'string',
+        default: 'istio-ca-backups',
+        describe: 'Where the backup before each phase goes',
+      })
+      .option('restart-workloads', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'Restart sidecar workloads after switching the signer (--no-restart-workloads relies on the multi-root push)',
+      })
+      .option('namespace', {
+        alias: 'n',
+        type: 'string',
+        array: true,
+        describe: 'Restart workloads only in these namespaces',
+      })
       .option('concurrency', { type: 'number', default: 5, describe: 'Workloads restarted at once' }),
   examples: [
     ['$0 rotate --from-dir ./new-ca --dry-run', 'Show the phases'],
@@ -45,29 +83,55 @@ export const rotateCommand: CommandSpec = {
   async run(args, ctx) {
     const gateTimeoutMs = parseDuration(String(args['gate-timeout']), 'gate-timeout');
     const kubeletSyncMs = parseDuration(String(args['kubelet-sync']), 'kubelet-sync');
-    const contexts = ((args.contexts as string[] | undefined) ?? []).flatMap((c) => String(c).split(',')).map((c) => c.trim()).filter(Boolean);
-    if (ctx.globals.context && contexts.length) throw new RefusedError('--context and --contexts exclude each other', 'use --contexts a,b for several clusters');
+    const contexts = ((args.contexts as string[] | undefined) ?? [])
+      .flatMap((c) => String(c).split(','))
+      .map((c) => c.trim())
+      .filter(Boolean);
+    if (ctx.globals.context && contexts.length)
+      throw new RefusedError('--context and --contexts exclude each other', 'use --contexts a,b for several clusters');
     const namespaces = ((args.namespace as string[] | undefined) ?? []).map(String);
     const concurrency = Number(args.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RefusedError('--concurrency must be a whole number of at least 1', 'for example --concurrency 5');
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RefusedError('--concurrency must be a whole number of at least 1', 'for example --concurrency 5');
     const dryRun = args['dry-run'] === true;
     if (!dryRun && args.yes !== true) {
-      if (!(await askYesNo('rotate the CA now?'))) throw new RefusedError('not confirmed; nothing was changed (a non-interactive shell needs --yes)', 'pass --yes to rotate without asking, or --dry-run to see the plan');
+      if (!(await askYesNo('rotate the CA now?')))
+        throw new RefusedError(
+          'not confirmed; nothing was changed (a non-interactive shell needs --yes)',
+          'pass --yes to rotate without asking, or --dry-run to see the plan',
+        );
     }
     const { connect } = await import('../kube/connect.js');
     const { runRotate } = await import('../rotate/run.js');
     const { runRestart } = await import('../restart/run.js');
     const clients: HttpKubeClient[] = [];
     try {
-      for (const c of contexts.length ? contexts : [ctx.globals.context]) clients.push(await connect({ ...ctx, globals: { ...ctx.globals, context: c } }));
+      for (const c of contexts.length ? contexts : [ctx.globals.context])
+        clients.push(await connect({ ...ctx, globals: { ...ctx.globals, context: c } }));
       const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
       const restart = async (client: HttpKubeClient, scope: 'control-plane' | 'all') => {
         const r = await runRestart(
-          { istioNamespace: ctx.globals.istioNamespace, ...(namespaces.length ? { namespaces } : {}), scope, concurrency, timeoutMs: gateTimeoutMs, wait: true, dryRun: false },
+          {
+            istioNamespace: ctx.globals.istioNamespace,
+            ...(namespaces.length ? { namespaces } : {}),
+            scope,
+            concurrency,
+            timeoutMs: gateTimeoutMs,
+            wait: true,
+            dryRun: false,
+          },
           { client, now: ctx.now, sleep },
         );
-        if (r.summary.timeout > 0) throw new WaitTimeoutError(`restarting on context ${client.context} timed out for ${r.summary.timeout} workload(s)`, 'check those rollouts, then kubectl istio-ca rotate --resume');
-        if (r.summary.failed > 0) throw new OperationError(`restarting on context ${client.context} failed for ${r.summary.failed} workload(s)`, 'kubectl istio-ca restart shows which; then kubectl istio-ca rotate --resume');
+        if (r.summary.timeout > 0)
+          throw new WaitTimeoutError(
+            `restarting on context ${client.context} timed out for ${r.summary.timeout} workload(s)`,
+            'check those rollouts, then kubectl istio-ca rotate --resume',
+          );
+        if (r.summary.failed > 0)
+          throw new OperationError(
+            `restarting on context ${client.context} failed for ${r.summary.failed} workload(s)`,
+            'kubectl istio-ca restart shows which; then kubectl istio-ca rotate --resume',
+          );
       };
       const result = await runRotate(
         {
@@ -82,7 +146,11 @@ export const rotateCommand: CommandSpec = {
           restartWorkloads: args['restart-workloads'] !== false,
         },
         {
-          clusters: clients.map((client) => ({ client, restartControlPlane: () => restart(client, 'control-plane'), restartWorkloads: () => restart(client, 'all') })),
+          clusters: clients.map((client) => ({
+            client,
+            restartControlPlane: () => restart(client, 'control-plane'),
+            restartWorkloads: () => restart(client, 'all'),
+          })),
           now: ctx.now,
           notice: ctx.notice,
           sleep,

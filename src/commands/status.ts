@@ -8,23 +8,42 @@ export const statusCommand: CommandSpec = {
   command: 'status',
   describe: 'Show which CA the mesh uses, its certificates, and how far the mesh is on it',
   printsResult: true,
-  builder: (y) => y.option('fail-within', { type: 'string', describe: 'Exit 1 when a certificate expires within this duration (e.g. 30d), for cron and CI' }),
+  builder: (y) =>
+    y.option('fail-within', {
+      type: 'string',
+      describe: 'Exit 1 when a certificate expires within this duration (e.g. 30d), for cron and CI',
+    }),
   examples: [
     ['$0 status', 'One screen'],
     ['$0 status --fail-within 30d -o json', 'For a cron job'],
   ],
   async run(args, ctx) {
-    const failWithinMs = args['fail-within'] !== undefined ? parseDuration(String(args['fail-within']), 'fail-within') : undefined;
+    const failWithinMs =
+      args['fail-within'] !== undefined ? parseDuration(String(args['fail-within']), 'fail-within') : undefined;
     const { takeSnapshot } = await import('../mesh/snapshot.js');
     const { deriveStatus } = await import('../status/run.js');
     const { renderStatus } = await import('../status/render.js');
     const now = ctx.now();
-    const result = await withKube(ctx, async (client) => deriveStatus(await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now }), now));
-    const expiring = failWithinMs === undefined ? [] : result.certificates.filter((c) => Date.parse(c.notAfter) - now.getTime() < failWithinMs);
+    const result = await withKube(ctx, async (client) =>
+      deriveStatus(await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now }), now),
+    );
+    const expiring =
+      failWithinMs === undefined
+        ? []
+        : result.certificates.filter((c) => Date.parse(c.notAfter) - now.getTime() < failWithinMs);
     return {
-      data: { ...result, ...(failWithinMs !== undefined ? { expiringWithin: expiring.map((c) => ({ role: c.role, subject: c.subject, notAfter: c.notAfter })) } : {}) },
+      data: {
+        ...result,
+        ...(failWithinMs !== undefined
+          ? { expiringWithin: expiring.map((c) => ({ role: c.role, subject: c.subject, notAfter: c.notAfter })) }
+          : {}),
+      },
       exitCode: expiring.length ? ExitCode.failed : ExitCode.ok,
-      human: (style) => renderStatus(result, style) + (expiring.length ? `${style.bad('×')} ${expiring.length} certificate(s) expire within --fail-within ${String(args['fail-within'])}\n` : ''),
+      human: (style) =>
+        renderStatus(result, style) +
+        (expiring.length
+          ? `${style.bad('×')} ${expiring.length} certificate(s) expire within --fail-within ${String(args['fail-within'])}\n`
+          : ''),
     };
   },
 };

@@ -5,7 +5,11 @@ import { withKube } from '../kube/session.js';
 
 export function namespaceScope(args: Record<string, unknown>): string[] | undefined {
   const ns = ((args.namespace as string[] | undefined) ?? []).map(String);
-  if (args['all-namespaces'] === true && ns.length) throw new RefusedError('-A and -n exclude each other', 'pass -A for every namespace, or -n NS (repeatable) for some');
+  if (args['all-namespaces'] === true && ns.length)
+    throw new RefusedError(
+      '-A and -n exclude each other',
+      'pass -A for every namespace, or -n NS (repeatable) for some',
+    );
   return ns.length ? ns : undefined;
 }
 
@@ -15,9 +19,23 @@ export const verifyCommand: CommandSpec = {
   printsResult: true,
   builder: (y) =>
     y
-      .option('all-namespaces', { alias: 'A', type: 'boolean', default: false, describe: 'Check every namespace (the default when -n is not given)' })
-      .option('namespace', { alias: 'n', type: 'string', array: true, describe: 'Check only these namespaces (repeatable)' })
-      .option('proxies', { type: 'boolean', default: false, describe: 'Also read what each sidecar holds (pods/exec: pilot-agent request GET config_dump)' })
+      .option('all-namespaces', {
+        alias: 'A',
+        type: 'boolean',
+        default: false,
+        describe: 'Check every namespace (the default when -n is not given)',
+      })
+      .option('namespace', {
+        alias: 'n',
+        type: 'string',
+        array: true,
+        describe: 'Check only these namespaces (repeatable)',
+      })
+      .option('proxies', {
+        type: 'boolean',
+        default: false,
+        describe: 'Also read what each sidecar holds (pods/exec: pilot-agent request GET config_dump)',
+      })
       .option('proxy-concurrency', { type: 'number', default: 8, describe: 'Sidecars read at once with --proxies' }),
   examples: [
     ['$0 verify -A', 'Every namespace'],
@@ -30,9 +48,17 @@ export const verifyCommand: CommandSpec = {
     const { renderVerify } = await import('../verify/render.js');
     const now = ctx.now();
     const concurrency = Number(args['proxy-concurrency']);
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new RefusedError('--proxy-concurrency must be a whole number of at least 1', 'for example --proxy-concurrency 8');
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new RefusedError(
+        '--proxy-concurrency must be a whole number of at least 1',
+        'for example --proxy-concurrency 8',
+      );
     const result = await withKube(ctx, async (client) => {
-      const snapshot = await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now, ...(namespaces ? { namespaces } : {}) });
+      const snapshot = await takeSnapshot(client, {
+        istioNamespace: ctx.globals.istioNamespace,
+        now,
+        ...(namespaces ? { namespaces } : {}),
+      });
       const base = runChecks(snapshot, now);
       if (args.proxies !== true) return base;
       const { execProxyReader, readProxies } = await import('../proxies/read.js');
@@ -42,8 +68,15 @@ export const verifyCommand: CommandSpec = {
       if (ctx.interactive) ctx.notice(`reading ${snapshot.sidecarPods.length} sidecars…`);
       const readings = await readProxies(reader, snapshot.sidecarPods, concurrency);
       const signer = snapshot.bundle?.signingCert?.fingerprintSha256 ?? null;
-      return summarize({ ...base, checks: [...base.checks, ...proxyChecks(readings, snapshot.referenceRoots, signer)] });
+      return summarize({
+        ...base,
+        checks: [...base.checks, ...proxyChecks(readings, snapshot.referenceRoots, signer)],
+      });
     });
-    return { data: result, exitCode: result.passed ? ExitCode.ok : ExitCode.failed, human: (style) => renderVerify(result, style) };
+    return {
+      data: result,
+      exitCode: result.passed ? ExitCode.ok : ExitCode.failed,
+      human: (style) => renderVerify(result, style),
+    };
   },
 };

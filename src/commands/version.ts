@@ -13,7 +13,11 @@ export const versionCommand: CommandSpec = {
   printsResult: true,
   builder: (y) => y,
   async run() {
-    const data: VersionInfo = { version: VERSION, node: process.version, platform: `${process.platform}/${process.arch}` };
+    const data: VersionInfo = {
+      version: VERSION,
+      node: process.version,
+      platform: `${process.platform}/${process.arch}`,
+    };
     return { data, human: () => `kubectl istio-ca ${VERSION} (node ${process.version}, ${data.platform})\n` };
   },
 };

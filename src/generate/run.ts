@@ -2,7 +2,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readBundleDir } from '../ca/bundle.js';
-import { basicConstraints, inspectCertificate, isSelfSigned, keyUsage, parseCertificate, type Certificate } from '../ca/certificate.js';
+import {
+  basicConstraints,
+  inspectCertificate,
+  isSelfSigned,
+  keyUsage,
+  parseCertificate,
+  type Certificate,
+} from '../ca/certificate.js';
 import { hasErrors, type Finding } from '../ca/findings.js';
 import { generateKeyPair, importIssuer, issueIntermediate, issueRoot, type Issuer, type KeySpec } from '../ca/issue.js';
 import { parsePrivateKey } from '../ca/keys.js';
@@ -59,12 +66,19 @@ interface PlannedFile {
 }
 
 /** Reads and checks an existing root given by --root-cert/--root-key; refuses anything istiod would reject. */
-async function loadExistingRoot(certPath: string, keyPath: string, now: Date): Promise<{ issuer: Issuer; cert: Certificate }> {
+async function loadExistingRoot(
+  certPath: string,
+  keyPath: string,
+  now: Date,
+): Promise<{ issuer: Issuer; cert: Certificate }> {
   const read = async (p: string, what: string) => {
     try {
       return await readFile(p, 'utf8');
     } catch (e) {
-      throw new RefusedError(`cannot read ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, `check the path given to --${what}`);
+      throw new RefusedError(
+        `cannot read ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        `check the path given to --${what}`,
+      );
     }
   };
   const certText = await read(certPath, 'root-cert');
@@ -75,22 +89,38 @@ async function loadExistingRoot(certPath: string, keyPath: string, now: Date): P
     if (!block) throw new Error('no CERTIFICATE block');
     cert = parseCertificate(block.der);
   } catch {
-    throw new RefusedError(`--root-cert ${certPath} holds no parseable PEM certificate`, 'pass the PEM root certificate');
+    throw new RefusedError(
+      `--root-cert ${certPath} holds no parseable PEM certificate`,
+      'pass the PEM root certificate',
+    );
   }
   let key;
   try {
     key = parsePrivateKey(parsePem(keyText));
   } catch (e) {
-    throw new RefusedError(`--root-key ${keyPath}: ${(e as Error).message}`, 'pass the unencrypted PEM private key of the root');
+    throw new RefusedError(
+      `--root-key ${keyPath}: ${(e as Error).message}`,
+      'pass the unencrypted PEM private key of the root',
+    );
   }
-  if (!cert.native.checkPrivateKey(key)) throw new RefusedError(`--root-key ${keyPath} does not belong to --root-cert ${certPath}`, 'pass the key that matches the root certificate');
+  if (!cert.native.checkPrivateKey(key))
+    throw new RefusedError(
+      `--root-key ${keyPath} does not belong to --root-cert ${certPath}`,
+      'pass the key that matches the root certificate',
+    );
   if (!isSelfSigned(cert) || !basicConstraints(cert)?.ca || !keyUsage(cert)?.includes('keyCertSign')) {
-    throw new RefusedError(`--root-cert ${certPath} ("${cert.x509.subject}") is not a self-signed root CA with keyCertSign`, 'pass the root CA certificate');
+    throw new RefusedError(
+      `--root-cert ${certPath} ("${cert.x509.subject}") is not a self-signed root CA with keyCertSign`,
+      'pass the root CA certificate',
+    );
   }
   const findings: Finding[] = [];
   checkCertificate(cert, 'root-cert', { now, expiryWarningDays: 0 }, findings);
   if (hasErrors(findings)) {
-    throw new RefusedError(`--root-cert ${certPath} cannot sign: ${findings.map((f) => f.message).join('; ')}`, 'use a valid root, or generate a new one');
+    throw new RefusedError(
+      `--root-cert ${certPath} cannot sign: ${findings.map((f) => f.message).join('; ')}`,
+      'use a valid root, or generate a new one',
+    );
   }
   try {
     return { issuer: await importIssuer(cert.pem, key), cert };
@@ -115,20 +145,33 @@ async function exists(path: string): Promise<boolean> {
 export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Promise<CommandResult<GenerateResult>> {
   const now = deps.now();
   const notBefore = new Date(now.getTime() - 60_000); // tolerate small clock skew between machines
-  const existing = opts.rootCertPath && opts.rootKeyPath ? await loadExistingRoot(opts.rootCertPath, opts.rootKeyPath, now) : undefined;
+  const existing =
+    opts.rootCertPath && opts.rootKeyPath
+      ? await loadExistingRoot(opts.rootCertPath, opts.rootKeyPath, now)
+      : undefined;
   if (existing && notBefore.getTime() + opts.intermediateValidityMs > existing.cert.x509.notAfter.getTime()) {
-    throw new RefusedError(`the intermediate would outlive the root (root expires ${existing.cert.x509.notAfter.toISOString()})`, 'shorten --intermediate-validity');
+    throw new RefusedError(
+      `the intermediate would outlive the root (root expires ${existing.cert.x509.notAfter.toISOString()})`,
+      'shorten --intermediate-validity',
+    );
   }
-  const bundles = opts.clusters.length > 0 ? opts.clusters.map((c) => ({ cluster: c as string | null, dir: join(opts.outDir, c) })) : [{ cluster: null, dir: opts.outDir }];
+  const bundles =
+    opts.clusters.length > 0
+      ? opts.clusters.map((c) => ({ cluster: c as string | null, dir: join(opts.outDir, c) }))
+      : [{ cluster: null, dir: opts.outDir }];
 
   const targets = [join(opts.outDir, 'root-cert.pem'), ...(existing ? [] : [join(opts.outDir, 'root-key.pem')])];
-  for (const b of bundles) targets.push(...['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'].map((f) => join(b.dir, f)));
+  for (const b of bundles)
+    targets.push(...['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'].map((f) => join(b.dir, f)));
   const unique = [...new Set(targets)];
   if (!opts.force) {
     const present = [];
     for (const t of unique) if (await exists(t)) present.push(t);
     if (present.length > 0) {
-      throw new RefusedError(`refusing to overwrite existing files: ${present.join(', ')}`, 'choose another --out-dir, or pass --force to replace them');
+      throw new RefusedError(
+        `refusing to overwrite existing files: ${present.join(', ')}`,
+        'choose another --out-dir, or pass --force to replace them',
+      );
     }
   }
 
@@ -139,7 +182,15 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
   ]);
   const root = existing
     ? undefined
-    : await issueRoot({ name: { commonName: opts.rootCommonName, organization: opts.organization }, key: opts.key, notBefore, validityMs: opts.rootValidityMs }, rootKeys);
+    : await issueRoot(
+        {
+          name: { commonName: opts.rootCommonName, organization: opts.organization },
+          key: opts.key,
+          notBefore,
+          validityMs: opts.rootValidityMs,
+        },
+        rootKeys,
+      );
   const issuer: Issuer = existing?.issuer ?? { cert: root!.cert, privateKey: root!.keys.privateKey, keySpec: opts.key };
   const rootPem = existing?.cert.pem ?? root!.certPem;
 
@@ -148,7 +199,11 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
   for (const [i, b] of bundles.entries()) {
     const ca = await issueIntermediate(
       {
-        name: { commonName: opts.intermediateCommonName, organization: opts.organization, ...(b.cluster ? { locality: b.cluster } : {}) },
+        name: {
+          commonName: opts.intermediateCommonName,
+          organization: opts.organization,
+          ...(b.cluster ? { locality: b.cluster } : {}),
+        },
         key: opts.key,
         notBefore,
         validityMs: opts.intermediateValidityMs,
@@ -163,7 +218,8 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       { path: join(b.dir, 'ca-key.pem'), content: ca.keyPem, mode: KEY_FILE_MODE },
       { path: join(b.dir, 'cert-chain.pem'), content: ca.certPem + rootPem, mode: PUBLIC_FILE_MODE },
     );
-    if (b.dir !== opts.outDir) files.push({ path: join(b.dir, 'root-cert.pem'), content: rootPem, mode: PUBLIC_FILE_MODE });
+    if (b.dir !== opts.outDir)
+      files.push({ path: join(b.dir, 'root-cert.pem'), content: rootPem, mode: PUBLIC_FILE_MODE });
   }
 
   for (const dir of new Set([opts.outDir, ...bundles.map((b) => b.dir)])) await ensurePrivateDir(dir);
@@ -176,7 +232,10 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
     const { report } = validateBundle(await readBundleDir(b.dir), { now, expiryWarningDays: 0 });
     if (!report.valid) {
       const errors = report.findings.filter((f) => f.severity === 'error').map((f) => `${f.code}: ${f.message}`);
-      throw new OperationError(`the bundle written to ${b.dir} does not validate: ${errors.join('; ')}`, 'this is a bug; please report it with the command line you used');
+      throw new OperationError(
+        `the bundle written to ${b.dir} does not validate: ${errors.join('; ')}`,
+        'this is a bug; please report it with the command line you used',
+      );
     }
     certificates.push({ role: 'intermediate', cluster: b.cluster, bundleDir: b.dir, ...pick(report.signingCert!) });
   }
@@ -190,16 +249,38 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
   return {
     data,
     human: (style) => {
-      const rows = certificates.map((c) => [c.cluster ? `${c.role} (${c.cluster})` : c.role, c.subject, c.key, c.notAfter.slice(0, 10), c.fingerprintSha256]);
+      const rows = certificates.map((c) => [
+        c.cluster ? `${c.role} (${c.cluster})` : c.role,
+        c.subject,
+        c.key,
+        c.notAfter.slice(0, 10),
+        c.fingerprintSha256,
+      ]);
       let out = renderTable(['role', 'subject', 'key', 'not after', 'sha-256 fingerprint'], rows, style);
       out += `\n${style.ok('√')} wrote ${files.length} files to ${opts.outDir} (keys 0600); the bundle validates\n`;
-      const next = bundles.map((b) => `kubectl istio-ca replace --from-dir ${b.dir}${b.cluster ? ` --context ${b.cluster}` : ''}`);
+      const next = bundles.map(
+        (b) => `kubectl istio-ca replace --from-dir ${b.dir}${b.cluster ? ` --context ${b.cluster}` : ''}`,
+      );
       out += `next: ${next.join('\n      ')}\n`;
       return out;
     },
   };
 }
 
-function pick(info: { subject: string; serial: string; key: { label: string }; notBefore: string; notAfter: string; fingerprintSha256: string }) {
-  return { subject: info.subject, serial: info.serial, key: info.key.label, notBefore: info.notBefore, notAfter: info.notAfter, fingerprintSha256: info.fingerprintSha256 };
+function pick(info: {
+  subject: string;
+  serial: string;
+  key: { label: string };
+  notBefore: string;
+  notAfter: string;
+  fingerprintSha256: string;
+}) {
+  return {
+    subject: info.subject,
+    serial: info.serial,
+    key: info.key.label,
+    notBefore: info.notBefore,
+    notAfter: info.notAfter,
+    fingerprintSha256: info.fingerprintSha256,
+  };
 }

@@ -30,7 +30,9 @@ export function renderFindings(findings: Finding[], valid: boolean, style: Style
     const mark = f.severity === 'error' ? style.bad(MARK.fail) : style.warn(MARK.warn);
     out += `${mark} ${f.code} (${f.file}): ${f.message}\n`;
   }
-  out += valid ? `${style.ok(MARK.ok)} valid${extra}\n` : `${style.bad(MARK.fail)} invalid: ${findings.filter((f) => f.severity === 'error').length} error(s)\n`;
+  out += valid
+    ? `${style.ok(MARK.ok)} valid${extra}\n`
+    : `${style.bad(MARK.fail)} invalid: ${findings.filter((f) => f.severity === 'error').length} error(s)\n`;
   return out;
 }
 
@@ -39,7 +41,9 @@ export function renderBundleReport(path: string, r: BundleReport, style: Style):
   if (r.signingCert) out += renderCertificate('signing CA (ca-cert)', r.signingCert, style);
   if (r.signingKey) out += `${style.bold('signing key')}  ${r.signingKey.label} (material not shown)\n\n`;
   r.chain.slice(1).forEach((c, i) => (out += renderCertificate(`cert-chain #${i + 2}`, c, style)));
-  r.roots.forEach((c, i) => (out += renderCertificate(r.roots.length > 1 ? `root ${i + 1} of ${r.roots.length}` : 'root', c, style)));
+  r.roots.forEach(
+    (c, i) => (out += renderCertificate(r.roots.length > 1 ? `root ${i + 1} of ${r.roots.length}` : 'root', c, style)),
+  );
   const extra = r.multiRoot ? ` (multi-root trust bundle: ${r.roots.length} roots)` : '';
   return out + renderFindings(r.findings, r.valid, style, extra);
 }

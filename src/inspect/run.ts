@@ -19,7 +19,14 @@ export interface InspectOptions {
 
 export type InspectResult =
   | { kind: 'bundle'; path: string; valid: boolean; report: BundleReport }
-  | { kind: 'file'; path: string; valid: boolean; certificates: CertificateInfo[]; keys: KeyDescription[]; findings: Finding[] };
+  | {
+      kind: 'file';
+      path: string;
+      valid: boolean;
+      certificates: CertificateInfo[];
+      keys: KeyDescription[];
+      findings: Finding[];
+    };
 
 /** Inspects a bundle directory or a PEM file; exit 0 when valid (warnings allowed), 2 when any error finding. */
 export async function runInspect(opts: InspectOptions): Promise<CommandResult<InspectResult>> {
@@ -34,16 +41,17 @@ export async function runInspect(opts: InspectOptions): Promise<CommandResult<In
     data,
     exitCode: data.valid ? ExitCode.ok : ExitCode.refused,
     human: (style: Style) =>
-      data.kind === 'bundle'
-        ? renderBundleReport(data.path, data.report, style)
-        : renderFile(data, style),
+      data.kind === 'bundle' ? renderBundleReport(data.path, data.report, style) : renderFile(data, style),
   };
 }
 
 async function inspectDir(opts: InspectOptions): Promise<InspectResult> {
   const files = await readBundleDir(opts.path);
   if (!Object.keys(files).some((f) => BUNDLE_FILE_NAMES.includes(f))) {
-    throw new RefusedError(`${opts.path} holds no bundle files`, 'expected ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)');
+    throw new RefusedError(
+      `${opts.path} holds no bundle files`,
+      'expected ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)',
+    );
   }
   const { report } = validateBundle(files, { now: opts.now, expiryWarningDays: opts.expiryWarningDays });
   return { kind: 'bundle', path: opts.path, valid: report.valid, report };
@@ -51,7 +59,8 @@ async function inspectDir(opts: InspectOptions): Promise<InspectResult> {
 
 async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
   const text = await readFile(opts.path, 'utf8');
-  if (!looksLikePem(text)) throw new RefusedError(`${opts.path} holds no PEM block`, 'pass a PEM file (-----BEGIN CERTIFICATE-----)');
+  if (!looksLikePem(text))
+    throw new RefusedError(`${opts.path} holds no PEM block`, 'pass a PEM file (-----BEGIN CERTIFICATE-----)');
   let blocks;
   try {
     blocks = parsePem(text);
@@ -68,14 +77,26 @@ async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
         certificates.push(inspectCertificate(cert, opts.now));
         checkCertificate(cert, opts.path, opts, findings);
       } catch {
-        findings.push({ code: 'CERT_UNPARSEABLE', severity: 'error', file: opts.path, message: `a CERTIFICATE block in ${opts.path} is not a valid X.509 certificate; re-export it.` });
+        findings.push({
+          code: 'CERT_UNPARSEABLE',
+          severity: 'error',
+          file: opts.path,
+          message: `a CERTIFICATE block in ${opts.path} is not a valid X.509 certificate; re-export it.`,
+        });
       }
     } else if (isPrivateKeyLabel(b.label)) {
       try {
         keys.push(describeKey(parsePrivateKey([b])));
       } catch (e) {
         const encrypted = (e as { reason?: string }).reason === 'encrypted';
-        findings.push({ code: encrypted ? 'KEY_ENCRYPTED' : 'KEY_UNPARSEABLE', severity: 'error', file: opts.path, message: encrypted ? 'the private key is encrypted; istiod needs it unencrypted.' : `the ${b.label} block is not a valid key; re-export it.` });
+        findings.push({
+          code: encrypted ? 'KEY_ENCRYPTED' : 'KEY_UNPARSEABLE',
+          severity: 'error',
+          file: opts.path,
+          message: encrypted
+            ? 'the private key is encrypted; istiod needs it unencrypted.'
+            : `the ${b.label} block is not a valid key; re-export it.`,
+        });
       }
     }
   }

@@ -23,12 +23,17 @@ export interface CaState {
 
 function istiodEnv(d: Workload): Map<string, string> {
   const env = new Map<string, string>();
-  const c = d.spec?.template?.spec?.containers?.find((x) => x.name === 'discovery') ?? d.spec?.template?.spec?.containers?.[0];
+  const c =
+    d.spec?.template?.spec?.containers?.find((x) => x.name === 'discovery') ?? d.spec?.template?.spec?.containers?.[0];
   for (const e of c?.env ?? []) if (e.value !== undefined) env.set(e.name, e.value);
   return env;
 }
 
-async function readSecret(client: KubeClient, ns: string, name: string): Promise<{ secret: Secret | null; forbidden: boolean }> {
+async function readSecret(
+  client: KubeClient,
+  ns: string,
+  name: string,
+): Promise<{ secret: Secret | null; forbidden: boolean }> {
   try {
     return { secret: await client.get<Secret>(Resources.secrets, ns, name), forbidden: false };
   } catch (e) {
@@ -48,11 +53,17 @@ export async function readCaState(client: KubeClient, namespace: string): Promis
   const multiRoot = istiodDeployments.length === 0 ? null : envs.every((e) => e.get('ISTIO_MULTIROOT_MESH') === 'true');
 
   let externalReason: string | null = null;
-  const certManager = Object.keys(cacerts.secret?.metadata.annotations ?? {}).find((k) => k.startsWith('cert-manager.io/'));
+  const certManager = Object.keys(cacerts.secret?.metadata.annotations ?? {}).find((k) =>
+    k.startsWith('cert-manager.io/'),
+  );
   if (certManager) externalReason = `secret ${CACERTS} is managed by cert-manager (annotation ${certManager})`;
-  else if (cacerts.secret?.metadata.ownerReferences?.some((o) => o.kind === 'Certificate')) externalReason = `secret ${CACERTS} is owned by a cert-manager Certificate`;
-  else if (envs.some((e) => e.get('ENABLE_CA_SERVER') === 'false')) externalReason = 'istiod runs with ENABLE_CA_SERVER=false (an external CA such as cert-manager istio-csr signs workloads)';
-  else if (envs.some((e) => (e.get('EXTERNAL_CA') ?? '') !== '')) externalReason = `istiod runs with EXTERNAL_CA=${envs.find((e) => e.get('EXTERNAL_CA'))!.get('EXTERNAL_CA')}`;
+  else if (cacerts.secret?.metadata.ownerReferences?.some((o) => o.kind === 'Certificate'))
+    externalReason = `secret ${CACERTS} is owned by a cert-manager Certificate`;
+  else if (envs.some((e) => e.get('ENABLE_CA_SERVER') === 'false'))
+    externalReason =
+      'istiod runs with ENABLE_CA_SERVER=false (an external CA such as cert-manager istio-csr signs workloads)';
+  else if (envs.some((e) => (e.get('EXTERNAL_CA') ?? '') !== ''))
+    externalReason = `istiod runs with EXTERNAL_CA=${envs.find((e) => e.get('EXTERNAL_CA'))!.get('EXTERNAL_CA')}`;
 
   let mode: CaMode;
   if (externalReason) mode = 'external';

@@ -35,13 +35,15 @@ export function bundleDigest(bundle: BundleData): string {
 export function pemFingerprints(text: string | Buffer | undefined): string[] {
   if (text === undefined) return [];
   try {
-    return parsePem(text.toString()).filter((b) => b.label === 'CERTIFICATE').flatMap((b) => {
-      try {
-        return [fingerprint(parseCertificate(b.der))];
-      } catch {
-        return [];
-      }
-    });
+    return parsePem(text.toString())
+      .filter((b) => b.label === 'CERTIFICATE')
+      .flatMap((b) => {
+        try {
+          return [fingerprint(parseCertificate(b.der))];
+        } catch {
+          return [];
+        }
+      });
   } catch {
     return [];
   }

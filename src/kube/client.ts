@@ -22,10 +22,27 @@ export interface KubeClient {
   readonly context: string;
   get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | null>;
   list<T extends KubeObject>(type: ResourceType, opts?: ListOptions): Promise<T[]>;
-  create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts?: WriteOptions): Promise<T>;
+  create<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: T,
+    opts?: WriteOptions,
+  ): Promise<T>;
   /** PUT: fails with 409 Conflict when body.metadata.resourceVersion is stale. */
-  update<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts?: WriteOptions): Promise<T>;
-  patch<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, patchType: PatchType, opts?: WriteOptions): Promise<T>;
+  update<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: T,
+    opts?: WriteOptions,
+  ): Promise<T>;
+  patch<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    patchType: PatchType,
+    opts?: WriteOptions,
+  ): Promise<T>;
   /** Requests sent so far (for benchmarks and progress). */
   requestCount(): number;
 }

@@ -31,13 +31,25 @@ export function explainKubeError(e: unknown, context: string): unknown {
   if (e instanceof KubeApiError) {
     const where = e.namespace ? ` in namespace ${e.namespace}` : ' cluster-wide';
     if (e.forbidden) {
-      return new OperationError(`forbidden: context ${context} may not ${e.verb} ${e.resource}${where}`, `grant "${e.verb}" on ${e.resource}${where} to this user (RBAC), or use a context that has it`);
+      return new OperationError(
+        `forbidden: context ${context} may not ${e.verb} ${e.resource}${where}`,
+        `grant "${e.verb}" on ${e.resource}${where} to this user (RBAC), or use a context that has it`,
+      );
     }
-    if (e.status === 401) return new RefusedError(`unauthorized: the credentials of context ${context} were rejected`, 'refresh your credentials (kubectl get ns should work)');
-    return new OperationError(`the API server refused to ${e.verb} ${e.resource}${where}: ${e.status} ${e.reason}: ${e.apiMessage}`);
+    if (e.status === 401)
+      return new RefusedError(
+        `unauthorized: the credentials of context ${context} were rejected`,
+        'refresh your credentials (kubectl get ns should work)',
+      );
+    return new OperationError(
+      `the API server refused to ${e.verb} ${e.resource}${where}: ${e.status} ${e.reason}: ${e.apiMessage}`,
+    );
   }
   if (e instanceof KubeTransportError) {
-    return new OperationError(`cannot reach the API server of context ${context}: ${e.message}`, 'check the network and that the cluster is up (kubectl get ns)');
+    return new OperationError(
+      `cannot reach the API server of context ${context}: ${e.message}`,
+      'check the network and that the cluster is up (kubectl get ns)',
+    );
   }
   return e;
 }

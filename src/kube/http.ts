@@ -50,10 +50,22 @@ export class HttpKubeClient implements KubeClient {
   private count = 0;
   readonly context: string;
 
-  constructor(private readonly conn: Connection, rate: RateLimit = { qps: 50, burst: 100 }) {
+  constructor(
+    private readonly conn: Connection,
+    rate: RateLimit = { qps: 50, burst: 100 },
+  ) {
     this.context = conn.contextName;
-    const tls = { keepAlive: true, maxSockets: 32, ca: conn.ca, cert: conn.cert, key: conn.key, rejectUnauthorized: !conn.insecureSkipTlsVerify };
-    this.agent = conn.server.startsWith('http://') ? new HttpAgent({ keepAlive: true, maxSockets: 32 }) : new Agent(tls);
+    const tls = {
+      keepAlive: true,
+      maxSockets: 32,
+      ca: conn.ca,
+      cert: conn.cert,
+      key: conn.key,
+      rejectUnauthorized: !conn.insecureSkipTlsVerify,
+    };
+    this.agent = conn.server.startsWith('http://')
+      ? new HttpAgent({ keepAlive: true, maxSockets: 32 })
+      : new Agent(tls);
     this.limiter = new RateLimiter(rate);
   }
 
@@ -61,11 +73,19 @@ export class HttpKubeClient implements KubeClient {
     return this.count;
   }
 
-  private async send<T>(method: string, path: string, body: unknown, headers: Record<string, string>, what: { resource: string; namespace: string | undefined; verb?: string }): Promise<T> {
+  private async send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    what: { resource: string; namespace: string | undefined; verb?: string },
+  ): Promise<T> {
     await this.limiter.take();
     this.count++;
     const url = new URL(this.conn.server + path);
-    const opts: { headers: Record<string, string>; cert?: unknown; key?: unknown; ca?: unknown } = { headers: { Accept: 'application/json', ...headers } };
+    const opts: { headers: Record<string, string>; cert?: unknown; key?: unknown; ca?: unknown } = {
+      headers: { Accept: 'application/json', ...headers },
+    };
     if (this.conn.token) opts.headers.Authorization = `Bearer ${this.conn.token}`;
     if (this.conn.dynamicAuth) await this.conn.dynamicAuth(opts);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -74,7 +94,13 @@ export class HttpKubeClient implements KubeClient {
     return new Promise<T>((resolve, reject) => {
       const req = send(
         url,
-        { method, agent: this.agent, headers: opts.headers, timeout: 60_000, ...(opts.cert ? { cert: opts.cert as string, key: opts.key as string } : {}) },
+        {
+          method,
+          agent: this.agent,
+          headers: opts.headers,
+          timeout: 60_000,
+          ...(opts.cert ? { cert: opts.cert as string, key: opts.key as string } : {}),
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -99,7 +125,16 @@ export class HttpKubeClient implements KubeClient {
             } catch {
               /* not a Status object */
             }
-            reject(new KubeApiError(status, reason, message, what.verb ?? VERBS[method] ?? method, what.resource, what.namespace));
+            reject(
+              new KubeApiError(
+                status,
+                reason,
+                message,
+                what.verb ?? VERBS[method] ?? method,
+                what.resource,
+                what.namespace,
+              ),
+            );
           });
         },
       );
@@ -112,7 +147,13 @@ export class HttpKubeClient implements KubeClient {
 
   async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | null> {
     try {
-      return await this.send<T>('GET', resourcePath(type, namespace, name), undefined, {}, { resource: type.plural, namespace });
+      return await this.send<T>(
+        'GET',
+        resourcePath(type, namespace, name),
+        undefined,
+        {},
+        { resource: type.plural, namespace },
+      );
     } catch (e) {
       if (e instanceof KubeApiError && e.notFound) return null;
       throw e;
@@ -122,14 +163,22 @@ export class HttpKubeClient implements KubeClient {
   async list<T extends KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<T[]> {
     const items: T[] = [];
     let cont: string | undefined;
-    const headers: Record<string, string> = opts.metadataOnly ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' } : {};
+    const headers: Record<string, string> = opts.metadataOnly
+      ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
+      : {};
     do {
       const q = new URLSearchParams();
       q.set('limit', String(opts.limit ?? 500));
       if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
-      const page = await this.send<{ items?: T[]; metadata?: { continue?: string } }>('GET', `${resourcePath(type, opts.namespace)}?${q}`, undefined, headers, { resource: type.plural, namespace: opts.namespace, verb: 'list' });
+      const page = await this.send<{ items?: T[]; metadata?: { continue?: string } }>(
+        'GET',
+        `${resourcePath(type, opts.namespace)}?${q}`,
+        undefined,
+        headers,
+        { resource: type.plural, namespace: opts.namespace, verb: 'list' },
+      );
       // managedFields are most of a listed object's metadata (80% of a pod's) and nothing reads them from a list:
       // dropping them page by page keeps a list of thousands of objects small in memory.
       for (const item of page.items ?? []) {
@@ -141,16 +190,51 @@ export class HttpKubeClient implements KubeClient {
     return items;
   }
 
-  create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts: WriteOptions = {}): Promise<T> {
-    return this.send<T>('POST', resourcePath(type, namespace) + dryRun(opts), body, { 'Content-Type': 'application/json' }, { resource: type.plural, namespace });
+  create<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: T,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    return this.send<T>(
+      'POST',
+      resourcePath(type, namespace) + dryRun(opts),
+      body,
+      { 'Content-Type': 'application/json' },
+      { resource: type.plural, namespace },
+    );
   }
 
-  update<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts: WriteOptions = {}): Promise<T> {
-    return this.send<T>('PUT', resourcePath(type, namespace, body.metadata.name) + dryRun(opts), body, { 'Content-Type': 'application/json' }, { resource: type.plural, namespace });
+  update<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: T,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    return this.send<T>(
+      'PUT',
+      resourcePath(type, namespace, body.metadata.name) + dryRun(opts),
+      body,
+      { 'Content-Type': 'application/json' },
+      { resource: type.plural, namespace },
+    );
   }
 
-  patch<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, patchType: PatchType, opts: WriteOptions = {}): Promise<T> {
-    return this.send<T>('PATCH', resourcePath(type, namespace, name) + dryRun(opts), patch, { 'Content-Type': CONTENT_TYPES[patchType] }, { resource: type.plural, namespace });
+  patch<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    patchType: PatchType,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    return this.send<T>(
+      'PATCH',
+      resourcePath(type, namespace, name) + dryRun(opts),
+      patch,
+      { 'Content-Type': CONTENT_TYPES[patchType] },
+      { resource: type.plural, namespace },
+    );
   }
 
   /** Closes idle keep-alive sockets so the process can exit. */

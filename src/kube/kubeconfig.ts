@@ -17,7 +17,12 @@ export interface Connection {
   token?: string;
   insecureSkipTlsVerify: boolean;
   /** Set when credentials come from an exec plugin or auth provider: headers and TLS options resolved per request. */
-  dynamicAuth?: (opts: { headers?: Record<string, string>; cert?: unknown; key?: unknown; ca?: unknown }) => Promise<void>;
+  dynamicAuth?: (opts: {
+    headers?: Record<string, string>;
+    cert?: unknown;
+    key?: unknown;
+    ca?: unknown;
+  }) => Promise<void>;
 }
 
 interface Named<T> {
@@ -49,10 +54,18 @@ function readData(entry: Record<string, unknown>, dataKey: string, fileKey: stri
 }
 
 /** Loads and merges the kubeconfig files (first definition of a name wins, as kubectl does) and picks the context. */
-export async function resolveConnection(flag: string | undefined, contextFlag: string | undefined, env: NodeJS.ProcessEnv): Promise<Connection> {
+export async function resolveConnection(
+  flag: string | undefined,
+  contextFlag: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<Connection> {
   const { parse } = await import('yaml');
   const paths = kubeconfigPaths(flag, env);
-  const merged: Required<Pick<RawConfig, 'clusters' | 'users' | 'contexts'>> & { current?: string } = { clusters: [], users: [], contexts: [] };
+  const merged: Required<Pick<RawConfig, 'clusters' | 'users' | 'contexts'>> & { current?: string } = {
+    clusters: [],
+    users: [],
+    contexts: [],
+  };
   const baseOf = new Map<string, string>();
   let readAny = false;
   for (const p of paths) {
@@ -62,20 +75,43 @@ export async function resolveConnection(flag: string | undefined, contextFlag: s
       readAny = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !flag) continue;
-      throw new RefusedError(`cannot read kubeconfig ${p}: ${(e as Error).message}`, 'pass a readable kubeconfig with --kubeconfig');
+      throw new RefusedError(
+        `cannot read kubeconfig ${p}: ${(e as Error).message}`,
+        'pass a readable kubeconfig with --kubeconfig',
+      );
     }
     merged.current ??= raw['current-context'] || undefined;
-    for (const c of raw.clusters ?? []) if (!merged.clusters.some((x) => x.name === c.name)) { merged.clusters.push(c); baseOf.set(`cluster/${c.name}`, dirname(p)); }
-    for (const u of raw.users ?? []) if (!merged.users.some((x) => x.name === u.name)) { merged.users.push(u); baseOf.set(`user/${u.name}`, dirname(p)); }
+    for (const c of raw.clusters ?? [])
+      if (!merged.clusters.some((x) => x.name === c.name)) {
+        merged.clusters.push(c);
+        baseOf.set(`cluster/${c.name}`, dirname(p));
+      }
+    for (const u of raw.users ?? [])
+      if (!merged.users.some((x) => x.name === u.name)) {
+        merged.users.push(u);
+        baseOf.set(`user/${u.name}`, dirname(p));
+      }
     for (const c of raw.contexts ?? []) if (!merged.contexts.some((x) => x.name === c.name)) merged.contexts.push(c);
   }
-  if (!readAny) throw new RefusedError(`no kubeconfig found (looked at ${paths.join(', ')})`, 'pass --kubeconfig or set KUBECONFIG');
+  if (!readAny)
+    throw new RefusedError(
+      `no kubeconfig found (looked at ${paths.join(', ')})`,
+      'pass --kubeconfig or set KUBECONFIG',
+    );
   const contextName = contextFlag ?? merged.current;
   if (!contextName) throw new RefusedError('the kubeconfig has no current context', 'pass --context NAME');
   const ctx = merged.contexts.find((c) => c.name === contextName);
-  if (!ctx) throw new RefusedError(`context ${contextName} is not in the kubeconfig`, `choose one of: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`);
+  if (!ctx)
+    throw new RefusedError(
+      `context ${contextName} is not in the kubeconfig`,
+      `choose one of: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`,
+    );
   const cluster = merged.clusters.find((c) => c.name === ctx.context.cluster)?.cluster;
-  if (!cluster || typeof cluster.server !== 'string') throw new RefusedError(`context ${contextName} names cluster ${ctx.context.cluster}, which has no server`, 'fix the kubeconfig');
+  if (!cluster || typeof cluster.server !== 'string')
+    throw new RefusedError(
+      `context ${contextName} names cluster ${ctx.context.cluster}, which has no server`,
+      'fix the kubeconfig',
+    );
   const user = merged.users.find((u) => u.name === ctx.context.user)?.user ?? {};
   const cbase = baseOf.get(`cluster/${ctx.context.cluster}`) ?? '.';
   const ubase = baseOf.get(`user/${ctx.context.user}`) ?? '.';
@@ -93,7 +129,10 @@ export async function resolveConnection(flag: string | undefined, contextFlag: s
     if (cert) conn.cert = cert;
     if (key) conn.key = key;
   } catch (e) {
-    throw new RefusedError(`context ${contextName}: cannot read a credential file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'fix the paths in the kubeconfig');
+    throw new RefusedError(
+      `context ${contextName}: cannot read a credential file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      'fix the paths in the kubeconfig',
+    );
   }
   if (typeof user.token === 'string') conn.token = user.token;
   else if (typeof user.tokenFile === 'string') conn.token = readFileSync(user.tokenFile, 'utf8').trim();
@@ -103,13 +142,20 @@ export async function resolveConnection(flag: string | undefined, contextFlag: s
     if (paths.length === 1) kc.loadFromFile(paths[0]!);
     else kc.loadFromDefault();
     kc.setCurrentContext(contextName);
-    const how = user.exec ? `the exec credential plugin ${JSON.stringify((user.exec as { command?: string }).command ?? '')}` : user['auth-provider'] ? 'the auth provider' : 'basic auth';
+    const how = user.exec
+      ? `the exec credential plugin ${JSON.stringify((user.exec as { command?: string }).command ?? '')}`
+      : user['auth-provider']
+        ? 'the auth provider'
+        : 'basic auth';
     conn.dynamicAuth = async (opts) => {
       try {
         await kc.applyToHTTPSOptions(opts as Parameters<typeof kc.applyToHTTPSOptions>[0]);
       } catch (e) {
         const detail = (e as Error)?.message || 'it failed without a message';
-        throw new RefusedError(`context ${contextName}: getting credentials from ${how} failed: ${detail}`, 'run the plugin command by hand (or kubectl get ns) to see its error, and refresh your login');
+        throw new RefusedError(
+          `context ${contextName}: getting credentials from ${how} failed: ${detail}`,
+          'run the plugin command by hand (or kubectl get ns) to see its error, and refresh your login',
+        );
       }
     };
   }

@@ -20,7 +20,8 @@ export const Resources = {
 /** /api/v1/namespaces/NS/secrets/NAME and friends; cluster-wide when namespace is undefined. */
 export function resourcePath(type: ResourceType, namespace?: string, name?: string): string {
   const base = type.group === '' ? `/api/${type.version}` : `/apis/${type.group}/${type.version}`;
-  const ns = namespace !== undefined && type.plural !== 'namespaces' ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const ns =
+    namespace !== undefined && type.plural !== 'namespaces' ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   return `${base}${ns}/${type.plural}${name !== undefined ? `/${encodeURIComponent(name)}` : ''}`;
 }
 
@@ -62,11 +63,23 @@ export interface PodContainer {
 
 export interface Pod extends KubeObject {
   spec?: { containers?: PodContainer[]; initContainers?: PodContainer[]; nodeName?: string };
-  status?: { phase?: string; startTime?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { name: string; ready: boolean; state?: { running?: { startedAt?: string } } }[] };
+  status?: {
+    phase?: string;
+    startTime?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; ready: boolean; state?: { running?: { startedAt?: string } } }[];
+  };
 }
 
 export interface Workload extends KubeObject {
-  spec?: { replicas?: number; template?: { metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> }; spec?: { containers?: PodContainer[] } }; updateStrategy?: { type?: string } };
+  spec?: {
+    replicas?: number;
+    template?: {
+      metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
+      spec?: { containers?: PodContainer[] };
+    };
+    updateStrategy?: { type?: string };
+  };
   status?: {
     observedGeneration?: number;
     replicas?: number;

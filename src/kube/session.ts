@@ -4,7 +4,11 @@ import type { KubeClient } from './client.js';
 import { explainKubeError } from './errors.js';
 import type { RateLimit } from './http.js';
 
-export async function withKube<T>(ctx: CommandContext, fn: (client: KubeClient) => Promise<T>, rate?: RateLimit): Promise<T> {
+export async function withKube<T>(
+  ctx: CommandContext,
+  fn: (client: KubeClient) => Promise<T>,
+  rate?: RateLimit,
+): Promise<T> {
   const { connect } = await import('./connect.js');
   const client = await connect(ctx, rate);
   try {

@@ -5,7 +5,14 @@
 import type { BundleData } from '../ca/bundle.js';
 import { validateBundle, type BundleReport } from '../ca/validate.js';
 import { readCaState, type CaState } from '../istio/ca-state.js';
-import { Annotations, EXCLUDED_NAMESPACES, ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY, SIDECAR_CONTAINER, SIDECAR_STATUS_ANNOTATION } from '../istio/names.js';
+import {
+  Annotations,
+  EXCLUDED_NAMESPACES,
+  ROOT_CERT_CONFIGMAP,
+  ROOT_CERT_KEY,
+  SIDECAR_CONTAINER,
+  SIDECAR_STATUS_ANNOTATION,
+} from '../istio/names.js';
 import { bundleFromSecret, pemFingerprints } from '../istio/secret-bundle.js';
 import type { KubeClient } from '../kube/client.js';
 import { KubeApiError } from '../kube/errors.js';
@@ -56,11 +63,27 @@ function lastChangeOf(secret: KubeObject | null): LastChange {
   if (!secret) return { at: null, kind: null, by: null, bundleSha256: null, source: 'none' };
   const a = secret.metadata.annotations ?? {};
   if (a[Annotations.replacedAt]) {
-    return { at: a[Annotations.replacedAt]!, kind: a[Annotations.changeKind] ?? null, by: a[Annotations.replacedBy] ?? null, bundleSha256: a[Annotations.bundleSha256] ?? null, source: 'annotation' };
+    return {
+      at: a[Annotations.replacedAt]!,
+      kind: a[Annotations.changeKind] ?? null,
+      by: a[Annotations.replacedBy] ?? null,
+      bundleSha256: a[Annotations.bundleSha256] ?? null,
+      source: 'annotation',
+    };
   }
-  const times = (secret.metadata.managedFields ?? []).map((f) => f.time).filter((t): t is string => !!t).sort();
-  if (times.length) return { at: times[times.length - 1]!, kind: null, by: null, bundleSha256: null, source: 'managed-fields' };
-  return { at: secret.metadata.creationTimestamp ?? null, kind: null, by: null, bundleSha256: null, source: 'creation' };
+  const times = (secret.metadata.managedFields ?? [])
+    .map((f) => f.time)
+    .filter((t): t is string => !!t)
+    .sort();
+  if (times.length)
+    return { at: times[times.length - 1]!, kind: null, by: null, bundleSha256: null, source: 'managed-fields' };
+  return {
+    at: secret.metadata.creationTimestamp ?? null,
+    kind: null,
+    by: null,
+    bundleSha256: null,
+    source: 'creation',
+  };
 }
 
 /** The controller owning a pod: a Deployment through its ReplicaSet name and pod-template-hash, else the owner. */
@@ -68,7 +91,8 @@ export function podOwner(pod: KubeObject): string {
   const ref = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
   if (!ref) return `Pod/${pod.metadata.name}`;
   const hash = pod.metadata.labels?.['pod-template-hash'];
-  if (ref.kind === 'ReplicaSet' && hash && ref.name.endsWith(`-${hash}`)) return `Deployment/${ref.name.slice(0, -hash.length - 1)}`;
+  if (ref.kind === 'ReplicaSet' && hash && ref.name.endsWith(`-${hash}`))
+    return `Deployment/${ref.name.slice(0, -hash.length - 1)}`;
   return `${ref.kind}/${ref.name}`;
 }
 
@@ -77,7 +101,9 @@ async function tolerant<T>(what: string, skipped: string[], fn: () => Promise<T>
     return await fn();
   } catch (e) {
     if (e instanceof KubeApiError && e.forbidden) {
-      skipped.push(`${what}: forbidden (${e.verb} ${e.resource}${e.namespace ? ` in ${e.namespace}` : ' cluster-wide'})`);
+      skipped.push(
+        `${what}: forbidden (${e.verb} ${e.resource}${e.namespace ? ` in ${e.namespace}` : ' cluster-wide'})`,
+      );
       return fallback;
     }
     throw e;
@@ -87,17 +113,33 @@ async function tolerant<T>(what: string, skipped: string[], fn: () => Promise<T>
 export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): Promise<MeshSnapshot> {
   const skipped: string[] = [];
   const scoped = opts.namespaces;
-  const listIn = <T extends KubeObject>(type: (typeof Resources)[keyof typeof Resources], extra: { fieldSelector?: string; metadataOnly?: boolean }) =>
-    scoped ? Promise.all(scoped.map((ns) => client.list<T>(type, { ...extra, namespace: ns }))).then((x) => x.flat()) : client.list<T>(type, extra);
+  const listIn = <T extends KubeObject>(
+    type: (typeof Resources)[keyof typeof Resources],
+    extra: { fieldSelector?: string; metadataOnly?: boolean },
+  ) =>
+    scoped
+      ? Promise.all(scoped.map((ns) => client.list<T>(type, { ...extra, namespace: ns }))).then((x) => x.flat())
+      : client.list<T>(type, extra);
 
   const [ca, istiodPods, nsObjects, configMaps, pods] = await Promise.all([
     readCaState(client, opts.istioNamespace),
-    tolerant('istiod pods', skipped, () => client.list<Pod>(Resources.pods, { namespace: opts.istioNamespace, labelSelector: 'app=istiod' }), []),
+    tolerant(
+      'istiod pods',
+      skipped,
+      () => client.list<Pod>(Resources.pods, { namespace: opts.istioNamespace, labelSelector: 'app=istiod' }),
+      [],
+    ),
     tolerant('namespaces', skipped, () => client.list<KubeObject>(Resources.namespaces, { metadataOnly: true }), []),
-    tolerant('istio-ca-root-cert ConfigMaps', skipped, () => listIn<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }), []),
+    tolerant(
+      'istio-ca-root-cert ConfigMaps',
+      skipped,
+      () => listIn<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
+      [],
+    ),
     tolerant('pods', skipped, () => listIn<KubeObject>(Resources.pods, { metadataOnly: true }), []),
   ]);
-  if (!ca.secretsReadable) skipped.push(`secrets in ${opts.istioNamespace}: forbidden (get secrets): the CA bundle itself was not read`);
+  if (!ca.secretsReadable)
+    skipped.push(`secrets in ${opts.istioNamespace}: forbidden (get secrets): the CA bundle itself was not read`);
 
   let bundle: BundleReport | null = null;
   let referenceRoots: string[] = [];
@@ -130,9 +172,18 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
     .sort();
 
   const sidecarPods: SidecarPod[] = pods
-    .filter((p) => p.metadata.annotations?.[SIDECAR_STATUS_ANNOTATION] !== undefined || ((p as Pod).spec?.containers ?? []).some((c) => c.name === SIDECAR_CONTAINER))
+    .filter(
+      (p) =>
+        p.metadata.annotations?.[SIDECAR_STATUS_ANNOTATION] !== undefined ||
+        ((p as Pod).spec?.containers ?? []).some((c) => c.name === SIDECAR_CONTAINER),
+    )
     .filter((p) => p.metadata.namespace !== opts.istioNamespace || !p.metadata.labels?.app?.startsWith('istiod'))
-    .map((p) => ({ namespace: p.metadata.namespace!, name: p.metadata.name, createdAt: p.metadata.creationTimestamp ?? '', owner: podOwner(p) }));
+    .map((p) => ({
+      namespace: p.metadata.namespace!,
+      name: p.metadata.name,
+      createdAt: p.metadata.creationTimestamp ?? '',
+      owner: podOwner(p),
+    }));
 
   return {
     context: client.context,

@@ -9,7 +9,8 @@ export interface Style {
   dim(s: string): string;
 }
 
-const wrap = (on: boolean, open: number, close: number) => (s: string) => (on ? `\u001b[${open}m${s}\u001b[${close}m` : s);
+const wrap = (on: boolean, open: number, close: number) => (s: string) =>
+  on ? `\u001b[${open}m${s}\u001b[${close}m` : s;
 
 export function createStyle(color: boolean): Style {
   return {

@@ -14,7 +14,9 @@ export interface ProxyCerts {
   chain: string[];
 }
 
-export type ProxyReading = { namespace: string; pod: string; ok: true; certs: ProxyCerts } | { namespace: string; pod: string; ok: false; error: string; forbidden: boolean };
+export type ProxyReading =
+  | { namespace: string; pod: string; ok: true; certs: ProxyCerts }
+  | { namespace: string; pod: string; ok: false; error: string; forbidden: boolean };
 
 /** The seam verify --proxies reads through: the real one execs into pods; tests pass a fake. */
 export interface ProxyReader {
@@ -79,19 +81,37 @@ export async function execProxyReader(kubeconfigPaths: string[], context: string
               reject(e);
             });
         });
-        if (status.status !== 'Success') return { namespace, pod, ok: false, forbidden: false, error: `pilot-agent failed: ${status.message ?? err.text.trim().slice(0, 200)}` };
+        if (status.status !== 'Success')
+          return {
+            namespace,
+            pod,
+            ok: false,
+            forbidden: false,
+            error: `pilot-agent failed: ${status.message ?? err.text.trim().slice(0, 200)}`,
+          };
         return { namespace, pod, ok: true, certs: parseConfigDump(out.text) };
       } catch (e) {
         const msg = String((e as { message?: string })?.message ?? e);
-        const forbidden = /403|forbidden/i.test(msg) || /403/.test(String((e as { statusCode?: number }).statusCode ?? ''));
-        return { namespace, pod, ok: false, forbidden, error: forbidden ? `forbidden: create pods/exec in namespace ${namespace}` : msg.slice(0, 200) };
+        const forbidden =
+          /403|forbidden/i.test(msg) || /403/.test(String((e as { statusCode?: number }).statusCode ?? ''));
+        return {
+          namespace,
+          pod,
+          ok: false,
+          forbidden,
+          error: forbidden ? `forbidden: create pods/exec in namespace ${namespace}` : msg.slice(0, 200),
+        };
       }
     },
   };
 }
 
 /** Reads every pod with at most `concurrency` execs in flight. */
-export async function readProxies(reader: ProxyReader, pods: { namespace: string; name: string }[], concurrency: number): Promise<ProxyReading[]> {
+export async function readProxies(
+  reader: ProxyReader,
+  pods: { namespace: string; name: string }[],
+  concurrency: number,
+): Promise<ProxyReading[]> {
   const results: ProxyReading[] = new Array(pods.length);
   let next = 0;
   const worker = async () => {

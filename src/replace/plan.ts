@@ -32,9 +32,18 @@ function sameBytes(a: BundleData, b: BundleData): boolean {
  * Plans a change from `current` (the cacerts bundle, or null) to `next`. `selfSignedRoot` is istio-ca-secret's
  * certificate when istiod runs self-signed; `multiRoot` whether istiod runs with ISTIO_MULTIROOT_MESH=true.
  */
-export function planChange(current: BundleData | null, next: BundleData, selfSignedRoot: Buffer | null, multiRoot: boolean | null): ChangePlan {
+export function planChange(
+  current: BundleData | null,
+  next: BundleData,
+  selfSignedRoot: Buffer | null,
+  multiRoot: boolean | null,
+): ChangePlan {
   const newRoots = [...new Set(pemFingerprints(rootFileOf(next)))];
-  const currentRoots = current ? [...new Set(pemFingerprints(rootFileOf(current)))] : selfSignedRoot ? pemFingerprints(selfSignedRoot) : [];
+  const currentRoots = current
+    ? [...new Set(pemFingerprints(rootFileOf(current)))]
+    : selfSignedRoot
+      ? pemFingerprints(selfSignedRoot)
+      : [];
   const addedRoots = newRoots.filter((f) => !currentRoots.includes(f));
   const removedRoots = currentRoots.filter((f) => !newRoots.includes(f));
   const notes: string[] = [];
@@ -52,19 +61,34 @@ export function planChange(current: BundleData | null, next: BundleData, selfSig
       notes.push('no CA secret exists yet: istiod picks cacerts up when it (re)starts');
       break;
     case 'self-signed-to-plugged':
-      notes.push('istiod signs with its self-signed istio-ca-secret and has no cacerts watcher: it switches to cacerts only when restarted (kubectl istio-ca restart --control-plane-only)');
-      if (removedRoots.length > 0) notes.push('the new bundle does not contain the self-signed root: plug the current self-signed certificate first (kubectl istio-ca rotate) to keep trust');
+      notes.push(
+        'istiod signs with its self-signed istio-ca-secret and has no cacerts watcher: it switches to cacerts only when restarted (kubectl istio-ca restart --control-plane-only)',
+      );
+      if (removedRoots.length > 0)
+        notes.push(
+          'the new bundle does not contain the self-signed root: plug the current self-signed certificate first (kubectl istio-ca rotate) to keep trust',
+        );
       break;
     case 'intermediate-only':
-      notes.push('root-cert.pem is unchanged: istiod hot-reloads the new intermediate within seconds of the kubelet refreshing the mounted secret (about 1 minute); no workload restart is needed');
+      notes.push(
+        'root-cert.pem is unchanged: istiod hot-reloads the new intermediate within seconds of the kubelet refreshing the mounted secret (about 1 minute); no workload restart is needed',
+      );
       break;
     case 'root-added':
     case 'root-bundle-rewritten':
-      if (multiRoot === true) notes.push('istiod runs with ISTIO_MULTIROOT_MESH=true and accepts a root bundle that keeps every current root; the new roots reach namespaces and proxies without restarts');
-      else notes.push('istiod does not run with ISTIO_MULTIROOT_MESH=true: it rejects any root-cert.pem change on hot reload ("Multi root is disabled") until it restarts');
+      if (multiRoot === true)
+        notes.push(
+          'istiod runs with ISTIO_MULTIROOT_MESH=true and accepts a root bundle that keeps every current root; the new roots reach namespaces and proxies without restarts',
+        );
+      else
+        notes.push(
+          'istiod does not run with ISTIO_MULTIROOT_MESH=true: it rejects any root-cert.pem change on hot reload ("Multi root is disabled") until it restarts',
+        );
       break;
     case 'root-change':
-      notes.push('the current root is removed: workloads holding certificates from the old root and workloads with new ones cannot verify each other until every workload restarts');
+      notes.push(
+        'the current root is removed: workloads holding certificates from the old root and workloads with new ones cannot verify each other until every workload restarts',
+      );
       break;
     case 'unchanged':
       notes.push('the bundle is byte-identical to cacerts: nothing to do');

@@ -54,14 +54,23 @@ function nextSteps(plan: ChangePlan, multiRoot: boolean | null): string[] {
       return [];
     case 'new-secret':
     case 'self-signed-to-plugged':
-      return ['kubectl istio-ca restart --control-plane-only', 'kubectl istio-ca restart --workloads-only', 'kubectl istio-ca verify -A'];
+      return [
+        'kubectl istio-ca restart --control-plane-only',
+        'kubectl istio-ca restart --workloads-only',
+        'kubectl istio-ca verify -A',
+      ];
     case 'intermediate-only':
       return ['kubectl istio-ca verify -A   (istiod reloads within about a minute; no restart needed)'];
     case 'root-added':
     case 'root-bundle-rewritten':
-      return multiRoot ? ['kubectl istio-ca verify -A'] : ['kubectl istio-ca restart --control-plane-only', 'kubectl istio-ca verify -A'];
+      return multiRoot
+        ? ['kubectl istio-ca verify -A']
+        : ['kubectl istio-ca restart --control-plane-only', 'kubectl istio-ca verify -A'];
     case 'root-change':
-      return ['kubectl istio-ca restart   (control plane first, then every workload with a sidecar)', 'kubectl istio-ca verify -A'];
+      return [
+        'kubectl istio-ca restart   (control plane first, then every workload with a sidecar)',
+        'kubectl istio-ca verify -A',
+      ];
   }
 }
 
@@ -83,15 +92,34 @@ export async function loadValidBundle(dir: string, now: Date): Promise<{ data: B
  * Writes cacerts in one request: an update guarded by `current`'s resourceVersion (keeping its labels, type and
  * other annotations), or a create when `current` is null. Never deletes. 409 Conflict propagates.
  */
-export async function writeCacerts(client: KubeClient, namespace: string, current: Secret | null, bundle: BundleData, annotations: Record<string, string>, dryRun: boolean): Promise<Secret> {
+export async function writeCacerts(
+  client: KubeClient,
+  namespace: string,
+  current: Secret | null,
+  bundle: BundleData,
+  annotations: Record<string, string>,
+  dryRun: boolean,
+): Promise<Secret> {
   const data = secretDataFromBundle(bundle);
   if (current) {
     const { managedFields: _mf, ...metadata } = current.metadata;
     void _mf;
-    const body: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, annotations: { ...(current.metadata.annotations ?? {}), ...annotations } }, type: current.type ?? 'Opaque', data };
+    const body: Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { ...metadata, annotations: { ...(current.metadata.annotations ?? {}), ...annotations } },
+      type: current.type ?? 'Opaque',
+      data,
+    };
     return client.update(Resources.secrets, namespace, body, { dryRun });
   }
-  const body: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: CACERTS, namespace, annotations }, type: 'Opaque', data };
+  const body: Secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: CACERTS, namespace, annotations },
+    type: 'Opaque',
+    data,
+  };
   return client.create(Resources.secrets, namespace, body, { dryRun });
 }
 
@@ -101,13 +129,22 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
   const { data: bundle, report } = await loadValidBundle(opts.fromDir, now);
   const state = await readCaState(client, opts.namespace);
   if (state.mode === 'external') {
-    throw new RefusedError(`the mesh's CA is managed externally: ${state.externalReason}; replacing cacerts would fight that manager`, 'rotate the CA through its manager (cert-manager Issuer, istio-csr) instead');
+    throw new RefusedError(
+      `the mesh's CA is managed externally: ${state.externalReason}; replacing cacerts would fight that manager`,
+      'rotate the CA through its manager (cert-manager Issuer, istio-csr) instead',
+    );
   }
   if (!state.secretsReadable) {
-    throw new OperationError(`forbidden: context ${client.context} may not get secrets in namespace ${opts.namespace}`, `replace needs get, create and update on secrets in ${opts.namespace}`);
+    throw new OperationError(
+      `forbidden: context ${client.context} may not get secrets in namespace ${opts.namespace}`,
+      `replace needs get, create and update on secrets in ${opts.namespace}`,
+    );
   }
   const current = state.cacerts ? bundleFromSecret(state.cacerts) : null;
-  const selfSignedRoot = !state.cacerts && state.selfSigned?.data?.['ca-cert.pem'] ? Buffer.from(state.selfSigned.data['ca-cert.pem'], 'base64') : null;
+  const selfSignedRoot =
+    !state.cacerts && state.selfSigned?.data?.['ca-cert.pem']
+      ? Buffer.from(state.selfSigned.data['ca-cert.pem'], 'base64')
+      : null;
   const plan = planChange(current, bundle, selfSignedRoot, state.multiRoot);
   const warnings = report.findings.filter((f) => f.severity === 'warning').map((f) => `${f.code}: ${f.message}`);
   const result: ReplaceResult = {
@@ -116,7 +153,13 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
     fromDir: opts.fromDir,
     action: 'unchanged',
     plan,
-    signingCert: report.signingCert ? { subject: report.signingCert.subject, fingerprintSha256: report.signingCert.fingerprintSha256, notAfter: report.signingCert.notAfter } : null,
+    signingCert: report.signingCert
+      ? {
+          subject: report.signingCert.subject,
+          fingerprintSha256: report.signingCert.fingerprintSha256,
+          notAfter: report.signingCert.notAfter,
+        }
+      : null,
     warnings,
     backup: null,
     resourceVersion: state.cacerts?.metadata.resourceVersion ?? null,
@@ -134,7 +177,11 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
   if (!opts.yes && !opts.dryRun) {
     deps.notice(`plan for secret ${opts.namespace}/${CACERTS} in context ${client.context}: ${plan.kind}`);
     for (const n of plan.notes) deps.notice(`  ${n}`);
-    if (!(await deps.confirm('apply this change?'))) throw new RefusedError('not confirmed; nothing was changed (a non-interactive shell needs --yes)', 'pass --yes to apply without asking');
+    if (!(await deps.confirm('apply this change?')))
+      throw new RefusedError(
+        'not confirmed; nothing was changed (a non-interactive shell needs --yes)',
+        'pass --yes to apply without asking',
+      );
   }
 
   const annotations: Record<string, string> = {

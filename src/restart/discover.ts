@@ -33,11 +33,20 @@ export async function discover(client: KubeClient, opts: DiscoverOptions): Promi
   const clusterWide = opts.workloads && opts.namespaces === undefined;
   const scopes: (string | undefined)[] = clusterWide
     ? [undefined]
-    : [...new Set([...(opts.workloads ? (opts.namespaces ?? []) : []), ...(opts.controlPlane ? [opts.istioNamespace] : [])])].sort();
+    : [
+        ...new Set([
+          ...(opts.workloads ? (opts.namespaces ?? []) : []),
+          ...(opts.controlPlane ? [opts.istioNamespace] : []),
+        ]),
+      ].sort();
 
   const perScope = await Promise.all(
     scopes.map(async (namespace) => {
-      const pods = await client.list<KubeObject>(Resources.pods, { ...(namespace !== undefined ? { namespace } : {}), metadataOnly: true, limit: LIST_PAGE });
+      const pods = await client.list<KubeObject>(Resources.pods, {
+        ...(namespace !== undefined ? { namespace } : {}),
+        metadataOnly: true,
+        limit: LIST_PAGE,
+      });
       const needed = new Set<WorkloadKind>();
       for (const p of pods) {
         const owner = podWorkload(p);
@@ -46,13 +55,29 @@ export async function discover(client: KubeClient, opts: DiscoverOptions): Promi
       // istiod is found by its Deployment even when it has no pods.
       if (opts.controlPlane && (namespace === undefined || namespace === opts.istioNamespace)) needed.add('Deployment');
       const lists = await Promise.all(
-        WORKLOAD_KINDS.map(async (kind) => [kind, needed.has(kind) ? await client.list<Workload>(RESOURCE_OF[kind], { ...(namespace !== undefined ? { namespace } : {}), limit: LIST_PAGE }) : []] as const),
+        WORKLOAD_KINDS.map(
+          async (kind) =>
+            [
+              kind,
+              needed.has(kind)
+                ? await client.list<Workload>(RESOURCE_OF[kind], {
+                    ...(namespace !== undefined ? { namespace } : {}),
+                    limit: LIST_PAGE,
+                  })
+                : [],
+            ] as const,
+        ),
       );
       return { namespace, pods, lists };
     }),
   );
 
-  const inv: Discovery = { pods: [], workloads: { Deployment: [], StatefulSet: [], DaemonSet: [] }, clusterWide, counts: new Map() };
+  const inv: Discovery = {
+    pods: [],
+    workloads: { Deployment: [], StatefulSet: [], DaemonSet: [] },
+    clusterWide,
+    counts: new Map(),
+  };
   const bump = (k: string) => inv.counts.set(k, (inv.counts.get(k) ?? 0) + 1);
   for (const s of perScope) {
     inv.pods.push(...s.pods);

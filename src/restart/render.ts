@@ -24,7 +24,8 @@ function statusText(s: RolloutStatus, style: Style): string {
   }
 }
 
-const ref = (i: { kind: string; namespace: string; name: string }) => `${i.kind.toLowerCase()}/${i.name} -n ${i.namespace}`;
+const ref = (i: { kind: string; namespace: string; name: string }) =>
+  `${i.kind.toLowerCase()}/${i.name} -n ${i.namespace}`;
 
 /** The summary table (NAMESPACE KIND NAME STATUS DURATION MESSAGE), a line of totals, then hints and notes. */
 export function renderRestart(r: RestartResult, style: Style): string {
@@ -32,7 +33,14 @@ export function renderRestart(r: RestartResult, style: Style): string {
   let out = '';
   if (items.length === 0) out += 'no workloads with a sidecar found: nothing to restart\n';
   else {
-    const rows = items.map((i) => [i.namespace, i.kind, i.name, statusText(i.status, style), seconds(i.durationMs), i.message]);
+    const rows = items.map((i) => [
+      i.namespace,
+      i.kind,
+      i.name,
+      statusText(i.status, style),
+      seconds(i.durationMs),
+      i.message,
+    ]);
     out += renderTable(['namespace', 'kind', 'name', 'status', 'duration', 'message'], rows, style);
   }
   const s = r.summary;
@@ -47,14 +55,20 @@ export function renderRestart(r: RestartResult, style: Style): string {
   const mark = s.failed ? style.bad(MARK.fail) : s.timeout || s.skipped ? style.warn(MARK.warn) : style.ok(MARK.ok);
   out += `${mark} ${s.total} workload(s): ${parts.join(', ') || 'none'} in ${seconds(s.durationMs)}, ${s.apiRequests} API requests (control plane ${r.controlPlane.length}, workloads ${r.workloads.length})\n`;
   const hints = new Map<string, string[]>();
-  for (const i of items) if (i.hint && (i.status === 'failed' || i.status === 'timeout')) hints.set(i.hint, [...(hints.get(i.hint) ?? []), ref(i)]);
+  for (const i of items)
+    if (i.hint && (i.status === 'failed' || i.status === 'timeout'))
+      hints.set(i.hint, [...(hints.get(i.hint) ?? []), ref(i)]);
   for (const [hint, refs] of hints) {
     const who = refs.length > 3 ? `${refs.slice(0, 3).join(', ')} and ${refs.length - 3} more` : refs.join(', ');
     out += `  ${style.dim('hint')} for ${who}: ${hint}\n`;
   }
-  if (s.timeout) out += `  ${style.dim('hint:')} a rollout still running may finish on its own: kubectl rollout status <kind>/<name> -n <namespace>; or run again with a longer --timeout\n`;
+  if (s.timeout)
+    out += `  ${style.dim('hint:')} a rollout still running may finish on its own: kubectl rollout status <kind>/<name> -n <namespace>; or run again with a longer --timeout\n`;
   if (r.unmanagedPods.length) {
-    const shown = r.unmanagedPods.slice(0, 5).map((p) => `${p.namespace}/${p.name} (${p.owner})`).join(', ');
+    const shown = r.unmanagedPods
+      .slice(0, 5)
+      .map((p) => `${p.namespace}/${p.name} (${p.owner})`)
+      .join(', ');
     out += `  ${style.dim('note:')} ${r.unmanagedPods.length} sidecar pod(s) belong to no Deployment, StatefulSet or DaemonSet and were not restarted: ${shown}${r.unmanagedPods.length > 5 ? ', …' : ''}\n`;
   }
   return out;
@@ -68,7 +82,11 @@ export interface ProgressSink {
  * Live progress. On a terminal one line redrawn in place (`restarting: 12/40 done, 3 in progress, 1 failed`),
  * cleared at the end; otherwise one line per finished workload.
  */
-export function progressReporter(sink: ProgressSink, interactive: boolean, style: Style): { start(): void; onEvent(e: ProgressEvent): void; end(): void } {
+export function progressReporter(
+  sink: ProgressSink,
+  interactive: boolean,
+  style: Style,
+): { start(): void; onEvent(e: ProgressEvent): void; end(): void } {
   let total = 0;
   let done = 0;
   let running = 0;
@@ -79,7 +97,12 @@ export function progressReporter(sink: ProgressSink, interactive: boolean, style
     drawn = true;
   };
   const line = (i: RolloutItem) => {
-    const mark = i.status === 'failed' ? style.bad(MARK.fail) : i.status === 'timeout' || i.status === 'skipped' ? style.warn(MARK.warn) : style.ok(MARK.ok);
+    const mark =
+      i.status === 'failed'
+        ? style.bad(MARK.fail)
+        : i.status === 'timeout' || i.status === 'skipped'
+          ? style.warn(MARK.warn)
+          : style.ok(MARK.ok);
     return `${mark} ${ref(i)}: ${i.status}${i.durationMs !== null ? ` (${seconds(i.durationMs)})` : ''}${i.status === 'restarted' ? '' : `: ${i.message}`}\n`;
   };
   return {

@@ -120,8 +120,18 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
   const controlPlane = opts.scope !== 'workloads';
   const workloadsWanted = opts.scope !== 'control-plane';
 
-  const inventory = await discover(client, { istioNamespace: opts.istioNamespace, namespaces: opts.namespaces, controlPlane, workloads: workloadsWanted });
-  const sel = selectTargets(inventory, { istioNamespace: opts.istioNamespace, workloadNamespaces: opts.namespaces ?? null, controlPlane, workloads: workloadsWanted });
+  const inventory = await discover(client, {
+    istioNamespace: opts.istioNamespace,
+    namespaces: opts.namespaces,
+    controlPlane,
+    workloads: workloadsWanted,
+  });
+  const sel = selectTargets(inventory, {
+    istioNamespace: opts.istioNamespace,
+    workloadNamespaces: opts.namespaces ?? null,
+    controlPlane,
+    workloads: workloadsWanted,
+  });
   if (controlPlane && sel.istiod.length === 0) {
     throw new OperationError(
       `no istiod Deployment (label app=istiod) in namespace ${opts.istioNamespace}; nothing was restarted`,
@@ -130,10 +140,23 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
   }
   deps.progress?.({ type: 'planned', total: sel.istiod.length + sel.gateways.length + sel.workloads.length });
 
-  const watcher = new RolloutWatcher(client, { pollMs: deps.pollIntervalMs ?? 500, ...(deps.qps ? { qps: deps.qps } : {}), now: deps.now, sleep: deps.sleep, clusterWide: inventory.clusterWide, counts: inventory.counts });
+  const watcher = new RolloutWatcher(client, {
+    pollMs: deps.pollIntervalMs ?? 500,
+    ...(deps.qps ? { qps: deps.qps } : {}),
+    now: deps.now,
+    sleep: deps.sleep,
+    clusterWide: inventory.clusterWide,
+    counts: inventory.counts,
+  });
   const patch = restartPatch(restartedAt);
 
-  const item = (t: Target, status: RolloutStatus, message: string, hint: string | null, startedAt: Date | null): RolloutItem => {
+  const item = (
+    t: Target,
+    status: RolloutStatus,
+    message: string,
+    hint: string | null,
+    startedAt: Date | null,
+  ): RolloutItem => {
     const end = deps.now();
     return {
       namespace: t.namespace,
@@ -156,10 +179,18 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     const blocked = unrollable(t.kind, t.object);
     if (blocked) return item(t, 'failed', blocked.message, blocked.hint, begin);
     try {
-      await client.patch<Workload>(RESOURCE_OF[t.kind], t.namespace, t.name, patch, 'strategic', { dryRun: opts.dryRun });
+      await client.patch<Workload>(RESOURCE_OF[t.kind], t.namespace, t.name, patch, 'strategic', {
+        dryRun: opts.dryRun,
+      });
     } catch (e) {
       const err = explainKubeError(e, client.context);
-      return item(t, 'failed', (err as Error).message ?? String(err), isIstioCaError(err) ? (err.hint ?? null) : null, begin);
+      return item(
+        t,
+        'failed',
+        (err as Error).message ?? String(err),
+        isIstioCaError(err) ? (err.hint ?? null) : null,
+        begin,
+      );
     }
     if (opts.dryRun) return item(t, 'dry-run', 'server dry run accepted the restart; nothing changed', null, begin);
     if (!opts.wait) return item(t, 'patched', 'restart requested; not waited for (--no-wait)', null, begin);
@@ -182,9 +213,11 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
   const wlItems: RolloutItem[] = [];
   await runPhase(sel.istiod, cpItems);
   // Workloads restarted while istiod is down or still on the old CA would get their certificates from it.
-  const istiodBad = !opts.dryRun && cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
+  const istiodBad =
+    !opts.dryRun && cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
   if (istiodBad) {
-    const why = 'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a control plane that is not ready';
+    const why =
+      'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a control plane that is not ready';
     for (const t of [...sel.gateways, ...sel.workloads]) {
       const r = item(t, 'skipped', why, null, null);
       (t.role === 'gateway' ? cpItems : wlItems).push(r);

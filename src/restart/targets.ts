@@ -50,7 +50,8 @@ export interface SelectOptions {
   workloads: boolean;
 }
 
-const hasProxy = (containers: PodContainer[] | undefined) => (containers ?? []).some((c) => c.name === SIDECAR_CONTAINER);
+const hasProxy = (containers: PodContainer[] | undefined) =>
+  (containers ?? []).some((c) => c.name === SIDECAR_CONTAINER);
 
 /** A pod carries a sidecar: injected (annotation sidecar.istio.io/status) or an istio-proxy container (also native). */
 export function podHasSidecar(pod: KubeObject): boolean {
@@ -89,13 +90,17 @@ export function podWorkload(pod: KubeObject): { kind: WorkloadKind; name: string
   return { kind: null, owner: `${ref.kind}/${ref.name}` };
 }
 
-const byName = (a: Target, b: Target) => a.namespace.localeCompare(b.namespace) || WORKLOAD_KINDS.indexOf(a.kind) - WORKLOAD_KINDS.indexOf(b.kind) || a.name.localeCompare(b.name);
+const byName = (a: Target, b: Target) =>
+  a.namespace.localeCompare(b.namespace) ||
+  WORKLOAD_KINDS.indexOf(a.kind) - WORKLOAD_KINDS.indexOf(b.kind) ||
+  a.name.localeCompare(b.name);
 
 /** Picks istiod, the gateways and the sidecar workloads from an inventory. Sorted by namespace, kind, name. */
 export function selectTargets(inv: Inventory, opts: SelectOptions): Selection {
   const known = new Map<OwnerKey, { kind: WorkloadKind; object: Workload; pods: KubeObject[] }>();
   for (const kind of WORKLOAD_KINDS) {
-    for (const w of inv.workloads[kind]) known.set(key(kind, w.metadata.namespace ?? '', w.metadata.name), { kind, object: w, pods: [] });
+    for (const w of inv.workloads[kind])
+      known.set(key(kind, w.metadata.namespace ?? '', w.metadata.name), { kind, object: w, pods: [] });
   }
   const inScope = (ns: string) => opts.workloadNamespaces === null || opts.workloadNamespaces.includes(ns);
   const unmanagedPods: UnmanagedPod[] = [];
@@ -105,14 +110,25 @@ export function selectTargets(inv: Inventory, opts: SelectOptions): Selection {
     const entry = owner.kind ? known.get(key(owner.kind, ns, owner.name)) : undefined;
     if (entry) entry.pods.push(pod);
     else if (opts.workloads && inScope(ns) && podHasSidecar(pod)) {
-      unmanagedPods.push({ namespace: ns, name: pod.metadata.name, owner: owner.kind ? `${owner.kind}/${owner.name} (not found)` : owner.owner });
+      unmanagedPods.push({
+        namespace: ns,
+        name: pod.metadata.name,
+        owner: owner.kind ? `${owner.kind}/${owner.name} (not found)` : owner.owner,
+      });
     }
   }
 
   const sel: Selection = { istiod: [], gateways: [], workloads: [], unmanagedPods };
   for (const { kind, object, pods } of known.values()) {
     const namespace = object.metadata.namespace ?? '';
-    const target = (role: Role): Target => ({ kind, namespace, name: object.metadata.name, role, pods: pods.length, object });
+    const target = (role: Role): Target => ({
+      kind,
+      namespace,
+      name: object.metadata.name,
+      role,
+      pods: pods.length,
+      object,
+    });
     const sidecar = pods.length > 0 && (pods.some(podHasSidecar) || templateHasSidecar(object));
     if (kind === 'Deployment' && namespace === opts.istioNamespace) {
       if (!opts.controlPlane) continue;

@@ -75,11 +75,14 @@ export class RolloutWatcher {
       while (this.waiters.size > 0) {
         await this.opts.sleep(this.interval);
         const requests = await this.pollOnce([...this.waiters]);
-        this.interval = this.opts.qps ? Math.max(this.opts.pollMs, Math.ceil((requests / (this.opts.qps * POLL_SHARE)) * 1000)) : this.opts.pollMs;
+        this.interval = this.opts.qps
+          ? Math.max(this.opts.pollMs, Math.ceil((requests / (this.opts.qps * POLL_SHARE)) * 1000))
+          : this.opts.pollMs;
       }
     } catch (e) {
       // A bug, not an API answer: end every wait with it rather than hang.
-      for (const w of this.waiters) this.finish(w, { status: 'failed', message: `internal error while waiting: ${(e as Error).message}` });
+      for (const w of this.waiters)
+        this.finish(w, { status: 'failed', message: `internal error while waiting: ${(e as Error).message}` });
     } finally {
       this.running = false;
     }
@@ -104,7 +107,11 @@ export class RolloutWatcher {
       if (got instanceof Error) {
         const e = explainKubeError(got, this.client.context);
         if (got instanceof KubeApiError && got.forbidden && isIstioCaError(e)) {
-          this.finish(w, { status: 'failed', message: `cannot watch the rollout: ${e.message}`, ...(e.hint ? { hint: e.hint } : {}) });
+          this.finish(w, {
+            status: 'failed',
+            message: `cannot watch the rollout: ${e.message}`,
+            ...(e.hint ? { hint: e.hint } : {}),
+          });
           continue;
         }
         w.last = `last read failed: ${(e as Error).message}`;
@@ -118,7 +125,11 @@ export class RolloutWatcher {
           continue;
         }
         if (state.phase === 'failed') {
-          this.finish(w, { status: 'failed', message: state.message, hint: `see why: kubectl describe ${w.target.kind.toLowerCase()}/${w.target.name} -n ${w.target.namespace}` });
+          this.finish(w, {
+            status: 'failed',
+            message: state.message,
+            hint: `see why: kubectl describe ${w.target.kind.toLowerCase()}/${w.target.name} -n ${w.target.namespace}`,
+          });
           continue;
         }
         w.last = state.message;
@@ -139,7 +150,10 @@ export class RolloutWatcher {
 
     const fromList = async (namespace: string | undefined, group: Waiter[]) => {
       try {
-        const items = await this.client.list<Workload>(type, { ...(namespace !== undefined ? { namespace } : {}), limit: LIST_PAGE });
+        const items = await this.client.list<Workload>(type, {
+          ...(namespace !== undefined ? { namespace } : {}),
+          limit: LIST_PAGE,
+        });
         for (const w of group) out.set(objKey(kind, w.target.namespace, w.target.name), null);
         for (const item of items) {
           const k = objKey(kind, item.metadata.namespace ?? namespace ?? '', item.metadata.name);
@@ -160,7 +174,9 @@ export class RolloutWatcher {
 
     if (clusterCost < nsCost) return fromList(undefined, ws);
     await Promise.all(
-      [...byNs].map(([ns, group]) => (group.length > pages(count(ns)) ? fromList(ns, group) : Promise.all(group.map(fromGet)))),
+      [...byNs].map(([ns, group]) =>
+        group.length > pages(count(ns)) ? fromList(ns, group) : Promise.all(group.map(fromGet)),
+      ),
     );
   }
 }

@@ -25,14 +25,21 @@ export async function namespacesTrust(client: KubeClient, roots: string[], exact
     client.list<KubeObject>(Resources.namespaces, { metadataOnly: true }),
     client.list<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
   ]);
-  const byNs = new Map(configMaps.map((c) => [c.metadata.namespace!, [...new Set(pemFingerprints(c.data?.[ROOT_CERT_KEY]))]]));
+  const byNs = new Map(
+    configMaps.map((c) => [c.metadata.namespace!, [...new Set(pemFingerprints(c.data?.[ROOT_CERT_KEY]))]]),
+  );
   const waiting: string[] = [];
-  for (const ns of namespaces.map((n) => n.metadata.name).filter((n) => !EXCLUDED_NAMESPACES.has(n) && (n as string) !== '')) {
-    if ((namespaces.find((x) => x.metadata.name === ns)?.metadata as { deletionTimestamp?: string }).deletionTimestamp) continue;
+  for (const ns of namespaces
+    .map((n) => n.metadata.name)
+    .filter((n) => !EXCLUDED_NAMESPACES.has(n) && (n as string) !== '')) {
+    if ((namespaces.find((x) => x.metadata.name === ns)?.metadata as { deletionTimestamp?: string }).deletionTimestamp)
+      continue;
     const have = byNs.get(ns);
     if (!have) waiting.push(`${ns}: no istio-ca-root-cert`);
-    else if (!roots.every((r) => have.includes(r))) waiting.push(`${ns}: lacks ${roots.filter((r) => !have.includes(r)).length} root(s)`);
-    else if (exact && have.length !== roots.length) waiting.push(`${ns}: still trusts ${have.length - roots.length} old root(s)`);
+    else if (!roots.every((r) => have.includes(r)))
+      waiting.push(`${ns}: lacks ${roots.filter((r) => !have.includes(r)).length} root(s)`);
+    else if (exact && have.length !== roots.length)
+      waiting.push(`${ns}: still trusts ${have.length - roots.length} old root(s)`);
   }
   return { passed: waiting.length === 0, waitingFor: waiting };
 }

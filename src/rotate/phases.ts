@@ -25,11 +25,14 @@ export interface PhaseStep {
   signer: string;
 }
 
-const pick = (b: BundleData, names: string[]) => Object.fromEntries(names.filter((n) => b[n] !== undefined).map((n) => [n, b[n]!])) as BundleData;
+const pick = (b: BundleData, names: string[]) =>
+  Object.fromEntries(names.filter((n) => b[n] !== undefined).map((n) => [n, b[n]!])) as BundleData;
 const SIGNER = ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem'];
 
 function certBlocks(text: Buffer): string[] {
-  return parsePem(text.toString('utf8')).filter((b) => b.label === 'CERTIFICATE').map((b) => b.pem);
+  return parsePem(text.toString('utf8'))
+    .filter((b) => b.label === 'CERTIFICATE')
+    .map((b) => b.pem);
 }
 
 /**
@@ -39,15 +42,36 @@ function certBlocks(text: Buffer): string[] {
 export function rotationSteps(oldRoots: Buffer, oldSigner: BundleData | null, next: BundleData): PhaseStep[] {
   const newRootPem = next['root-cert.pem']!;
   const newFps = pemFingerprints(newRootPem);
-  const onlyOld = certBlocks(oldRoots).filter((pem) => !newFps.includes(pemFingerprints(pem)[0]!)).join('');
+  const onlyOld = certBlocks(oldRoots)
+    .filter((pem) => !newFps.includes(pemFingerprints(pem)[0]!))
+    .join('');
   const both = Buffer.from(onlyOld + newRootPem.toString('utf8'));
   const bothPlusNew = Buffer.from(onlyOld + newRootPem.toString('utf8') + newRootPem.toString('utf8'));
   const allFps = [...new Set(pemFingerprints(both))];
   const signerOf = (b: BundleData) => pemFingerprints(b['ca-cert.pem'])[0]!;
   const steps: PhaseStep[] = [];
-  if (oldSigner) steps.push({ phase: 'trust-both', bundle: { ...pick(oldSigner, SIGNER), 'root-cert.pem': both }, expectedRoots: allFps, exact: false, signer: signerOf(oldSigner) });
-  steps.push({ phase: 'switch-signer', bundle: { ...pick(next, SIGNER), 'root-cert.pem': bothPlusNew }, expectedRoots: allFps, exact: false, signer: signerOf(next) });
-  steps.push({ phase: 'drop-old', bundle: { ...pick(next, SIGNER), 'root-cert.pem': newRootPem }, expectedRoots: newFps, exact: true, signer: signerOf(next) });
+  if (oldSigner)
+    steps.push({
+      phase: 'trust-both',
+      bundle: { ...pick(oldSigner, SIGNER), 'root-cert.pem': both },
+      expectedRoots: allFps,
+      exact: false,
+      signer: signerOf(oldSigner),
+    });
+  steps.push({
+    phase: 'switch-signer',
+    bundle: { ...pick(next, SIGNER), 'root-cert.pem': bothPlusNew },
+    expectedRoots: allFps,
+    exact: false,
+    signer: signerOf(next),
+  });
+  steps.push({
+    phase: 'drop-old',
+    bundle: { ...pick(next, SIGNER), 'root-cert.pem': newRootPem },
+    expectedRoots: newFps,
+    exact: true,
+    signer: signerOf(next),
+  });
   return steps;
 }
 
@@ -55,5 +79,7 @@ export function rotationSteps(oldRoots: Buffer, oldSigner: BundleData | null, ne
 export function rotationKind(currentRoots: string[], next: BundleData, selfSigned: boolean): RotationKind {
   if (selfSigned) return 'self-signed-to-plugged';
   const nextRoots = pemFingerprints(next['root-cert.pem']);
-  return nextRoots.length === currentRoots.length && nextRoots.every((f) => currentRoots.includes(f)) ? 'intermediate-only' : 'root-rotation';
+  return nextRoots.length === currentRoots.length && nextRoots.every((f) => currentRoots.includes(f))
+    ? 'intermediate-only'
+    : 'root-rotation';
 }

@@ -55,7 +55,12 @@ export interface RotateDeps {
 
 export interface PhaseReport {
   phase: string;
-  clusters: { context: string; action: 'applied' | 'already-applied' | 'planned'; backup: string | null; gateSeconds: number | null }[];
+  clusters: {
+    context: string;
+    action: 'applied' | 'already-applied' | 'planned';
+    backup: string | null;
+    gateSeconds: number | null;
+  }[];
 }
 
 export interface RotateResult {
@@ -82,17 +87,31 @@ interface ClusterState {
 async function bundleFor(dir: string, context: string, now: Date): Promise<BundleData> {
   const own = join(dir, context);
   const { data } = await loadValidBundle(existsSync(join(own, 'ca-cert.pem')) ? own : dir, now);
-  if (data['root-cert.pem'] === undefined) throw new RefusedError('rotate needs the cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem)', 'convert the tls.crt/tls.key/ca.crt bundle to that layout');
+  if (data['root-cert.pem'] === undefined)
+    throw new RefusedError(
+      'rotate needs the cacerts layout (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem)',
+      'convert the tls.crt/tls.key/ca.crt bundle to that layout',
+    );
   return data;
 }
 
 function same(a: BundleData | null, b: BundleData): boolean {
   if (!a) return false;
   const names = ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'];
-  return names.every((n) => (a[n] === undefined && b[n] === undefined) || (a[n] !== undefined && b[n] !== undefined && a[n]!.equals(b[n]!)));
+  return names.every(
+    (n) =>
+      (a[n] === undefined && b[n] === undefined) || (a[n] !== undefined && b[n] !== undefined && a[n]!.equals(b[n]!)),
+  );
 }
 
-async function gate(name: string, context: string, phase: string, timeoutMs: number, deps: RotateDeps, check: () => Promise<GateResult>): Promise<void> {
+async function gate(
+  name: string,
+  context: string,
+  phase: string,
+  timeoutMs: number,
+  deps: RotateDeps,
+  check: () => Promise<GateResult>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: GateResult = { passed: false, waitingFor: [] };
   for (;;) {
@@ -119,22 +138,50 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     const next = await bundleFor(opts.fromDir, ctx, now);
     const target = bundleDigest(next);
     const state = await readCaState(cluster.client, opts.namespace);
-    if (state.mode === 'external') throw new RefusedError(`context ${ctx}: the CA is managed externally (${state.externalReason})`, 'rotate it through its manager');
-    if (!state.secretsReadable) throw new OperationError(`forbidden: context ${ctx} may not get secrets in namespace ${opts.namespace}`, `rotate needs get, create and update on secrets in ${opts.namespace}`);
-    if (state.mode === 'none') throw new RefusedError(`context ${ctx}: no CA in ${opts.namespace} (no cacerts, no istio-ca-secret)`, 'use kubectl istio-ca replace --from-dir DIR to plug the first CA');
+    if (state.mode === 'external')
+      throw new RefusedError(
+        `context ${ctx}: the CA is managed externally (${state.externalReason})`,
+        'rotate it through its manager',
+      );
+    if (!state.secretsReadable)
+      throw new OperationError(
+        `forbidden: context ${ctx} may not get secrets in namespace ${opts.namespace}`,
+        `rotate needs get, create and update on secrets in ${opts.namespace}`,
+      );
+    if (state.mode === 'none')
+      throw new RefusedError(
+        `context ${ctx}: no CA in ${opts.namespace} (no cacerts, no istio-ca-secret)`,
+        'use kubectl istio-ca replace --from-dir DIR to plug the first CA',
+      );
     const phaseNow = state.cacerts?.metadata.annotations?.[ROTATION_PHASE];
     const inProgress = phaseNow !== undefined && phaseNow !== 'complete';
-    if (inProgress && !opts.resume) throw new RefusedError(`context ${ctx}: a rotation is in progress (phase ${phaseNow})`, 'finish it with kubectl istio-ca rotate --resume --from-dir DIR (the same bundle)');
+    if (inProgress && !opts.resume)
+      throw new RefusedError(
+        `context ${ctx}: a rotation is in progress (phase ${phaseNow})`,
+        'finish it with kubectl istio-ca rotate --resume --from-dir DIR (the same bundle)',
+      );
     if (inProgress && state.cacerts!.metadata.annotations?.[ROTATION_TARGET] !== target) {
-      throw new RefusedError(`context ${ctx}: the rotation in progress (phase ${phaseNow}) targets another bundle than ${opts.fromDir}`, 'resume with the bundle the rotation started with');
+      throw new RefusedError(
+        `context ${ctx}: the rotation in progress (phase ${phaseNow}) targets another bundle than ${opts.fromDir}`,
+        'resume with the bundle the rotation started with',
+      );
     }
-    if (opts.resume && !inProgress && deps.clusters.length === 1) throw new RefusedError(`context ${ctx}: no rotation in progress to resume`, 'start one with kubectl istio-ca rotate --from-dir DIR');
+    if (opts.resume && !inProgress && deps.clusters.length === 1)
+      throw new RefusedError(
+        `context ${ctx}: no rotation in progress to resume`,
+        'start one with kubectl istio-ca rotate --from-dir DIR',
+      );
     const selfSigned = state.mode === 'self-signed' && !state.cacerts;
     let current = state.cacerts ? bundleFromSecret(state.cacerts) : null;
     if (selfSigned) {
       const s = state.selfSigned!.data!;
       const cert = Buffer.from(s['ca-cert.pem']!, 'base64');
-      current = { 'ca-cert.pem': cert, 'ca-key.pem': Buffer.from(s['ca-key.pem']!, 'base64'), 'cert-chain.pem': cert, 'root-cert.pem': cert };
+      current = {
+        'ca-cert.pem': cert,
+        'ca-key.pem': Buffer.from(s['ca-key.pem']!, 'base64'),
+        'cert-chain.pem': cert,
+        'root-cert.pem': cert,
+      };
     }
     const currentRoots = pemFingerprints(current!['root-cert.pem']);
     const nextSigner = pemFingerprints(next['ca-cert.pem'])[0];
@@ -143,7 +190,15 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     const kind = inProgress ? 'root-rotation' : rotationKind(currentRoots, next, selfSigned);
     let steps: PhaseStep[];
     if (kind === 'intermediate-only') {
-      steps = [{ phase: 'switch-signer', bundle: { ...next, 'root-cert.pem': current!['root-cert.pem']! }, expectedRoots: currentRoots, exact: false, signer: nextSigner! }];
+      steps = [
+        {
+          phase: 'switch-signer',
+          bundle: { ...next, 'root-cert.pem': current!['root-cert.pem']! },
+          expectedRoots: currentRoots,
+          exact: false,
+          signer: nextSigner!,
+        },
+      ];
     } else {
       steps = rotationSteps(oldRootsPem, currentSigner !== nextSigner ? current : null, next);
     }
@@ -151,8 +206,20 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     if (start < 0) start = 0;
     states.push({ cluster, state, current, steps, start, next, target });
   }
-  const kinds = new Set(states.map((s) => (s.state.mode === 'self-signed' && !s.state.cacerts ? 'self-signed-to-plugged' : s.steps.length === 1 ? 'intermediate-only' : 'root-rotation')));
-  if (kinds.size > 1) throw new RefusedError(`the clusters need different kinds of rotation (${[...kinds].join(', ')})`, 'bring them to the same root first, or rotate them one by one with --contexts');
+  const kinds = new Set(
+    states.map((s) =>
+      s.state.mode === 'self-signed' && !s.state.cacerts
+        ? 'self-signed-to-plugged'
+        : s.steps.length === 1
+          ? 'intermediate-only'
+          : 'root-rotation',
+    ),
+  );
+  if (kinds.size > 1)
+    throw new RefusedError(
+      `the clusters need different kinds of rotation (${[...kinds].join(', ')})`,
+      'bring them to the same root first, or rotate them one by one with --contexts',
+    );
   const kind = [...kinds][0] as RotationKind;
 
   if (kind !== 'intermediate-only' && states.some((s) => s.state.multiRoot !== true)) {
@@ -176,10 +243,21 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
         report.clusters.push({ context: s.cluster.client.context, action: 'planned', backup: null, gateSeconds: null });
         continue;
       }
-      const backup = (await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())).path;
-      const written = await writeCacerts(s.cluster.client, opts.namespace, null, s.current!, annotationsFor('plug-self-signed', s.current!, s.current!, s.target, deps.now()), false);
+      const backup = (
+        await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())
+      ).path;
+      const written = await writeCacerts(
+        s.cluster.client,
+        opts.namespace,
+        null,
+        s.current!,
+        annotationsFor('plug-self-signed', s.current!, s.current!, s.target, deps.now()),
+        false,
+      );
       s.state = { ...s.state, cacerts: written };
-      deps.notice(`${s.cluster.client.context}: plugged the self-signed CA into cacerts; restarting istiod to switch to it`);
+      deps.notice(
+        `${s.cluster.client.context}: plugged the self-signed CA into cacerts; restarting istiod to switch to it`,
+      );
       await s.cluster.restartControlPlane();
       report.clusters.push({ context: s.cluster.client.context, action: 'applied', backup, gateSeconds: null });
     }
@@ -190,7 +268,9 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
   for (const phase of phases) {
     const report: PhaseReport = { phase, clusters: [] };
     const entries = stepsByPhase(phase).filter((e) => e.i >= 0);
-    deps.notice(`phase ${phase}${kind === 'intermediate-only' ? ' (intermediate only: root-cert.pem stays byte-identical)' : ''}: ${entries.length} cluster(s)`);
+    deps.notice(
+      `phase ${phase}${kind === 'intermediate-only' ? ' (intermediate only: root-cert.pem stays byte-identical)' : ''}: ${entries.length} cluster(s)`,
+    );
     for (const { s, i } of entries) {
       const step = s.steps[i]!;
       const ctx = s.cluster.client.context;
@@ -207,13 +287,19 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
       if (same(current, step.bundle)) {
         report.clusters.push({ context: ctx, action: 'already-applied', backup: null, gateSeconds: null });
       } else {
-        const backup = (await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())).path;
+        const backup = (
+          await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())
+        ).path;
         const lastPhase = i === s.steps.length - 1;
         const ann = annotationsFor(lastPhase ? 'complete' : phase, current, step.bundle, s.target, deps.now());
         try {
           await writeCacerts(s.cluster.client, opts.namespace, fresh, step.bundle, ann, false);
         } catch (e) {
-          if (e instanceof KubeApiError && e.conflict) throw new OperationError(`context ${ctx}: cacerts changed while rotating (phase ${phase}); nothing was written in this step`, 'check who else changes cacerts, then kubectl istio-ca rotate --resume --from-dir DIR');
+          if (e instanceof KubeApiError && e.conflict)
+            throw new OperationError(
+              `context ${ctx}: cacerts changed while rotating (phase ${phase}); nothing was written in this step`,
+              'check who else changes cacerts, then kubectl istio-ca rotate --resume --from-dir DIR',
+            );
           throw e;
         }
         deps.notice(`${ctx}: cacerts ${phase} written (backup ${backup})`);
@@ -230,8 +316,17 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
       const step = s.steps[i]!;
       const ctx = s.cluster.client.context;
       const t0 = Date.now();
-      await gate('istiod Ready', ctx, phase, opts.gateTimeoutMs, deps, () => istiodReady(s.cluster.client, opts.namespace));
-      await gate(step.exact ? 'every namespace trusts only the new root' : 'every namespace trusts the expected roots', ctx, phase, opts.gateTimeoutMs, deps, () => namespacesTrust(s.cluster.client, step.expectedRoots, step.exact));
+      await gate('istiod Ready', ctx, phase, opts.gateTimeoutMs, deps, () =>
+        istiodReady(s.cluster.client, opts.namespace),
+      );
+      await gate(
+        step.exact ? 'every namespace trusts only the new root' : 'every namespace trusts the expected roots',
+        ctx,
+        phase,
+        opts.gateTimeoutMs,
+        deps,
+        () => namespacesTrust(s.cluster.client, step.expectedRoots, step.exact),
+      );
       if (phase === 'switch-signer' && kind !== 'intermediate-only' && opts.restartWorkloads) {
         deps.notice(`${ctx}: restarting sidecar workloads so every leaf is re-signed by the new intermediate`);
         await s.cluster.restartWorkloads();
@@ -244,17 +339,29 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
   }
 
   if (!opts.dryRun) {
-    const roots = await Promise.all(states.map(async (s) => {
-      const sec = await s.cluster.client.get<Secret>(Resources.secrets, opts.namespace, CACERTS);
-      return [...new Set(pemFingerprints(sec ? bundleFromSecret(sec)['root-cert.pem'] : undefined))].sort().join(',');
-    }));
-    if (new Set(roots).size > 1) throw new OperationError(`the clusters ended on different roots: ${contexts.map((c, i) => `${c}=${roots[i]}`).join('; ')}`, 'run kubectl istio-ca status on each and rotate the odd one');
+    const roots = await Promise.all(
+      states.map(async (s) => {
+        const sec = await s.cluster.client.get<Secret>(Resources.secrets, opts.namespace, CACERTS);
+        return [...new Set(pemFingerprints(sec ? bundleFromSecret(sec)['root-cert.pem'] : undefined))].sort().join(',');
+      }),
+    );
+    if (new Set(roots).size > 1)
+      throw new OperationError(
+        `the clusters ended on different roots: ${contexts.map((c, i) => `${c}=${roots[i]}`).join('; ')}`,
+        'run kubectl istio-ca status on each and rotate the odd one',
+      );
     result.finalRoots = roots[0] ? roots[0].split(',') : [];
   }
   return result;
 }
 
-function annotationsFor(phase: string, current: BundleData | null, next: BundleData, target: string, now: Date): Record<string, string> {
+function annotationsFor(
+  phase: string,
+  current: BundleData | null,
+  next: BundleData,
+  target: string,
+  now: Date,
+): Record<string, string> {
   const plan = planChange(current, next, null, true);
   const a: Record<string, string> = {
     [ROTATION_PHASE]: phase,
@@ -265,12 +372,18 @@ function annotationsFor(phase: string, current: BundleData | null, next: BundleD
     [Annotations.rootFingerprints]: plan.newRoots.join(','),
     [Annotations.replacedBy]: `kubectl-istio-ca/${VERSION} rotate`,
   };
-  if (plan.removedRoots.length || plan.addedRoots.length) a[Annotations.previousRootFingerprints] = plan.currentRoots.join(',');
+  if (plan.removedRoots.length || plan.addedRoots.length)
+    a[Annotations.previousRootFingerprints] = plan.currentRoots.join(',');
   return a;
 }
 
 /** --allow-downtime without multi-root: the recipe's path, done safely: replace, restart everything, gate. */
-async function downtimeReplace(opts: RotateOptions, deps: RotateDeps, states: ClusterState[], now: Date): Promise<RotateResult> {
+async function downtimeReplace(
+  opts: RotateOptions,
+  deps: RotateDeps,
+  states: ClusterState[],
+  now: Date,
+): Promise<RotateResult> {
   const report: PhaseReport = { phase: 'replace-and-restart', clusters: [] };
   for (const s of states) {
     const ctx = s.cluster.client.context;
@@ -280,13 +393,33 @@ async function downtimeReplace(opts: RotateOptions, deps: RotateDeps, states: Cl
       continue;
     }
     const backup = (await runBackup(s.cluster.client, { outDir: opts.backupDir, namespace: opts.namespace }, now)).path;
-    await writeCacerts(s.cluster.client, opts.namespace, s.state.cacerts, next, annotationsFor('complete', s.current, next, bundleDigest(next), deps.now()), false);
+    await writeCacerts(
+      s.cluster.client,
+      opts.namespace,
+      s.state.cacerts,
+      next,
+      annotationsFor('complete', s.current, next, bundleDigest(next), deps.now()),
+      false,
+    );
     deps.notice(`${ctx}: cacerts replaced (downtime accepted); restarting the control plane, then every workload`);
     const t0 = Date.now();
     await s.cluster.restartControlPlane();
-    await gate('every namespace trusts only the new root', ctx, 'replace', opts.gateTimeoutMs, deps, () => namespacesTrust(s.cluster.client, pemFingerprints(next['root-cert.pem']), true));
+    await gate('every namespace trusts only the new root', ctx, 'replace', opts.gateTimeoutMs, deps, () =>
+      namespacesTrust(s.cluster.client, pemFingerprints(next['root-cert.pem']), true),
+    );
     await s.cluster.restartWorkloads();
-    report.clusters.push({ context: ctx, action: 'applied', backup, gateSeconds: Math.round((Date.now() - t0) / 100) / 10 });
+    report.clusters.push({
+      context: ctx,
+      action: 'applied',
+      backup,
+      gateSeconds: Math.round((Date.now() - t0) / 100) / 10,
+    });
   }
-  return { kind: 'downtime-replace', dryRun: opts.dryRun, contexts: states.map((s) => s.cluster.client.context), phases: [report], finalRoots: opts.dryRun ? [] : pemFingerprints(states[0]!.next['root-cert.pem']) };
+  return {
+    kind: 'downtime-replace',
+    dryRun: opts.dryRun,
+    contexts: states.map((s) => s.cluster.client.context),
+    phases: [report],
+    finalRoots: opts.dryRun ? [] : pemFingerprints(states[0]!.next['root-cert.pem']),
+  };
 }

@@ -29,24 +29,70 @@ function bar(fraction: number, style: Style): string {
 export function renderStatus(r: StatusResult, style: Style): string {
   const line = (k: string, v: string) => `${style.bold(k.padEnd(22))}${v}\n`;
   let out = line('context', `${r.context} (namespace ${r.istioNamespace})`);
-  out += line('CA in use', MODES[r.caMode] + (r.externalReason ? `: ${r.externalReason}` : '') + (r.bundleValid === false ? style.bad(' (INVALID: run kubectl istio-ca verify)') : ''));
-  out += line('multi-root mesh', r.multiRootMesh === null ? 'no istiod Deployment found' : r.multiRootMesh ? 'ISTIO_MULTIROOT_MESH=true on istiod' : 'off (ISTIO_MULTIROOT_MESH not "true": root changes need an istiod restart)');
+  out += line(
+    'CA in use',
+    MODES[r.caMode] +
+      (r.externalReason ? `: ${r.externalReason}` : '') +
+      (r.bundleValid === false ? style.bad(' (INVALID: run kubectl istio-ca verify)') : ''),
+  );
+  out += line(
+    'multi-root mesh',
+    r.multiRootMesh === null
+      ? 'no istiod Deployment found'
+      : r.multiRootMesh
+        ? 'ISTIO_MULTIROOT_MESH=true on istiod'
+        : 'off (ISTIO_MULTIROOT_MESH not "true": root changes need an istiod restart)',
+  );
   const lr = r.lastReplacement;
-  out += line('last replacement', lr.at ? `${lr.at}${lr.kind ? ` (${lr.kind})` : ''}${lr.by ? ` by ${lr.by}` : lr.source !== 'annotation' ? ' (not recorded by this plugin)' : ''}` : '-');
-  if (r.rotationPhase && r.rotationPhase !== 'complete') out += line('rotation', style.warn(`in progress: phase ${r.rotationPhase} applied; finish with kubectl istio-ca rotate --resume --from-dir DIR`));
+  out += line(
+    'last replacement',
+    lr.at
+      ? `${lr.at}${lr.kind ? ` (${lr.kind})` : ''}${lr.by ? ` by ${lr.by}` : lr.source !== 'annotation' ? ' (not recorded by this plugin)' : ''}`
+      : '-',
+  );
+  if (r.rotationPhase && r.rotationPhase !== 'complete')
+    out += line(
+      'rotation',
+      style.warn(
+        `in progress: phase ${r.rotationPhase} applied; finish with kubectl istio-ca rotate --resume --from-dir DIR`,
+      ),
+    );
   if (r.certificates.length) {
     const head = ['role', 'subject', 'serial', 'sha-256', 'key', 'not after', 'days left'];
     if (style.color) head.push('life left');
     const rows = r.certificates.map((c) => {
-      const row: string[] = [c.role, c.subject, c.serial.length > 16 ? c.serial.slice(0, 16) + '…' : c.serial, c.fingerprintSha256.slice(0, 23) + '…', c.key, c.notAfter.slice(0, 10), String(c.daysLeft)];
+      const row: string[] = [
+        c.role,
+        c.subject,
+        c.serial.length > 16 ? c.serial.slice(0, 16) + '…' : c.serial,
+        c.fingerprintSha256.slice(0, 23) + '…',
+        c.key,
+        c.notAfter.slice(0, 10),
+        String(c.daysLeft),
+      ];
       if (style.color) row.push(bar(c.lifeLeft, style));
       return row;
     });
     out += '\n' + renderTable(head, rows, style) + '\n';
   }
-  out += line('namespaces in sync', `${r.namespaces.inSync} of ${r.namespaces.total}${r.namespaces.outOfSync.length ? ` (out of sync: ${r.namespaces.outOfSync.slice(0, 8).join(', ')}${r.namespaces.outOfSync.length > 8 ? ', …' : ''})` : ''}`);
-  out += line('awaiting restart', r.workloadsAwaitingRestart.workloads ? `${r.workloadsAwaitingRestart.workloads} workload(s), ${r.workloadsAwaitingRestart.pods} pod(s)` : 'none');
-  out += line('istiod pods', r.istiodPods.length ? r.istiodPods.map((p) => `${p.name} (${p.ready ? 'Ready' : style.bad('not Ready')}, age ${age(p.ageSeconds)})`).join(', ') : 'none');
+  out += line(
+    'namespaces in sync',
+    `${r.namespaces.inSync} of ${r.namespaces.total}${r.namespaces.outOfSync.length ? ` (out of sync: ${r.namespaces.outOfSync.slice(0, 8).join(', ')}${r.namespaces.outOfSync.length > 8 ? ', …' : ''})` : ''}`,
+  );
+  out += line(
+    'awaiting restart',
+    r.workloadsAwaitingRestart.workloads
+      ? `${r.workloadsAwaitingRestart.workloads} workload(s), ${r.workloadsAwaitingRestart.pods} pod(s)`
+      : 'none',
+  );
+  out += line(
+    'istiod pods',
+    r.istiodPods.length
+      ? r.istiodPods
+          .map((p) => `${p.name} (${p.ready ? 'Ready' : style.bad('not Ready')}, age ${age(p.ageSeconds)})`)
+          .join(', ')
+      : 'none',
+  );
   for (const s of r.skipped) out += `${style.dim(`skipped ${s}`)}\n`;
   return out;
 }

@@ -54,7 +54,9 @@ function toStatusCert(role: StatusCertificate['role'], c: CertificateInfo, now: 
 export function deriveStatus(s: MeshSnapshot, now: Date): StatusResult {
   const certificates: StatusCertificate[] = [];
   if (s.bundle?.signingCert) certificates.push(toStatusCert('signing', s.bundle.signingCert, now));
-  for (const c of s.bundle?.chain.slice(1) ?? []) if (!s.bundle!.roots.some((r) => r.fingerprintSha256 === c.fingerprintSha256)) certificates.push(toStatusCert('intermediate', c, now));
+  for (const c of s.bundle?.chain.slice(1) ?? [])
+    if (!s.bundle!.roots.some((r) => r.fingerprintSha256 === c.fingerprintSha256))
+      certificates.push(toStatusCert('intermediate', c, now));
   for (const r of s.bundle?.roots ?? []) certificates.push(toStatusCert('root', r, now));
   const sync = namespaceSync(s);
   const stale = staleWorkloads(s);
@@ -66,11 +68,24 @@ export function deriveStatus(s: MeshSnapshot, now: Date): StatusResult {
     bundleValid: s.bundle ? s.bundle.valid : null,
     multiRootMesh: s.ca.multiRoot,
     certificates,
-    namespaces: { inSync: s.referenceRoots.length ? sync.inSync.length : 0, total: s.namespaces.length, outOfSync: [...sync.missingConfigMap, ...sync.missingRoots].sort() },
-    workloadsAwaitingRestart: { workloads: stale.size, pods: [...stale.values()].reduce((n, p) => n + p.length, 0), items: [...stale.keys()].sort() },
+    namespaces: {
+      inSync: s.referenceRoots.length ? sync.inSync.length : 0,
+      total: s.namespaces.length,
+      outOfSync: [...sync.missingConfigMap, ...sync.missingRoots].sort(),
+    },
+    workloadsAwaitingRestart: {
+      workloads: stale.size,
+      pods: [...stale.values()].reduce((n, p) => n + p.length, 0),
+      items: [...stale.keys()].sort(),
+    },
     istiodPods: s.istiodPods.map((p) => {
       const started = p.status?.startTime ?? p.metadata.creationTimestamp ?? null;
-      return { name: p.metadata.name, ready: podReady(p), startedAt: started, ageSeconds: started ? Math.floor((now.getTime() - Date.parse(started)) / 1000) : null };
+      return {
+        name: p.metadata.name,
+        ready: podReady(p),
+        startedAt: started,
+        ageSeconds: started ? Math.floor((now.getTime() - Date.parse(started)) / 1000) : null,
+      };
     }),
     lastReplacement: s.lastChange,
     rotationPhase: s.ca.cacerts?.metadata.annotations?.[Annotations.rotationPhase] ?? null,

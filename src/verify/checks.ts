@@ -29,7 +29,8 @@ const RESTART_REQUIRED = new Set(['root-change', 'new-secret', 'self-signed-to-p
 const MAX_ITEMS = 20;
 
 const short = (fp: string) => fp.slice(0, 23) + '…';
-const list = (items: string[]) => (items.length > MAX_ITEMS ? [...items.slice(0, MAX_ITEMS), `… and ${items.length - MAX_ITEMS} more`] : items);
+const list = (items: string[]) =>
+  items.length > MAX_ITEMS ? [...items.slice(0, MAX_ITEMS), `… and ${items.length - MAX_ITEMS} more`] : items;
 
 export function podReady(p: Pod): boolean {
   return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
@@ -54,8 +55,18 @@ export function staleWorkloads(s: MeshSnapshot): Map<string, SidecarPod[]> {
 }
 
 /** Namespaces whose istio-ca-root-cert lacks a reference root, lacks all of them, or is missing. */
-export function namespaceSync(s: MeshSnapshot): { inSync: string[]; missingConfigMap: string[]; missingRoots: string[]; onlyOldRoots: string[] } {
-  const r = { inSync: [] as string[], missingConfigMap: [] as string[], missingRoots: [] as string[], onlyOldRoots: [] as string[] };
+export function namespaceSync(s: MeshSnapshot): {
+  inSync: string[];
+  missingConfigMap: string[];
+  missingRoots: string[];
+  onlyOldRoots: string[];
+} {
+  const r = {
+    inSync: [] as string[],
+    missingConfigMap: [] as string[],
+    missingRoots: [] as string[],
+    onlyOldRoots: [] as string[],
+  };
   for (const ns of s.namespaces) {
     const roots = s.rootConfigMaps.get(ns);
     if (!roots) r.missingConfigMap.push(ns);
@@ -76,21 +87,55 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
   if (s.ca.mode === 'external') {
     add({ id: 'ca.secret', category: 'CA', status: 'skip', message: `the CA is external: ${s.ca.externalReason}` });
   } else if (!s.ca.secretsReadable) {
-    add({ id: 'ca.secret', category: 'CA', status: 'skip', message: `cannot read secrets in ${s.istioNamespace}; using the roots in ${s.istioNamespace}/istio-ca-root-cert as reference`, hint: 'run verify with a context that may get secrets to check the bundle itself' });
+    add({
+      id: 'ca.secret',
+      category: 'CA',
+      status: 'skip',
+      message: `cannot read secrets in ${s.istioNamespace}; using the roots in ${s.istioNamespace}/istio-ca-root-cert as reference`,
+      hint: 'run verify with a context that may get secrets to check the bundle itself',
+    });
   } else if (!s.ca.cacerts) {
-    add({ id: 'ca.secret', category: 'CA', status: 'fail', message: s.ca.selfSigned ? 'no cacerts secret: istiod uses its self-signed istio-ca-secret' : `no cacerts secret in ${s.istioNamespace}`, hint: 'plug a CA: kubectl istio-ca generate, then kubectl istio-ca replace --from-dir DIR' });
+    add({
+      id: 'ca.secret',
+      category: 'CA',
+      status: 'fail',
+      message: s.ca.selfSigned
+        ? 'no cacerts secret: istiod uses its self-signed istio-ca-secret'
+        : `no cacerts secret in ${s.istioNamespace}`,
+      hint: 'plug a CA: kubectl istio-ca generate, then kubectl istio-ca replace --from-dir DIR',
+    });
   } else if (s.ca.mode === 'self-signed') {
-    add({ id: 'ca.secret', category: 'CA', status: 'fail', message: 'cacerts holds istiod\'s self-signed CA (istio-generated)', hint: 'plug a CA with kubectl istio-ca replace --from-dir DIR' });
+    add({
+      id: 'ca.secret',
+      category: 'CA',
+      status: 'fail',
+      message: "cacerts holds istiod's self-signed CA (istio-generated)",
+      hint: 'plug a CA with kubectl istio-ca replace --from-dir DIR',
+    });
   } else if (s.bundle && !s.bundle.valid) {
     const errors = s.bundle.findings.filter((f) => f.severity === 'error');
-    add({ id: 'ca.secret', category: 'CA', status: 'fail', message: `cacerts is invalid: ${errors.map((f) => f.code).join(', ')}`, hint: 'istiod refuses this bundle at start; replace it with a valid one (kubectl istio-ca replace --from-dir DIR) or roll back from a backup', items: errors.map((f) => `${f.file}: ${f.message}`) });
+    add({
+      id: 'ca.secret',
+      category: 'CA',
+      status: 'fail',
+      message: `cacerts is invalid: ${errors.map((f) => f.code).join(', ')}`,
+      hint: 'istiod refuses this bundle at start; replace it with a valid one (kubectl istio-ca replace --from-dir DIR) or roll back from a backup',
+      items: errors.map((f) => `${f.file}: ${f.message}`),
+    });
   } else if (s.bundle) {
-    add({ id: 'ca.secret', category: 'CA', status: 'ok', message: `cacerts present and valid (${s.bundle.roots.length} root${s.bundle.roots.length > 1 ? 's: multi-root trust bundle' : ''})` });
+    add({
+      id: 'ca.secret',
+      category: 'CA',
+      status: 'ok',
+      message: `cacerts present and valid (${s.bundle.roots.length} root${s.bundle.roots.length > 1 ? 's: multi-root trust bundle' : ''})`,
+    });
   }
 
   // Expiry
   if (s.bundle) {
-    const certs = [s.bundle.signingCert, ...s.bundle.chain.slice(1), ...s.bundle.roots].filter((c): c is NonNullable<typeof c> => !!c);
+    const certs = [s.bundle.signingCert, ...s.bundle.chain.slice(1), ...s.bundle.roots].filter(
+      (c): c is NonNullable<typeof c> => !!c,
+    );
     const seen = new Set<string>();
     const expired: string[] = [];
     const soon: string[] = [];
@@ -103,40 +148,152 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
       else if (left < 30 * 86_400_000) soon.push(`${c.subject} expires ${c.notAfter}`);
       if (!earliest || Date.parse(c.notAfter) < Date.parse(earliest.notAfter)) earliest = c;
     }
-    if (expired.length) add({ id: 'ca.expiry', category: 'CA', status: 'fail', message: `${expired.length} certificate(s) in cacerts expired`, hint: 'rotate now: kubectl istio-ca generate and kubectl istio-ca rotate/replace', items: expired });
-    else if (soon.length) add({ id: 'ca.expiry', category: 'CA', status: 'warn', message: `${soon.length} certificate(s) in cacerts expire within 30 days`, hint: 'plan a rotation before they expire', items: soon });
-    else if (earliest) add({ id: 'ca.expiry', category: 'CA', status: 'ok', message: `no certificate expires within 30 days (first: ${earliest.subject} on ${earliest.notAfter.slice(0, 10)})` });
+    if (expired.length)
+      add({
+        id: 'ca.expiry',
+        category: 'CA',
+        status: 'fail',
+        message: `${expired.length} certificate(s) in cacerts expired`,
+        hint: 'rotate now: kubectl istio-ca generate and kubectl istio-ca rotate/replace',
+        items: expired,
+      });
+    else if (soon.length)
+      add({
+        id: 'ca.expiry',
+        category: 'CA',
+        status: 'warn',
+        message: `${soon.length} certificate(s) in cacerts expire within 30 days`,
+        hint: 'plan a rotation before they expire',
+        items: soon,
+      });
+    else if (earliest)
+      add({
+        id: 'ca.expiry',
+        category: 'CA',
+        status: 'ok',
+        message: `no certificate expires within 30 days (first: ${earliest.subject} on ${earliest.notAfter.slice(0, 10)})`,
+      });
   }
 
   // istiod
   const pods = s.istiodPods;
   if (pods.length === 0) {
-    add({ id: 'istiod.ready', category: 'istiod', status: s.skipped.some((x) => x.startsWith('istiod pods')) ? 'skip' : 'fail', message: `no istiod pods (label app=istiod) in ${s.istioNamespace}`, hint: 'check the namespace (-i) and that istiod runs' });
+    add({
+      id: 'istiod.ready',
+      category: 'istiod',
+      status: s.skipped.some((x) => x.startsWith('istiod pods')) ? 'skip' : 'fail',
+      message: `no istiod pods (label app=istiod) in ${s.istioNamespace}`,
+      hint: 'check the namespace (-i) and that istiod runs',
+    });
   } else {
     const notReady = pods.filter((p) => !podReady(p)).map((p) => p.metadata.name);
-    add(notReady.length ? { id: 'istiod.ready', category: 'istiod', status: 'fail', message: `${notReady.length} of ${pods.length} istiod pods not Ready`, hint: `kubectl -n ${s.istioNamespace} logs POD: a bad bundle stops istiod at start`, items: notReady } : { id: 'istiod.ready', category: 'istiod', status: 'ok', message: `${pods.length} istiod pod(s) Ready` });
+    add(
+      notReady.length
+        ? {
+            id: 'istiod.ready',
+            category: 'istiod',
+            status: 'fail',
+            message: `${notReady.length} of ${pods.length} istiod pods not Ready`,
+            hint: `kubectl -n ${s.istioNamespace} logs POD: a bad bundle stops istiod at start`,
+            items: notReady,
+          }
+        : { id: 'istiod.ready', category: 'istiod', status: 'ok', message: `${pods.length} istiod pod(s) Ready` },
+    );
     const at = s.lastChange.at ? Date.parse(s.lastChange.at) : NaN;
     if (!Number.isNaN(at)) {
       const old = pods.filter((p) => podStart(p) < at).map((p) => p.metadata.name);
-      if (old.length === 0) add({ id: 'istiod.restarted', category: 'istiod', status: 'ok', message: `every istiod pod started after the last CA change (${s.lastChange.at})` });
-      else if (s.lastChange.kind === 'intermediate-only' || (s.ca.multiRoot && (s.lastChange.kind === 'root-added' || s.lastChange.kind === 'root-bundle-rewritten'))) {
-        add({ id: 'istiod.restarted', category: 'istiod', status: 'ok', message: `istiod hot-reloads this change (${s.lastChange.kind}); ${old.length} pod(s) predate it, which is fine` });
+      if (old.length === 0)
+        add({
+          id: 'istiod.restarted',
+          category: 'istiod',
+          status: 'ok',
+          message: `every istiod pod started after the last CA change (${s.lastChange.at})`,
+        });
+      else if (
+        s.lastChange.kind === 'intermediate-only' ||
+        (s.ca.multiRoot && (s.lastChange.kind === 'root-added' || s.lastChange.kind === 'root-bundle-rewritten'))
+      ) {
+        add({
+          id: 'istiod.restarted',
+          category: 'istiod',
+          status: 'ok',
+          message: `istiod hot-reloads this change (${s.lastChange.kind}); ${old.length} pod(s) predate it, which is fine`,
+        });
       } else {
-        add({ id: 'istiod.restarted', category: 'istiod', status: 'fail', message: `${old.length} of ${pods.length} istiod pod(s) started before the last CA change (${s.lastChange.at}) and may still sign with the old CA`, hint: 'kubectl istio-ca restart --control-plane-only', items: old });
+        add({
+          id: 'istiod.restarted',
+          category: 'istiod',
+          status: 'fail',
+          message: `${old.length} of ${pods.length} istiod pod(s) started before the last CA change (${s.lastChange.at}) and may still sign with the old CA`,
+          hint: 'kubectl istio-ca restart --control-plane-only',
+          items: old,
+        });
       }
     }
   }
 
   // Trust distribution
   if (s.referenceRoots.length === 0) {
-    add({ id: 'namespaces.roots', category: 'trust', status: 'skip', message: 'no reference roots to compare ConfigMaps with' });
+    add({
+      id: 'namespaces.roots',
+      category: 'trust',
+      status: 'skip',
+      message: 'no reference roots to compare ConfigMaps with',
+    });
   } else if (s.skipped.some((x) => x.startsWith('istio-ca-root-cert'))) {
-    add({ id: 'namespaces.roots', category: 'trust', status: 'skip', message: 'cannot list istio-ca-root-cert ConfigMaps', hint: 'verify needs list on configmaps' });
+    add({
+      id: 'namespaces.roots',
+      category: 'trust',
+      status: 'skip',
+      message: 'cannot list istio-ca-root-cert ConfigMaps',
+      hint: 'verify needs list on configmaps',
+    });
   } else {
     const sync = namespaceSync(s);
-    const bad = [...sync.missingConfigMap.map((n) => `${n}: no istio-ca-root-cert`), ...sync.missingRoots.map((n) => `${n}: lacks ${s.referenceRoots.filter((f) => !s.rootConfigMaps.get(n)!.includes(f)).map(short).join(', ')}`)];
-    add(bad.length ? { id: 'namespaces.roots', category: 'trust', status: 'fail', message: `${bad.length} of ${s.namespaces.length} namespaces do not hold every root of ${s.referenceSource} in istio-ca-root-cert`, hint: 'istiod rewrites these ConfigMaps when its CA bundle changes: check that istiod reloaded (kubectl istio-ca restart --control-plane-only) and its logs', items: list(bad.sort()) } : { id: 'namespaces.roots', category: 'trust', status: 'ok', message: `all ${s.namespaces.length} namespaces trust every root of ${s.referenceSource}` });
-    add(sync.onlyOldRoots.length ? { id: 'namespaces.removed-root', category: 'trust', status: 'fail', message: `${sync.onlyOldRoots.length} namespace(s) still trust only a root that is no longer in the CA bundle${s.previousRoots.length ? ' (the previous root)' : ''}`, hint: 'sidecars there cannot verify istiod\'s new certificate: restart istiod so it rewrites the ConfigMaps', items: list(sync.onlyOldRoots) } : { id: 'namespaces.removed-root', category: 'trust', status: 'ok', message: 'no namespace trusts only a removed root' });
+    const bad = [
+      ...sync.missingConfigMap.map((n) => `${n}: no istio-ca-root-cert`),
+      ...sync.missingRoots.map(
+        (n) =>
+          `${n}: lacks ${s.referenceRoots
+            .filter((f) => !s.rootConfigMaps.get(n)!.includes(f))
+            .map(short)
+            .join(', ')}`,
+      ),
+    ];
+    add(
+      bad.length
+        ? {
+            id: 'namespaces.roots',
+            category: 'trust',
+            status: 'fail',
+            message: `${bad.length} of ${s.namespaces.length} namespaces do not hold every root of ${s.referenceSource} in istio-ca-root-cert`,
+            hint: 'istiod rewrites these ConfigMaps when its CA bundle changes: check that istiod reloaded (kubectl istio-ca restart --control-plane-only) and its logs',
+            items: list(bad.sort()),
+          }
+        : {
+            id: 'namespaces.roots',
+            category: 'trust',
+            status: 'ok',
+            message: `all ${s.namespaces.length} namespaces trust every root of ${s.referenceSource}`,
+          },
+    );
+    add(
+      sync.onlyOldRoots.length
+        ? {
+            id: 'namespaces.removed-root',
+            category: 'trust',
+            status: 'fail',
+            message: `${sync.onlyOldRoots.length} namespace(s) still trust only a root that is no longer in the CA bundle${s.previousRoots.length ? ' (the previous root)' : ''}`,
+            hint: "sidecars there cannot verify istiod's new certificate: restart istiod so it rewrites the ConfigMaps",
+            items: list(sync.onlyOldRoots),
+          }
+        : {
+            id: 'namespaces.removed-root',
+            category: 'trust',
+            status: 'ok',
+            message: 'no namespace trusts only a removed root',
+          },
+    );
   }
 
   // Workloads
@@ -144,17 +301,45 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
     add({ id: 'workloads.restarted', category: 'workloads', status: 'skip', message: 'cannot list pods' });
   } else if (s.lastChange.at) {
     const stale = staleWorkloads(s);
-    const items = list([...stale.entries()].map(([w, ps]) => `${w} (${ps.length} pod${ps.length > 1 ? 's' : ''})`).sort());
+    const items = list(
+      [...stale.entries()].map(([w, ps]) => `${w} (${ps.length} pod${ps.length > 1 ? 's' : ''})`).sort(),
+    );
     const podCount = [...stale.values()].reduce((n, ps) => n + ps.length, 0);
-    if (stale.size === 0) add({ id: 'workloads.restarted', category: 'workloads', status: 'ok', message: `all ${s.sidecarPods.length} sidecar pods started after the last CA change` });
+    if (stale.size === 0)
+      add({
+        id: 'workloads.restarted',
+        category: 'workloads',
+        status: 'ok',
+        message: `all ${s.sidecarPods.length} sidecar pods started after the last CA change`,
+      });
     else if (RESTART_REQUIRED.has(s.lastChange.kind ?? '') || s.lastChange.kind === null) {
-      add({ id: 'workloads.restarted', category: 'workloads', status: 'fail', message: `${stale.size} workload(s) (${podCount} sidecar pods) started before the last CA change and need a restart`, hint: 'kubectl istio-ca restart --workloads-only', items });
+      add({
+        id: 'workloads.restarted',
+        category: 'workloads',
+        status: 'fail',
+        message: `${stale.size} workload(s) (${podCount} sidecar pods) started before the last CA change and need a restart`,
+        hint: 'kubectl istio-ca restart --workloads-only',
+        items,
+      });
     } else {
-      add({ id: 'workloads.restarted', category: 'workloads', status: 'warn', message: `${stale.size} workload(s) (${podCount} sidecar pods) predate the last CA change (${s.lastChange.kind}); they pick it up at their next certificate renewal`, hint: 'restart them to switch at once: kubectl istio-ca restart --workloads-only', items });
+      add({
+        id: 'workloads.restarted',
+        category: 'workloads',
+        status: 'warn',
+        message: `${stale.size} workload(s) (${podCount} sidecar pods) predate the last CA change (${s.lastChange.kind}); they pick it up at their next certificate renewal`,
+        hint: 'restart them to switch at once: kubectl istio-ca restart --workloads-only',
+        items,
+      });
     }
   }
 
-  return summarize({ context: s.context, istioNamespace: s.istioNamespace, namespacesChecked: s.namespaces.length, checks, skipped: s.skipped });
+  return summarize({
+    context: s.context,
+    istioNamespace: s.istioNamespace,
+    namespacesChecked: s.namespaces.length,
+    checks,
+    skipped: s.skipped,
+  });
 }
 
 /** Counts checks by status; verify passes when none failed. */

@@ -13,7 +13,8 @@ export function renderVerify(r: VerifyResult, style: Style): string {
     }
     out += `${mark[c.status]} ${c.message}\n`;
     if (c.status !== 'ok') for (const i of c.items ?? []) out += `    ${i}\n`;
-    if (c.hint && (c.status === 'fail' || c.status === 'warn' || c.status === 'skip')) out += `    ${style.dim('hint:')} ${c.hint}\n`;
+    if (c.hint && (c.status === 'fail' || c.status === 'warn' || c.status === 'skip'))
+      out += `    ${style.dim('hint:')} ${c.hint}\n`;
   }
   for (const s of r.skipped) out += `${style.dim('-')} skipped ${s}\n`;
   out += `\n${r.passed ? style.ok(`${MARK.ok} verify passed`) : style.bad(`${MARK.fail} verify failed`)}: ${r.summary.ok} ok, ${r.summary.warn} warning(s), ${r.summary.fail} failed, ${r.summary.skip} skipped (${r.namespacesChecked} namespaces, context ${r.context})\n`;

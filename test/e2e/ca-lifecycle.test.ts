@@ -22,14 +22,32 @@ const allNamespaces = () => [mesh.istioNamespace, ...appNamespaces()];
 const scope = () => ['-i', mesh.istioNamespace, ...allNamespaces().flatMap((n) => ['-n', n])];
 const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
-
 async function restartMesh(): Promise<void> {
-  const r = await plugin(['restart', '-i', mesh.istioNamespace, '-n', mesh.injectNamespace, '-n', mesh.revNamespace, '--timeout', '3m', '-o', 'json']);
+  const r = await plugin([
+    'restart',
+    '-i',
+    mesh.istioNamespace,
+    '-n',
+    mesh.injectNamespace,
+    '-n',
+    mesh.revNamespace,
+    '--timeout',
+    '3m',
+    '-o',
+    'json',
+  ]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
 }
 
 test('setup: fixture mesh in namespaces of its own, bundles A and B', async () => {
-  mesh = await applyFixtureMesh({ rename: { 'istio-system': uniqueName('istio'), 'mesh-inject': uniqueName('inject'), 'mesh-rev': uniqueName('rev'), 'mesh-plain': uniqueName('plain') } });
+  mesh = await applyFixtureMesh({
+    rename: {
+      'istio-system': uniqueName('istio'),
+      'mesh-inject': uniqueName('inject'),
+      'mesh-rev': uniqueName('rev'),
+      'mesh-plain': uniqueName('plain'),
+    },
+  });
   for (const d of [dirA, dirB]) {
     const r = await plugin(['generate', '-d', d, '--kty', 'EC']);
     assert.equal(r.code, 0, r.stderr);
@@ -57,7 +75,18 @@ test('replace refuses an invalid bundle with exit 2 and creates nothing', async 
 });
 
 test('replace --dry-run goes through the API server and changes nothing', async () => {
-  const r = await plugin(['replace', '--from-dir', dirA, '-i', mesh.istioNamespace, '--dry-run', '-o', 'json', '--backup-dir', backups]);
+  const r = await plugin([
+    'replace',
+    '--from-dir',
+    dirA,
+    '-i',
+    mesh.istioNamespace,
+    '--dry-run',
+    '-o',
+    'json',
+    '--backup-dir',
+    backups,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(json(r).action, 'dry-run');
   assert.equal(json(r).plan.kind, 'new-secret');
@@ -72,7 +101,18 @@ test('replace without --yes in a non-interactive shell is refused', async () => 
 });
 
 test('replace creates cacerts from bundle A after a backup, and records the change', async () => {
-  const r = await plugin(['replace', '--from-dir', dirA, '-i', mesh.istioNamespace, '--yes', '--backup-dir', backups, '-o', 'json']);
+  const r = await plugin([
+    'replace',
+    '--from-dir',
+    dirA,
+    '-i',
+    mesh.istioNamespace,
+    '--yes',
+    '--backup-dir',
+    backups,
+    '-o',
+    'json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const out = json(r);
   assert.equal(out.action, 'created');
@@ -94,12 +134,18 @@ test('after istiod publishes root A and the mesh restarts, verify passes and sta
   assert.match(r.stdout, /√ verify passed/);
   const j = await plugin(['verify', ...scope(), '-o', 'json']);
   assert.equal(json(j).passed, true);
-  assert.ok(json(j).checks.every((c: { status: string }) => c.status === 'ok'), j.stdout);
+  assert.ok(
+    json(j).checks.every((c: { status: string }) => c.status === 'ok'),
+    j.stdout,
+  );
   const s = await plugin(['status', '-i', mesh.istioNamespace, '-o', 'json']);
   assert.equal(s.code, 0, s.stderr);
   const st = json(s);
   assert.equal(st.caMode, 'plugged');
-  assert.deepEqual(st.certificates.map((c: { role: string }) => c.role), ['signing', 'root']);
+  assert.deepEqual(
+    st.certificates.map((c: { role: string }) => c.role),
+    ['signing', 'root'],
+  );
   assert.equal(st.istiodPods.length, 2);
   assert.ok(st.istiodPods.every((p: { ready: boolean }) => p.ready));
   // status looks at the whole cluster; other tests' meshes may share it, so look at this mesh's namespaces.
@@ -121,13 +167,22 @@ test('backup writes restorable YAML, the decoded bundle and checksums, folder 07
   for (const f of manifest.files) {
     assert.equal((await stat(join(path, f.path))).mode & 0o777, 0o600, f.path);
     const { createHash } = await import('node:crypto');
-    assert.equal(createHash('sha256').update(await readFile(join(path, f.path))).digest('hex'), f.sha256, f.path);
+    assert.equal(
+      createHash('sha256')
+        .update(await readFile(join(path, f.path)))
+        .digest('hex'),
+      f.sha256,
+      f.path,
+    );
   }
   for (const ns of allNamespaces()) assert.ok((await readdir(join(path, 'configmaps'))).includes(`${ns}.yaml`), ns);
   const restoreNs = uniqueName('restore');
   await kubectlOk(['create', 'namespace', restoreNs]);
   try {
-    const yaml = (await readFile(join(path, 'secret-cacerts.yaml'), 'utf8')).replace(`namespace: ${mesh.istioNamespace}`, `namespace: ${restoreNs}`);
+    const yaml = (await readFile(join(path, 'secret-cacerts.yaml'), 'utf8')).replace(
+      `namespace: ${mesh.istioNamespace}`,
+      `namespace: ${restoreNs}`,
+    );
     await writeFile(join(work, 'restore.yaml'), yaml);
     await kubectlOk(['apply', '-f', join(work, 'restore.yaml')]);
     assert.deepEqual((await getCacerts(restoreNs))!.data, await bundleData(dirA));
@@ -149,7 +204,19 @@ test('a new root without --allow-root-change is refused, explained, and leaves c
 });
 
 test('a root change with --allow-root-change: backup first, verify fails until ConfigMaps and workloads follow', async () => {
-  const r = await plugin(['replace', '--from-dir', dirB, '-i', mesh.istioNamespace, '--yes', '--allow-root-change', '--backup-dir', backups, '-o', 'json']);
+  const r = await plugin([
+    'replace',
+    '--from-dir',
+    dirB,
+    '-i',
+    mesh.istioNamespace,
+    '--yes',
+    '--allow-root-change',
+    '--backup-dir',
+    backups,
+    '-o',
+    'json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const out = json(r);
   assert.equal(out.plan.kind, 'root-change');
@@ -158,7 +225,10 @@ test('a root change with --allow-root-change: backup first, verify fails until C
   assert.deepEqual((await getCacerts(mesh.istioNamespace))!.data, await bundleData(dirB));
   const v = await plugin(['verify', ...scope(), '-o', 'json']);
   assert.equal(v.code, 1);
-  const failed = json(v).checks.filter((c: { status: string }) => c.status === 'fail').map((c: { id: string }) => c.id).sort();
+  const failed = json(v)
+    .checks.filter((c: { status: string }) => c.status === 'fail')
+    .map((c: { id: string }) => c.id)
+    .sort();
   assert.deepEqual(failed, ['istiod.restarted', 'namespaces.removed-root', 'namespaces.roots', 'workloads.restarted']);
   const human = await plugin(['verify', ...scope()]);
   assert.match(human.stdout, /× 4 namespace\(s\) still trust only a root that is no longer in the CA bundle/);
@@ -170,20 +240,56 @@ test('a root change with --allow-root-change: backup first, verify fails until C
 });
 
 test('rollback: replace --from-dir a backup folder restores the previous bundle', async () => {
-  const r = await plugin(['replace', '--from-dir', rootChangeBackup, '-i', mesh.istioNamespace, '--yes', '--allow-root-change', '--backup-dir', backups, '-o', 'json']);
+  const r = await plugin([
+    'replace',
+    '--from-dir',
+    rootChangeBackup,
+    '-i',
+    mesh.istioNamespace,
+    '--yes',
+    '--allow-root-change',
+    '--backup-dir',
+    backups,
+    '-o',
+    'json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual((await getCacerts(mesh.istioNamespace))!.data, await bundleData(dirA));
 });
 
 test('an intermediate-only change needs no flag and no restart', async () => {
   const dirC = join(work, 'c');
-  const g = await plugin(['generate', '-d', dirC, '--kty', 'EC', '--root-cert', join(dirA, 'root-cert.pem'), '--root-key', join(dirA, 'root-key.pem')]);
+  const g = await plugin([
+    'generate',
+    '-d',
+    dirC,
+    '--kty',
+    'EC',
+    '--root-cert',
+    join(dirA, 'root-cert.pem'),
+    '--root-key',
+    join(dirA, 'root-key.pem'),
+  ]);
   assert.equal(g.code, 0, g.stderr);
   registerKeys(dirC);
-  const r = await plugin(['replace', '--from-dir', dirC, '-i', mesh.istioNamespace, '--yes', '--backup-dir', backups, '-o', 'json']);
+  const r = await plugin([
+    'replace',
+    '--from-dir',
+    dirC,
+    '-i',
+    mesh.istioNamespace,
+    '--yes',
+    '--backup-dir',
+    backups,
+    '-o',
+    'json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(json(r).plan.kind, 'intermediate-only');
-  assert.ok(json(r).nextSteps.every((s: string) => !s.startsWith('kubectl istio-ca restart')), json(r).nextSteps.join('; '));
+  assert.ok(
+    json(r).nextSteps.every((s: string) => !s.startsWith('kubectl istio-ca restart')),
+    json(r).nextSteps.join('; '),
+  );
 });
 
 test('the readonly context: status and verify work without secrets and say what they skipped; writes are forbidden by name', async () => {
@@ -195,8 +301,22 @@ test('the readonly context: status and verify work without secrets and say what 
   assert.match(v.stdout, /- cannot read secrets/);
   const b = await plugin(['backup', '-i', mesh.istioNamespace, '--out-dir', backups, '--context', 'readonly']);
   assert.equal(b.code, 1);
-  assert.match(b.stderr, new RegExp(`forbidden: context readonly may not get secrets in namespace ${mesh.istioNamespace}`));
-  const r = await plugin(['replace', '--from-dir', dirA, '-i', mesh.istioNamespace, '--yes', '--context', 'readonly', '--backup-dir', backups]);
+  assert.match(
+    b.stderr,
+    new RegExp(`forbidden: context readonly may not get secrets in namespace ${mesh.istioNamespace}`),
+  );
+  const r = await plugin([
+    'replace',
+    '--from-dir',
+    dirA,
+    '-i',
+    mesh.istioNamespace,
+    '--yes',
+    '--context',
+    'readonly',
+    '--backup-dir',
+    backups,
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /may not get secrets/);
 });

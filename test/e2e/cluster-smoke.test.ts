@@ -24,7 +24,8 @@ interface Pod {
   status: { phase?: string; conditions?: { type: string; status: string }[] };
 }
 
-const isReady = (p: Pod) => p.status.phase === 'Running' && !!p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+const isReady = (p: Pod) =>
+  p.status.phase === 'Running' && !!p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
 async function pods(ns: string, selector: string): Promise<Pod[]> {
   return (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', ns, '-l', selector])).items;
@@ -41,12 +42,15 @@ describe('test cluster', () => {
     assert.ok(env.kubeconfig && env.kubectl);
     const version = await kubectlJson<{ serverVersion: { gitVersion: string } }>(['version']);
     assert.match(version.serverVersion.gitVersion, /^v1\.\d+\.\d+$/);
-    const nodes = await kubectlJson<{ items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[] }>(
-      ['get', 'nodes', '-l', 'type=kwok'],
-    );
+    const nodes = await kubectlJson<{
+      items: { metadata: { name: string }; status: { conditions: { type: string; status: string }[] } }[];
+    }>(['get', 'nodes', '-l', 'type=kwok']);
     assert.ok(nodes.items.length >= 1, 'at least one kwok node');
     for (const n of nodes.items) {
-      assert.ok(n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'), `node ${n.metadata.name} Ready`);
+      assert.ok(
+        n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+        `node ${n.metadata.name} Ready`,
+      );
     }
     const ctx = (await kubectlOk(['config', 'current-context'])).trim();
     assert.equal(ctx, 'admin');
@@ -67,13 +71,16 @@ describe('test cluster', () => {
     const oldNames = new Set(first.map((p) => p.metadata.name));
 
     const restartedAt = new Date().toISOString();
-    const patch = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': restartedAt } } } } };
+    const patch = {
+      spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': restartedAt } } } },
+    };
     await kubectlOk(['patch', 'deployment', 'web', '-n', ns, '--type=merge', '-p', JSON.stringify(patch)]);
     await kubectlOk(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=60s']);
 
-    const deploy = await kubectlJson<{ metadata: { annotations: Record<string, string> }; status: Record<string, number> }>(
-      ['get', 'deployment', 'web', '-n', ns],
-    );
+    const deploy = await kubectlJson<{
+      metadata: { annotations: Record<string, string> };
+      status: Record<string, number>;
+    }>(['get', 'deployment', 'web', '-n', ns]);
     assert.equal(deploy.metadata.annotations['deployment.kubernetes.io/revision'], '2');
     assert.equal(deploy.status.updatedReplicas, 2);
     assert.equal(deploy.status.readyReplicas, 2);
@@ -142,9 +149,13 @@ describe('test cluster', () => {
     });
     namespaces.push(mesh.istioNamespace, mesh.injectNamespace, mesh.revNamespace, mesh.plainNamespace);
     assert.notEqual(mesh.istioNamespace, 'istio-system');
-    const istiod = await kubectlJson<{ spec: { replicas: number }; status: { readyReplicas: number } }>(
-      ['get', 'deployment', 'istiod', '-n', mesh.istioNamespace],
-    );
+    const istiod = await kubectlJson<{ spec: { replicas: number }; status: { readyReplicas: number } }>([
+      'get',
+      'deployment',
+      'istiod',
+      '-n',
+      mesh.istioNamespace,
+    ]);
     assert.equal(istiod.spec.replicas, 2);
     assert.equal(istiod.status.readyReplicas, 2);
     assert.equal((await pods(mesh.istioNamespace, 'app=istiod')).filter(isReady).length, 2);
@@ -155,15 +166,26 @@ describe('test cluster', () => {
       const all = (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', ns])).items;
       assert.ok(all.length > 0, `pods in ${ns}`);
       for (const p of all) {
-        assert.ok(p.spec.containers.some((c) => c.name === 'istio-proxy'), `${ns}/${p.metadata.name} has istio-proxy`);
+        assert.ok(
+          p.spec.containers.some((c) => c.name === 'istio-proxy'),
+          `${ns}/${p.metadata.name} has istio-proxy`,
+        );
         assert.ok(p.metadata.annotations?.['sidecar.istio.io/status'], `${ns}/${p.metadata.name} sidecar status`);
       }
     }
     const plain = (await kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', mesh.plainNamespace])).items;
     assert.ok(plain.length > 0 && plain.every((p) => !p.spec.containers.some((c) => c.name === 'istio-proxy')));
-    const nsInject = await kubectlJson<{ metadata: { labels: Record<string, string> } }>(['get', 'namespace', mesh.injectNamespace]);
+    const nsInject = await kubectlJson<{ metadata: { labels: Record<string, string> } }>([
+      'get',
+      'namespace',
+      mesh.injectNamespace,
+    ]);
     assert.equal(nsInject.metadata.labels['istio-injection'], 'enabled');
-    const nsRev = await kubectlJson<{ metadata: { labels: Record<string, string> } }>(['get', 'namespace', mesh.revNamespace]);
+    const nsRev = await kubectlJson<{ metadata: { labels: Record<string, string> } }>([
+      'get',
+      'namespace',
+      mesh.revNamespace,
+    ]);
     assert.equal(nsRev.metadata.labels['istio.io/rev'], 'default');
     const secrets = await kubectl(['get', 'secret', 'cacerts', '-n', mesh.istioNamespace]);
     assert.notEqual(secrets.code, 0, 'the fixture has no cacerts secret');

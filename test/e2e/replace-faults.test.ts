@@ -24,10 +24,25 @@ const dirA = join(work, 'a');
 const dirC = join(work, 'c');
 const backups = join(work, 'backups');
 
-test('setup: namespace with cacerts = A; bundle C is a new intermediate under A\'s root', async () => {
+test("setup: namespace with cacerts = A; bundle C is a new intermediate under A's root", async () => {
   await kubectlOk(['create', 'namespace', ns]);
   assert.equal((await plugin(['generate', '-d', dirA, '--kty', 'EC'])).code, 0);
-  assert.equal((await plugin(['generate', '-d', dirC, '--kty', 'EC', '--root-cert', join(dirA, 'root-cert.pem'), '--root-key', join(dirA, 'root-key.pem')])).code, 0);
+  assert.equal(
+    (
+      await plugin([
+        'generate',
+        '-d',
+        dirC,
+        '--kty',
+        'EC',
+        '--root-cert',
+        join(dirA, 'root-cert.pem'),
+        '--root-key',
+        join(dirA, 'root-key.pem'),
+      ])
+    ).code,
+    0,
+  );
   registerKeys(work);
   const r = await plugin(['replace', '--from-dir', dirA, '-i', ns, '--yes', '--no-backup']);
   assert.equal(r.code, 0, r.stderr);
@@ -50,8 +65,22 @@ test('a change to cacerts between read and write aborts with a clear message and
   };
   try {
     await assert.rejects(
-      runReplace({ fromDir: dirC, namespace: ns, dryRun: false, backupDir: backups, noBackup: true, allowRootChange: false, yes: true }, { client: racing, now: () => new Date(), notice: () => {}, confirm: async () => false }),
-      (e: unknown) => e instanceof OperationError && /was changed by someone else after it was read/.test(e.message) && /nothing was written/.test(e.message),
+      runReplace(
+        {
+          fromDir: dirC,
+          namespace: ns,
+          dryRun: false,
+          backupDir: backups,
+          noBackup: true,
+          allowRootChange: false,
+          yes: true,
+        },
+        { client: racing, now: () => new Date(), notice: () => {}, confirm: async () => false },
+      ),
+      (e: unknown) =>
+        e instanceof OperationError &&
+        /was changed by someone else after it was read/.test(e.message) &&
+        /nothing was written/.test(e.message),
     );
   } finally {
     real.close();
@@ -71,22 +100,41 @@ async function faultProxy(fault: Fault): Promise<{ server: Server; kubeconfig: s
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const isWrite = (req.method === 'PUT' || req.method === 'POST') && /\/secrets(\/cacerts)?(\?|$)/.test(req.url ?? '');
+      const isWrite =
+        (req.method === 'PUT' || req.method === 'POST') && /\/secrets(\/cacerts)?(\?|$)/.test(req.url ?? '');
       if (isWrite) writes++;
       if (isWrite && fault === 'drop-before-write') return req.socket.destroy();
       if (isWrite && fault === 'error-500') {
         res.writeHead(500, { 'Content-Type': 'application/json' });
-        return res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'InternalError', message: 'injected fault', code: 500 }));
+        return res.end(
+          JSON.stringify({
+            kind: 'Status',
+            status: 'Failure',
+            reason: 'InternalError',
+            message: 'injected fault',
+            code: 500,
+          }),
+        );
       }
-      const up = httpsRequest(conn.server + req.url, { method: req.method, headers: { ...req.headers, host: new URL(conn.server).host }, ca: conn.ca, cert: conn.cert, key: conn.key }, (upRes) => {
-        const body: Buffer[] = [];
-        upRes.on('data', (c: Buffer) => body.push(c));
-        upRes.on('end', () => {
-          if (isWrite && fault === 'drop-after-write') return req.socket.destroy();
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          res.end(Buffer.concat(body));
-        });
-      });
+      const up = httpsRequest(
+        conn.server + req.url,
+        {
+          method: req.method,
+          headers: { ...req.headers, host: new URL(conn.server).host },
+          ca: conn.ca,
+          cert: conn.cert,
+          key: conn.key,
+        },
+        (upRes) => {
+          const body: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => body.push(c));
+          upRes.on('end', () => {
+            if (isWrite && fault === 'drop-after-write') return req.socket.destroy();
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            res.end(Buffer.concat(body));
+          });
+        },
+      );
       up.on('error', () => req.socket.destroy());
       up.end(Buffer.concat(chunks));
     });
@@ -94,7 +142,10 @@ async function faultProxy(fault: Fault): Promise<{ server: Server; kubeconfig: s
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const kubeconfig = join(work, `proxy-${fault}.yaml`);
-  await writeFile(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    server: http://127.0.0.1:${port}\nusers:\n- name: proxy\n  user: {}\ncontexts:\n- name: proxy\n  context: {cluster: proxy, user: proxy}\ncurrent-context: proxy\n`);
+  await writeFile(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    server: http://127.0.0.1:${port}\nusers:\n- name: proxy\n  user: {}\ncontexts:\n- name: proxy\n  context: {cluster: proxy, user: proxy}\ncurrent-context: proxy\n`,
+  );
   return { server, kubeconfig, writes: () => writes };
 }
 
@@ -104,7 +155,9 @@ for (const fault of ['drop-before-write', 'error-500', 'drop-after-write'] as co
     const proxy = await faultProxy(fault);
     const backupDir = join(backups, fault);
     try {
-      const r = await plugin(['replace', '--from-dir', dirC, '-i', ns, '--yes', '--backup-dir', backupDir], { kubeconfig: proxy.kubeconfig });
+      const r = await plugin(['replace', '--from-dir', dirC, '-i', ns, '--yes', '--backup-dir', backupDir], {
+        kubeconfig: proxy.kubeconfig,
+      });
       assert.equal(r.code, 1, r.stderr);
       assert.equal(proxy.writes(), 1, 'exactly one write was attempted: no delete, no retry loop');
       assert.match(r.stderr, /cacerts holds either the old or the new bundle/);
@@ -115,11 +168,19 @@ for (const fault of ['drop-before-write', 'error-500', 'drop-after-write'] as co
     const after = (await getCacerts(ns))!;
     assert.ok(after, 'cacerts still present');
     const candidates = [before, await bundleData(dirC)];
-    assert.ok(candidates.some((c) => JSON.stringify(c) === JSON.stringify(after.data)), 'cacerts holds the old or the new bundle');
+    assert.ok(
+      candidates.some((c) => JSON.stringify(c) === JSON.stringify(after.data)),
+      'cacerts holds the old or the new bundle',
+    );
     if (fault !== 'drop-after-write') assert.deepEqual(after.data, before);
     const [backup] = await readdir(backupDir);
     assert.ok(backup, 'a backup exists');
-    assert.deepEqual((await readdir(join(backupDir, backup!))).filter((f) => f.endsWith('.pem')).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
+    assert.deepEqual((await readdir(join(backupDir, backup!))).filter((f) => f.endsWith('.pem')).sort(), [
+      'ca-cert.pem',
+      'ca-key.pem',
+      'cert-chain.pem',
+      'root-cert.pem',
+    ]);
     const v = await plugin(['inspect', join(backupDir, backup!)]);
     assert.equal(v.code, 0, 'the backup validates');
     // put A back for the next fault

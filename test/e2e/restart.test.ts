@@ -6,7 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyFixtureMesh, createNamespace, deleteFixtureMesh, deleteNamespace, kubectlJson, kubectlOk, uniqueName, waitFor, type FixtureMesh } from './support/cluster.js';
+import {
+  applyFixtureMesh,
+  createNamespace,
+  deleteFixtureMesh,
+  deleteNamespace,
+  kubectlJson,
+  kubectlOk,
+  uniqueName,
+  waitFor,
+  type FixtureMesh,
+} from './support/cluster.js';
 import { plugin } from './support/plugin.js';
 
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -16,7 +26,15 @@ const json = (r: { stdout: string }) => JSON.parse(r.stdout);
 
 interface Obj {
   kind: string;
-  metadata: { name: string; namespace: string; uid: string; resourceVersion: string; annotations?: Record<string, string>; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string }[];
+  };
   spec?: { template?: { metadata?: { annotations?: Record<string, string> } } };
 }
 interface Item {
@@ -31,32 +49,57 @@ interface Item {
   finishedAt: string | null;
 }
 
-const scope = () => ['-i', mesh.istioNamespace, '-n', mesh.injectNamespace, '-n', mesh.revNamespace, '-n', mesh.plainNamespace];
+const scope = () => [
+  '-i',
+  mesh.istioNamespace,
+  '-n',
+  mesh.injectNamespace,
+  '-n',
+  mesh.revNamespace,
+  '-n',
+  mesh.plainNamespace,
+];
 const meshNamespaces = () => [mesh.istioNamespace, mesh.injectNamespace, mesh.revNamespace, mesh.plainNamespace];
-const sidecarWorkloads = () => mesh.workloads.filter((w) => w.sidecar && w.namespace !== mesh.istioNamespace).map((w) => `${w.namespace}/${w.kind}/${w.name}`).sort();
+const sidecarWorkloads = () =>
+  mesh.workloads
+    .filter((w) => w.sidecar && w.namespace !== mesh.istioNamespace)
+    .map((w) => `${w.namespace}/${w.kind}/${w.name}`)
+    .sort();
 const ids = (items: Item[]) => items.map((i) => `${i.namespace}/${i.kind}/${i.name}`);
 
 async function workloadObjects(): Promise<Obj[]> {
   const out: Obj[] = [];
-  for (const ns of meshNamespaces()) out.push(...(await kubectlJson<{ items: Obj[] }>(['get', 'deployments,statefulsets,daemonsets', '-n', ns])).items);
+  for (const ns of meshNamespaces())
+    out.push(...(await kubectlJson<{ items: Obj[] }>(['get', 'deployments,statefulsets,daemonsets', '-n', ns])).items);
   return out;
 }
 async function podsIn(ns: string): Promise<Obj[]> {
   return (await kubectlJson<{ items: Obj[] }>(['get', 'pods', '-n', ns])).items;
 }
-const versions = (objs: Obj[]) => Object.fromEntries(objs.map((o) => [`${o.metadata.namespace}/${o.kind}/${o.metadata.name}`, o.metadata.resourceVersion]));
+const versions = (objs: Obj[]) =>
+  Object.fromEntries(
+    objs.map((o) => [`${o.metadata.namespace}/${o.kind}/${o.metadata.name}`, o.metadata.resourceVersion]),
+  );
 
 /** The workload a pod belongs to, as `ns/Kind/name`. */
 function ownerOf(p: Obj): string {
   const ref = p.metadata.ownerReferences?.[0];
   if (!ref) return `${p.metadata.namespace}/Pod/${p.metadata.name}`;
   const hash = p.metadata.labels?.['pod-template-hash'];
-  if (ref.kind === 'ReplicaSet' && hash) return `${p.metadata.namespace}/Deployment/${ref.name.slice(0, -hash.length - 1)}`;
+  if (ref.kind === 'ReplicaSet' && hash)
+    return `${p.metadata.namespace}/Deployment/${ref.name.slice(0, -hash.length - 1)}`;
   return `${p.metadata.namespace}/${ref.kind}/${ref.name}`;
 }
 
 test('setup: the fixture mesh in namespaces of its own', async () => {
-  mesh = await applyFixtureMesh({ rename: { 'istio-system': uniqueName('istio-rs'), 'mesh-inject': uniqueName('inject-rs'), 'mesh-rev': uniqueName('rev-rs'), 'mesh-plain': uniqueName('plain-rs') } });
+  mesh = await applyFixtureMesh({
+    rename: {
+      'istio-system': uniqueName('istio-rs'),
+      'mesh-inject': uniqueName('inject-rs'),
+      'mesh-rev': uniqueName('rev-rs'),
+      'mesh-plain': uniqueName('plain-rs'),
+    },
+  });
 });
 
 test('--dry-run lists what would restart, passes the API server, and changes nothing', async () => {
@@ -65,9 +108,15 @@ test('--dry-run lists what would restart, passes the API server, and changes not
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const out = json(r);
   assert.equal(out.dryRun, true);
-  assert.deepEqual(ids(out.controlPlane), [`${mesh.istioNamespace}/Deployment/istiod`, `${mesh.istioNamespace}/Deployment/istio-ingressgateway`]);
+  assert.deepEqual(ids(out.controlPlane), [
+    `${mesh.istioNamespace}/Deployment/istiod`,
+    `${mesh.istioNamespace}/Deployment/istio-ingressgateway`,
+  ]);
   assert.deepEqual(ids(out.workloads).sort(), sidecarWorkloads());
-  assert.ok([...out.controlPlane, ...out.workloads].every((i: Item) => i.status === 'dry-run'), r.stdout);
+  assert.ok(
+    [...out.controlPlane, ...out.workloads].every((i: Item) => i.status === 'dry-run'),
+    r.stdout,
+  );
   assert.deepEqual(versions(await workloadObjects()), before, 'no resourceVersion changed');
 });
 
@@ -77,7 +126,10 @@ test('a cluster-wide --dry-run finds the mesh among everything else and leaves t
   const found = ids(out.workloads);
   for (const w of sidecarWorkloads()) assert.ok(found.includes(w), `${w} in ${found.join(', ')}`);
   assert.ok(!found.some((w) => w.startsWith(`${mesh.plainNamespace}/`)));
-  assert.ok(out.summary.apiRequests < out.summary.total + 12, `discovery took few requests: ${JSON.stringify(out.summary)}`);
+  assert.ok(
+    out.summary.apiRequests < out.summary.total + 12,
+    `discovery took few requests: ${JSON.stringify(out.summary)}`,
+  );
 });
 
 test('the readonly context is told which verb, resource and namespace it lacks; nothing changes (exit 1)', async () => {
@@ -87,7 +139,12 @@ test('the readonly context is told which verb, resource and namespace it lacks; 
   const message = `forbidden: context readonly may not patch deployments in namespace ${mesh.istioNamespace}`;
   assert.ok(r.stdout.includes(message), r.stdout);
   assert.ok(r.stderr.includes(message), 'the progress line says it too');
-  assert.match(r.stdout, new RegExp(`hint for deployment/istiod -n ${mesh.istioNamespace}: grant "patch" on deployments in namespace ${mesh.istioNamespace}`));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `hint for deployment/istiod -n ${mesh.istioNamespace}: grant "patch" on deployments in namespace ${mesh.istioNamespace}`,
+    ),
+  );
   assert.match(r.stdout, /skipped\s+.*istiod did not roll out/);
 
   const wl = await plugin(['restart', '--workloads-only', ...scope(), '-o', 'json'], { context: 'readonly' });
@@ -95,8 +152,18 @@ test('the readonly context is told which verb, resource and namespace it lacks; 
   const failed = json(wl).workloads as Item[];
   assert.equal(failed.length, sidecarWorkloads().length, 'every workload was tried and reported');
   assert.ok(failed.every((i) => i.status === 'failed'));
-  assert.ok(failed.some((i) => i.message === `forbidden: context readonly may not patch statefulsets in namespace ${mesh.injectNamespace}`), JSON.stringify(failed, null, 1));
-  assert.ok(failed.some((i) => i.message === `forbidden: context readonly may not patch daemonsets in namespace ${mesh.injectNamespace}`));
+  assert.ok(
+    failed.some(
+      (i) =>
+        i.message === `forbidden: context readonly may not patch statefulsets in namespace ${mesh.injectNamespace}`,
+    ),
+    JSON.stringify(failed, null, 1),
+  );
+  assert.ok(
+    failed.some(
+      (i) => i.message === `forbidden: context readonly may not patch daemonsets in namespace ${mesh.injectNamespace}`,
+    ),
+  );
   assert.deepEqual(versions(await workloadObjects()), before);
 });
 
@@ -111,10 +178,14 @@ test('restart rolls istiod first, then the gateway, then every sidecar workload;
   const [istiod, gateway] = out.controlPlane as Item[];
   assert.equal(istiod!.name, 'istiod');
   assert.equal(gateway!.name, 'istio-ingressgateway');
-  assert.ok([...out.controlPlane, ...out.workloads].every((i: Item) => i.status === 'restarted'), r.stdout);
+  assert.ok(
+    [...out.controlPlane, ...out.workloads].every((i: Item) => i.status === 'restarted'),
+    r.stdout,
+  );
   assert.deepEqual(ids(out.workloads).sort(), sidecarWorkloads());
   assert.ok(istiod!.finishedAt! <= gateway!.startedAt!, 'istiod rolled out before the gateway was restarted');
-  for (const w of out.workloads as Item[]) assert.ok(gateway!.finishedAt! <= w.startedAt!, `${w.name} started after the control plane`);
+  for (const w of out.workloads as Item[])
+    assert.ok(gateway!.finishedAt! <= w.startedAt!, `${w.name} started after the control plane`);
   assert.match(r.stderr, /restarted/, 'one progress line per workload on stderr');
 
   const restartedAt: string = out.restartedAt;
@@ -124,7 +195,11 @@ test('restart rolls istiod first, then the gateway, then every sidecar workload;
     if (o.metadata.namespace === mesh.plainNamespace) assert.equal(stamp, undefined, `${id} untouched`);
     else assert.equal(stamp, restartedAt, `${id} template stamped`);
   }
-  assert.deepEqual(versions((await workloadObjects()).filter((o) => o.metadata.namespace === mesh.plainNamespace)), plainBefore, 'the namespace without injection is untouched');
+  assert.deepEqual(
+    versions((await workloadObjects()).filter((o) => o.metadata.namespace === mesh.plainNamespace)),
+    plainBefore,
+    'the namespace without injection is untouched',
+  );
 
   // Every pod of a restarted workload is a new one from the stamped template; the plain namespace keeps its pods.
   await waitFor(
@@ -134,17 +209,26 @@ test('restart rolls istiod first, then the gateway, then every sidecar workload;
         const now = await podsIn(ns);
         for (const p of now) {
           const fresh = !oldUids.has(p.metadata.uid) && p.metadata.annotations?.[RESTARTED_AT] === restartedAt;
-          if (ns === mesh.plainNamespace ? fresh : !fresh) throw new Error(`pod ${ns}/${p.metadata.name} of ${ownerOf(p)}: ${fresh ? 'replaced' : 'not replaced'}`);
+          if (ns === mesh.plainNamespace ? fresh : !fresh)
+            throw new Error(`pod ${ns}/${p.metadata.name} of ${ownerOf(p)}: ${fresh ? 'replaced' : 'not replaced'}`);
         }
-        if (ns === mesh.plainNamespace && now.length !== podsBefore.get(ns)!.length) throw new Error('plain pods changed');
+        if (ns === mesh.plainNamespace && now.length !== podsBefore.get(ns)!.length)
+          throw new Error('plain pods changed');
       }
       return true;
     },
     60_000,
     { message: 'every sidecar pod replaced, the plain pods kept' },
   );
-  const oldNames = new Set(podsBefore.get(mesh.injectNamespace)!.filter((p) => ownerOf(p).includes('/Deployment/')).map((p) => p.metadata.name));
-  const newNames = (await podsIn(mesh.injectNamespace)).filter((p) => ownerOf(p).includes('/Deployment/')).map((p) => p.metadata.name);
+  const oldNames = new Set(
+    podsBefore
+      .get(mesh.injectNamespace)!
+      .filter((p) => ownerOf(p).includes('/Deployment/'))
+      .map((p) => p.metadata.name),
+  );
+  const newNames = (await podsIn(mesh.injectNamespace))
+    .filter((p) => ownerOf(p).includes('/Deployment/'))
+    .map((p) => p.metadata.name);
   assert.ok(newNames.length > 0 && newNames.every((n) => !oldNames.has(n)), 'Deployment pods have new names');
 });
 
@@ -155,19 +239,40 @@ test('--control-plane-only restarts istiod and the gateway and no workload', asy
   assert.deepEqual(out.workloads, []);
   for (const o of await workloadObjects()) {
     const stamp = o.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
-    if (o.metadata.namespace === mesh.istioNamespace && (o.metadata.name === 'istiod' || o.metadata.name === 'istio-ingressgateway')) assert.equal(stamp, out.restartedAt);
+    if (
+      o.metadata.namespace === mesh.istioNamespace &&
+      (o.metadata.name === 'istiod' || o.metadata.name === 'istio-ingressgateway')
+    )
+      assert.equal(stamp, out.restartedAt);
     else assert.notEqual(stamp, out.restartedAt, `${o.metadata.name} not restarted`);
   }
 });
 
 /** A namespace whose pod quota is full: a restarted Deployment can create no new pod and never progresses. */
-async function stuckNamespace(prefix: string, deployments: { name: string; progressDeadlineSeconds?: number }[]): Promise<string> {
+async function stuckNamespace(
+  prefix: string,
+  deployments: { name: string; progressDeadlineSeconds?: number }[],
+): Promise<string> {
   const ns = await createNamespace(prefix);
   extraNamespaces.push(ns);
-  const items: unknown[] = [{ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'pods', namespace: ns }, spec: { hard: { pods: String(deployments.length) } } }];
-  for (const d of deployments) items.push(sidecarDeployment(ns, d.name, { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, ...(d.progressDeadlineSeconds ? { progressDeadlineSeconds: d.progressDeadlineSeconds } : {}) }));
+  const items: unknown[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'ResourceQuota',
+      metadata: { name: 'pods', namespace: ns },
+      spec: { hard: { pods: String(deployments.length) } },
+    },
+  ];
+  for (const d of deployments)
+    items.push(
+      sidecarDeployment(ns, d.name, {
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        ...(d.progressDeadlineSeconds ? { progressDeadlineSeconds: d.progressDeadlineSeconds } : {}),
+      }),
+    );
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
-  for (const d of deployments) await kubectlOk(['rollout', 'status', `deployment/${d.name}`, '-n', ns, '--timeout=60s']);
+  for (const d of deployments)
+    await kubectlOk(['rollout', 'status', `deployment/${d.name}`, '-n', ns, '--timeout=60s']);
   return ns;
 }
 
@@ -181,8 +286,16 @@ function sidecarDeployment(ns: string, name: string, spec: Record<string, unknow
       selector: { matchLabels: { app: name } },
       ...spec,
       template: {
-        metadata: { labels: { app: name }, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
-        spec: { containers: [{ name: 'app', image: 'docker.io/library/nginx:1.27' }, { name: 'istio-proxy', image: 'docker.io/istio/proxyv2:1.28.0' }] },
+        metadata: {
+          labels: { app: name },
+          annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' },
+        },
+        spec: {
+          containers: [
+            { name: 'app', image: 'docker.io/library/nginx:1.27' },
+            { name: 'istio-proxy', image: 'docker.io/istio/proxyv2:1.28.0' },
+          ],
+        },
       },
     },
   };
@@ -203,7 +316,18 @@ test('a progress deadline fails one workload (exit 1) while the others are resta
   extraNamespaces.push(healthy);
   await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(sidecarDeployment(healthy, 'ok')) });
   await kubectlOk(['rollout', 'status', 'deployment/ok', '-n', healthy, '--timeout=60s']);
-  const r = await plugin(['restart', '--workloads-only', '-n', stuck, '-n', healthy, '--timeout', '90s', '--concurrency', '1']);
+  const r = await plugin([
+    'restart',
+    '--workloads-only',
+    '-n',
+    stuck,
+    '-n',
+    healthy,
+    '--timeout',
+    '90s',
+    '--concurrency',
+    '1',
+  ]);
   assert.equal(r.code, 1, r.stderr + r.stdout);
   assert.match(r.stdout, /deadline\s+failed\s+\S+\s+exceeded its progress deadline/);
   assert.match(r.stdout, /ok\s+restarted/);
@@ -219,7 +343,10 @@ test('--no-wait patches and returns at once', async () => {
   assert.equal(r.code, 0, r.stderr);
   const out = json(r);
   assert.equal(out.wait, false);
-  assert.deepEqual(out.workloads.map((i: Item) => i.status), ['patched']);
+  assert.deepEqual(
+    out.workloads.map((i: Item) => i.status),
+    ['patched'],
+  );
   await kubectlOk(['rollout', 'status', 'deployment/web', '-n', ns, '--timeout=60s']);
   const d = await kubectlJson<Obj>(['get', 'deployment', 'web', '-n', ns]);
   assert.equal(d.spec?.template?.metadata?.annotations?.[RESTARTED_AT], out.restartedAt);

@@ -9,7 +9,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { applyFixtureMesh, e2eEnv, kubectlOk, repoRoot, uniqueName, waitFor, type FixtureMesh } from './support/cluster.js';
+import {
+  applyFixtureMesh,
+  e2eEnv,
+  kubectlOk,
+  repoRoot,
+  uniqueName,
+  waitFor,
+  type FixtureMesh,
+} from './support/cluster.js';
 import { plugin, registerKeys } from './support/plugin.js';
 import { ISTIOD_REJECTIONS, startIstiod, type Istiod } from './support/istiod.js';
 import { pemFingerprints } from '../../src/istio/secret-bundle.js';
@@ -22,18 +30,32 @@ const clusters: { name: 'east' | 'west'; kubeconfig: string; mesh?: FixtureMesh;
 const PHASE_INDEX: Record<string, number> = { 'trust-both': 1, 'switch-signer': 2, complete: 3 };
 
 function testCluster(args: string[]): string {
-  const r = spawnSync(join(repoRoot(), 'scripts/test-cluster'), args, { encoding: 'utf8', env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: westState }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(join(repoRoot(), 'scripts/test-cluster'), args, {
+    encoding: 'utf8',
+    env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: westState },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.status !== 0) throw new Error(`scripts/test-cluster ${args.join(' ')} failed:\n${r.stderr.slice(-2000)}`);
   return r.stdout.trim().split('\n').pop()!;
 }
 
 /** One kubeconfig with contexts east and west (each cluster's admin). */
 async function mergeKubeconfigs(): Promise<void> {
-  const out = { apiVersion: 'v1', kind: 'Config', clusters: [] as unknown[], users: [] as unknown[], contexts: [] as unknown[], 'current-context': 'east' };
+  const out = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [] as unknown[],
+    users: [] as unknown[],
+    contexts: [] as unknown[],
+    'current-context': 'east',
+  };
   for (const c of clusters) {
     const cfg = parse(await readFile(c.kubeconfig, 'utf8'));
     const ctx = cfg.contexts.find((x: { name: string }) => x.name === 'admin').context;
-    out.clusters.push({ name: c.name, cluster: cfg.clusters.find((x: { name: string }) => x.name === ctx.cluster).cluster });
+    out.clusters.push({
+      name: c.name,
+      cluster: cfg.clusters.find((x: { name: string }) => x.name === ctx.cluster).cluster,
+    });
     out.users.push({ name: c.name, user: cfg.users.find((x: { name: string }) => x.name === ctx.user).user });
     out.contexts.push({ name: c.name, context: { cluster: c.name, user: c.name } });
   }
@@ -41,7 +63,10 @@ async function mergeKubeconfigs(): Promise<void> {
 }
 
 async function roots(kubeconfig: string, ns: string): Promise<string[]> {
-  const pem = await kubectlOk(['get', 'configmap', 'istio-ca-root-cert', '-n', ns, '-o', 'jsonpath={.data.root-cert\\.pem}'], { kubeconfig }).catch(() => '');
+  const pem = await kubectlOk(
+    ['get', 'configmap', 'istio-ca-root-cert', '-n', ns, '-o', 'jsonpath={.data.root-cert\\.pem}'],
+    { kubeconfig },
+  ).catch(() => '');
   return [...new Set(pemFingerprints(pem))];
 }
 
@@ -56,7 +81,18 @@ async function allTrustOnly(expected: string[]): Promise<boolean> {
 }
 
 async function phaseOf(c: (typeof clusters)[number]): Promise<number> {
-  const out = await kubectlOk(['get', 'secret', 'cacerts', '-n', istioNs, '-o', 'jsonpath={.metadata.annotations.kubectl-istio-ca\\.io/rotation-phase}'], { kubeconfig: c.kubeconfig });
+  const out = await kubectlOk(
+    [
+      'get',
+      'secret',
+      'cacerts',
+      '-n',
+      istioNs,
+      '-o',
+      'jsonpath={.metadata.annotations.kubectl-istio-ca\\.io/rotation-phase}',
+    ],
+    { kubeconfig: c.kubeconfig },
+  );
   return PHASE_INDEX[out.trim()] ?? 0;
 }
 
@@ -69,10 +105,24 @@ test('setup: a second cluster, one shared root A with an intermediate per cluste
     registerKeys(join(work, d));
   }
   for (const c of clusters) {
-    c.mesh = await applyFixtureMesh({ kubeconfig: c.kubeconfig, rename: { 'istio-system': istioNs, 'mesh-inject': uniqueName('inject-mc'), 'mesh-rev': uniqueName('rev-mc'), 'mesh-plain': uniqueName('plain-mc') } });
-    const r = await plugin(['replace', '--from-dir', join(work, 'a', c.name), '-i', istioNs, '--yes', '--no-backup', '--context', c.name], { kubeconfig: merged });
+    c.mesh = await applyFixtureMesh({
+      kubeconfig: c.kubeconfig,
+      rename: {
+        'istio-system': istioNs,
+        'mesh-inject': uniqueName('inject-mc'),
+        'mesh-rev': uniqueName('rev-mc'),
+        'mesh-plain': uniqueName('plain-mc'),
+      },
+    });
+    const r = await plugin(
+      ['replace', '--from-dir', join(work, 'a', c.name), '-i', istioNs, '--yes', '--no-backup', '--context', c.name],
+      { kubeconfig: merged },
+    );
     assert.equal(r.code, 0, r.stderr);
-    await kubectlOk(['set', 'env', 'deployment/istiod', '-n', istioNs, '-c', 'discovery', 'ISTIO_MULTIROOT_MESH=true'], { kubeconfig: c.kubeconfig });
+    await kubectlOk(
+      ['set', 'env', 'deployment/istiod', '-n', istioNs, '-c', 'discovery', 'ISTIO_MULTIROOT_MESH=true'],
+      { kubeconfig: c.kubeconfig },
+    );
     c.istiod = await startIstiod({ namespace: istioNs, kubeconfig: c.kubeconfig, syncDelayMs: 1000 });
   }
   const rootA = pemFingerprints(await readFile(join(work, 'a', 'root-cert.pem'), 'utf8'));
@@ -89,13 +139,40 @@ test('rotate --contexts east,west: every cluster finishes a phase before any sta
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  const r = await plugin(['rotate', '--from-dir', join(work, 'b'), '--contexts', 'east,west', '-i', istioNs, '--kubelet-sync', '3s', '--gate-timeout', '3m', '--yes', '--backup-dir', join(work, 'backups'), '--no-restart-workloads', '-o', 'json'], { kubeconfig: merged });
+  const r = await plugin(
+    [
+      'rotate',
+      '--from-dir',
+      join(work, 'b'),
+      '--contexts',
+      'east,west',
+      '-i',
+      istioNs,
+      '--kubelet-sync',
+      '3s',
+      '--gate-timeout',
+      '3m',
+      '--yes',
+      '--backup-dir',
+      join(work, 'backups'),
+      '--no-restart-workloads',
+      '-o',
+      'json',
+    ],
+    { kubeconfig: merged },
+  );
   watching = false;
   await watcher;
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const out = JSON.parse(r.stdout);
   assert.deepEqual(out.contexts, ['east', 'west']);
-  assert.deepEqual(out.phases.map((p: { phase: string; clusters: { context: string }[] }) => `${p.phase}:${p.clusters.map((c) => c.context).join('+')}`), ['trust-both:east+west', 'switch-signer:east+west', 'drop-old:east+west']);
+  assert.deepEqual(
+    out.phases.map(
+      (p: { phase: string; clusters: { context: string }[] }) =>
+        `${p.phase}:${p.clusters.map((c) => c.context).join('+')}`,
+    ),
+    ['trust-both:east+west', 'switch-signer:east+west', 'drop-old:east+west'],
+  );
   assert.ok(maxSkew <= 1, `the clusters were ${maxSkew} phases apart`);
   const rootB = pemFingerprints(await readFile(join(work, 'b', 'root-cert.pem'), 'utf8'));
   assert.deepEqual(out.finalRoots, rootB);
@@ -104,14 +181,28 @@ test('rotate --contexts east,west: every cluster finishes a phase before any sta
     const log = c.istiod!.log();
     for (const re of ISTIOD_REJECTIONS) assert.doesNotMatch(log, re, `${c.name}: istiod rejected a bundle`);
     const signer = pemFingerprints(await readFile(join(work, 'b', c.name, 'ca-cert.pem'), 'utf8'))[0];
-    const s = JSON.parse((await plugin(['status', '-i', istioNs, '--context', c.name, '-o', 'json'], { kubeconfig: merged })).stdout);
-    assert.equal(s.certificates.find((x: { role: string }) => x.role === 'signing').fingerprintSha256, signer, `${c.name} signs with its own new intermediate`);
+    const s = JSON.parse(
+      (await plugin(['status', '-i', istioNs, '--context', c.name, '-o', 'json'], { kubeconfig: merged })).stdout,
+    );
+    assert.equal(
+      s.certificates.find((x: { role: string }) => x.role === 'signing').fingerprintSha256,
+      signer,
+      `${c.name} signs with its own new intermediate`,
+    );
   }
 });
 
 test('teardown', async () => {
   for (const c of clusters) await c.istiod?.stop();
-  await kubectlOk(['delete', 'namespace', istioNs, clusters[0]!.mesh!.injectNamespace, clusters[0]!.mesh!.revNamespace, clusters[0]!.mesh!.plainNamespace, '--wait=false']).catch(() => undefined);
+  await kubectlOk([
+    'delete',
+    'namespace',
+    istioNs,
+    clusters[0]!.mesh!.injectNamespace,
+    clusters[0]!.mesh!.revNamespace,
+    clusters[0]!.mesh!.plainNamespace,
+    '--wait=false',
+  ]).catch(() => undefined);
   testCluster(['down', '--purge']);
   await rm(work, { recursive: true, force: true });
 });

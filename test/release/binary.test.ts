@@ -7,7 +7,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { binary, executableKind, median, nodeVersionOf, releaseConfig, root, run, SEA_FUSE, tempDir, which } from './helpers.js';
+import {
+  binary,
+  executableKind,
+  median,
+  nodeVersionOf,
+  releaseConfig,
+  root,
+  run,
+  SEA_FUSE,
+  tempDir,
+  which,
+} from './helpers.js';
 
 const config = releaseConfig();
 const host = config.targets.find((t) => t.os === 'linux' && t.arch === 'amd64');
@@ -44,24 +55,32 @@ test('runs with an empty environment (no PATH, so no Node.js) and no node_module
   assert.equal(r.stderr, '', 'no warnings (experimental SEA, deprecations) on stderr');
 });
 
-test('generate writes a bundle that openssl verifies, keys 0600, no key bytes on the terminal', { skip: !which('openssl') && 'openssl not on PATH' }, () => {
-  const copy = lonelyCopy();
-  const out = join(tempDir('gen'), 'ca');
-  const r = run('/usr/bin/env', ['-i', copy, 'generate', '--out-dir', out, '--kty', 'EC'], { cwd: join(copy, '..') });
-  assert.equal(r.status, 0, r.stderr);
-  assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/);
-  for (const key of ['root-key.pem', 'ca-key.pem']) assert.equal(statSync(join(out, key)).mode & 0o777, 0o600, key);
-  const v = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')]);
-  assert.equal(v.status, 0, v.stdout + v.stderr);
-  assert.match(v.stdout, /ca-cert\.pem: OK/);
-  const y = run(copy, ['inspect', out, '-o', 'yaml']);
-  assert.equal(y.status, 0, y.stderr);
-  assert.match(y.stdout, /Intermediate CA/);
-});
+test(
+  'generate writes a bundle that openssl verifies, keys 0600, no key bytes on the terminal',
+  { skip: !which('openssl') && 'openssl not on PATH' },
+  () => {
+    const copy = lonelyCopy();
+    const out = join(tempDir('gen'), 'ca');
+    const r = run('/usr/bin/env', ['-i', copy, 'generate', '--out-dir', out, '--kty', 'EC'], { cwd: join(copy, '..') });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/);
+    for (const key of ['root-key.pem', 'ca-key.pem']) assert.equal(statSync(join(out, key)).mode & 0o777, 0o600, key);
+    const v = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /ca-cert\.pem: OK/);
+    const y = run(copy, ['inspect', out, '-o', 'yaml']);
+    assert.equal(y.status, 0, y.stderr);
+    assert.match(y.stdout, /Intermediate CA/);
+  },
+);
 
 test('commands that need no cluster do not load the Kubernetes client (nor --help the certificate core)', () => {
-  const meta = JSON.parse(readFileSync(join(root, 'dist', '.work', 'meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
-  const inputsOf = new Map(Object.entries(meta.outputs).map(([f, o]) => [f.split('/').pop() ?? f, Object.keys(o.inputs)]));
+  const meta = JSON.parse(readFileSync(join(root, 'dist', '.work', 'meta.json'), 'utf8')) as {
+    outputs: Record<string, { inputs: Record<string, unknown> }>;
+  };
+  const inputsOf = new Map(
+    Object.entries(meta.outputs).map(([f, o]) => [f.split('/').pop() ?? f, Object.keys(o.inputs)]),
+  );
   const loaded = (args: string[]) => {
     const dir = tempDir('trace');
     const r = run(binary, args, { cwd: dir, env: { ISTIO_CA_TRACE_CHUNKS: '1', PATH: '' } });
@@ -103,17 +122,32 @@ test('--help starts fast: measured against node -e 0 in the same run', () => {
     });
   }
   const medians = times.map(median);
-  cmds.forEach(([label], j) => console.log(`# start-up ${label}: median ${medians[j].toFixed(0)} ms, best ${Math.min(...times[j]).toFixed(0)} ms (15 runs)`));
+  cmds.forEach(([label], j) =>
+    console.log(
+      `# start-up ${label}: median ${medians[j].toFixed(0)} ms, best ${Math.min(...times[j]).toFixed(0)} ms (15 runs)`,
+    ),
+  );
   const baseline = Math.max(...medians.slice(1), 0);
   // Generous, as other work may share the machine: a regression that loads the Kubernetes client costs more.
-  assert.ok(medians[0] < baseline + 600, `--help takes ${medians[0].toFixed(0)} ms against node -e 0 at ${baseline.toFixed(0)} ms`);
+  assert.ok(
+    medians[0] < baseline + 600,
+    `--help takes ${medians[0].toFixed(0)} ms against node -e 0 at ${baseline.toFixed(0)} ms`,
+  );
 });
 
 test('completion: __complete answers kubectl in Cobra format', () => {
   const r = run(binary, ['__complete', '--', 'generate', '--k']);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.stdout.trimEnd().split('\n'), ['--kubeconfig\tPath to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)', '--kty\tKey type: RSA or EC', ':4']);
-  assert.equal(run(binary, ['__complete', '--', 'generate', '--out-dir', '']).stdout, ':16\n', 'directories for --out-dir');
+  assert.deepEqual(r.stdout.trimEnd().split('\n'), [
+    '--kubeconfig\tPath to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)',
+    '--kty\tKey type: RSA or EC',
+    ':4',
+  ]);
+  assert.equal(
+    run(binary, ['__complete', '--', 'generate', '--out-dir', '']).stdout,
+    ':16\n',
+    'directories for --out-dir',
+  );
   assert.equal(run(binary, ['__complete', '--', 'inspect', '']).stdout, ':0\n', 'files for inspect PATH');
   assert.equal(run(binary, ['__complete', '--', '-o', 'y']).stdout, 'yaml\n:4\n');
   assert.doesNotMatch(run(binary, ['--help']).stdout, /__complete/, 'hidden from --help');

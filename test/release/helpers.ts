@@ -95,7 +95,11 @@ export function readTarGz(file: string): Map<string, ArchiveEntry> {
   while (off + 512 <= buf.length) {
     const header = buf.subarray(off, off + 512);
     if (header.every((b) => b === 0)) break;
-    const str = (a: number, n: number) => header.subarray(a, a + n).toString('utf8').replace(/\0.*$/s, '');
+    const str = (a: number, n: number) =>
+      header
+        .subarray(a, a + n)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     const prefix = str(345, 155);
     const name = (prefix ? `${prefix}/` : '') + str(0, 100);
     const size = parseInt(str(124, 12).trim() || '0', 8);
@@ -180,7 +184,10 @@ export function machoSignature(data: Buffer): { flags: number; identifier: strin
     p += data.readUInt32LE(p + 4);
   }
   assert(sig, 'has LC_CODE_SIGNATURE');
-  assert(sig.off + sig.size === data.length && linkeditEnd === data.length, 'the signature ends __LINKEDIT and the file');
+  assert(
+    sig.off + sig.size === data.length && linkeditEnd === data.length,
+    'the signature ends __LINKEDIT and the file',
+  );
   const blobs = data.subarray(sig.off, sig.off + sig.size);
   assert(blobs.readUInt32BE(0) === 0xfade0cc0, 'embedded signature superblob');
   const find = (type: number) => {
@@ -200,11 +207,20 @@ export function machoSignature(data: Buffer): { flags: number; identifier: strin
   assert(cd[36] === 32 && cd[37] === 2 && cd[39] === 12, 'SHA-256 over 4 KiB pages');
   assert(codeLimit === sig.off && pages === Math.ceil(codeLimit / 4096), 'hashes cover the file up to the signature');
   for (let i = 0; i < pages; i++) {
-    const page = createHash('sha256').update(data.subarray(i * 4096, Math.min((i + 1) * 4096, codeLimit))).digest();
+    const page = createHash('sha256')
+      .update(data.subarray(i * 4096, Math.min((i + 1) * 4096, codeLimit)))
+      .digest();
     assert(page.equals(cd.subarray(hashOffset + i * 32, hashOffset + i * 32 + 32)), `page ${i} matches its hash`);
   }
   const req = find(2);
-  if (req) assert(createHash('sha256').update(req).digest().equals(cd.subarray(hashOffset - 64, hashOffset - 32)), 'requirements hash');
+  if (req)
+    assert(
+      createHash('sha256')
+        .update(req)
+        .digest()
+        .equals(cd.subarray(hashOffset - 64, hashOffset - 32)),
+      'requirements hash',
+    );
   const identAt = cd.readUInt32BE(20);
   return { flags: cd.readUInt32BE(12), identifier: cd.toString('utf8', identAt, cd.indexOf(0, identAt)), pages };
 }

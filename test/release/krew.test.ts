@@ -12,10 +12,27 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
-import { executableKind, findKubectl, machoSignature, isolatedBin, readTarGz, readZip, releaseConfig, releaseDir, root, run, SEA_FUSE, tempDir, type ArchiveEntry } from './helpers.js';
+import {
+  executableKind,
+  findKubectl,
+  machoSignature,
+  isolatedBin,
+  readTarGz,
+  readZip,
+  releaseConfig,
+  releaseDir,
+  root,
+  run,
+  SEA_FUSE,
+  tempDir,
+  type ArchiveEntry,
+} from './helpers.js';
 
 interface Platform {
-  selector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] };
+  selector?: {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: { key: string; operator: string; values?: string[] }[];
+  };
   uri?: string;
   sha256?: string;
   bin?: string;
@@ -25,7 +42,14 @@ interface Manifest {
   apiVersion?: string;
   kind?: string;
   metadata?: { name?: string };
-  spec?: { version?: string; homepage?: string; shortDescription?: string; description?: string; caveats?: string; platforms?: Platform[] };
+  spec?: {
+    version?: string;
+    homepage?: string;
+    shortDescription?: string;
+    description?: string;
+    caveats?: string;
+    platforms?: Platform[];
+  };
 }
 
 const config = releaseConfig();
@@ -33,9 +57,36 @@ let manifest: Manifest;
 let manifestFile: string;
 
 // The os/arch pairs krew supports (validate-krew-manifest's list).
-const KREW_PLATFORMS = ['windows/386', 'windows/amd64', 'windows/arm64', 'linux/386', 'linux/amd64', 'linux/arm', 'linux/arm64', 'darwin/386', 'darwin/amd64', 'darwin/arm64'];
-const WINDOWS_FORBIDDEN = ['CON', 'PRN', 'AUX', 'NUL', ...Array.from({ length: 9 }, (_, i) => `COM${i + 1}`), ...Array.from({ length: 9 }, (_, i) => `LPT${i + 1}`)];
-const LICENSE_NAMES = ['license', 'license.txt', 'license.md', 'licenses', 'licenses.txt', 'licenses.md', 'copying', 'copying.txt'];
+const KREW_PLATFORMS = [
+  'windows/386',
+  'windows/amd64',
+  'windows/arm64',
+  'linux/386',
+  'linux/amd64',
+  'linux/arm',
+  'linux/arm64',
+  'darwin/386',
+  'darwin/amd64',
+  'darwin/arm64',
+];
+const WINDOWS_FORBIDDEN = [
+  'CON',
+  'PRN',
+  'AUX',
+  'NUL',
+  ...Array.from({ length: 9 }, (_, i) => `COM${i + 1}`),
+  ...Array.from({ length: 9 }, (_, i) => `LPT${i + 1}`),
+];
+const LICENSE_NAMES = [
+  'license',
+  'license.txt',
+  'license.md',
+  'licenses',
+  'licenses.txt',
+  'licenses.md',
+  'copying',
+  'copying.txt',
+];
 
 /** Whether a krew selector matches os/arch (matchLabels AND matchExpressions, as a Kubernetes label selector). */
 function matches(sel: NonNullable<Platform['selector']>, os: string, arch: string): boolean {
@@ -55,7 +106,10 @@ function matches(sel: NonNullable<Platform['selector']>, os: string, arch: strin
 function sha256Of(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file).on('data', (c) => h.update(c)).on('end', () => resolve(h.digest('hex'))).on('error', reject);
+    createReadStream(file)
+      .on('data', (c) => h.update(c))
+      .on('end', () => resolve(h.digest('hex')))
+      .on('error', reject);
   });
 }
 
@@ -69,7 +123,11 @@ function entriesOf(file: string): Map<string, ArchiveEntry> {
 
 before(() => {
   const started = Date.now();
-  const r = run(join(root, 'scripts', 'release'), [], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 1_200_000 });
+  const r = run(join(root, 'scripts', 'release'), [], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 1_200_000,
+  });
   assert.equal(r.status, 0, `scripts/release failed:\n${r.stderr}`);
   for (const line of r.stderr.trim().split('\n')) console.log(`# ${line}`);
   console.log(`# scripts/release took ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -103,16 +161,28 @@ test('one platform per release target, with valid selector, uri, sha256, bin and
   assert.equal(platforms.length, config.targets.length);
   for (const [i, p] of platforms.entries()) {
     const sel = p.selector;
-    assert.ok(sel && (Object.keys(sel.matchLabels ?? {}).length > 0 || (sel.matchExpressions ?? []).length > 0), `platform ${i}: empty selector`);
+    assert.ok(
+      sel && (Object.keys(sel.matchLabels ?? {}).length > 0 || (sel.matchExpressions ?? []).length > 0),
+      `platform ${i}: empty selector`,
+    );
     const keys = [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((e) => e.key)];
-    assert.ok(keys.every((k) => k === 'os' || k === 'arch'), `platform ${i}: selector keys ${keys}`);
-    assert.ok(KREW_PLATFORMS.some((pa) => matches(sel, ...(pa.split('/') as [string, string]))), `platform ${i} matches no platform krew supports`);
+    assert.ok(
+      keys.every((k) => k === 'os' || k === 'arch'),
+      `platform ${i}: selector keys ${keys}`,
+    );
+    assert.ok(
+      KREW_PLATFORMS.some((pa) => matches(sel, ...(pa.split('/') as [string, string]))),
+      `platform ${i} matches no platform krew supports`,
+    );
     assert.match(p.uri ?? '', /^https:\/\/\S+\.(tar\.gz|zip)$/, `platform ${i}: uri`);
     assert.match(p.sha256 ?? '', /^[a-f0-9]{64}$/, `platform ${i}: sha256`);
     const t = config.targets[i];
     assert.deepEqual(sel.matchLabels, { os: t.os, arch: t.arch });
     assert.equal(p.bin, t.os === 'windows' ? 'kubectl-istio_ca.exe' : 'kubectl-istio_ca', `platform ${i}: bin`);
-    assert.ok((p.files ?? []).length > 0 && p.files!.every((f) => f.from && f.to), `platform ${i}: files need from and to`);
+    assert.ok(
+      (p.files ?? []).length > 0 && p.files!.every((f) => f.from && f.to),
+      `platform ${i}: files need from and to`,
+    );
   }
 });
 
@@ -127,7 +197,12 @@ test('no os/arch is selected by two platforms', () => {
 test('every sha256 is that of the archive on disk, and the checksums file agrees', async () => {
   const sums = readdirSync(releaseDir).find((f) => f.endsWith('checksums.txt'));
   assert.ok(sums, 'a checksums file');
-  const listed = new Map(readFileSync(join(releaseDir, sums), 'utf8').trim().split('\n').map((l) => [l.split(/\s+/)[1], l.split(/\s+/)[0]] as const));
+  const listed = new Map(
+    readFileSync(join(releaseDir, sums), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => [l.split(/\s+/)[1], l.split(/\s+/)[0]] as const),
+  );
   for (const p of manifest.spec!.platforms!) {
     const file = archiveOf(p);
     assert.ok(existsSync(file), `${file} missing`);
@@ -148,7 +223,10 @@ test('every archive holds its bin (an executable of its os/arch with the blob in
     const { os, arch } = p.selector!.matchLabels!;
     assert.deepEqual(executableKind(bin.data), { os, arch }, `${basename(file)}: binary for the wrong platform`);
     const fuse = bin.data.indexOf(SEA_FUSE);
-    assert.ok(fuse > 0 && bin.data[fuse + SEA_FUSE.length + 1] === 0x31, `${basename(file)}: no single-executable blob injected`);
+    assert.ok(
+      fuse > 0 && bin.data[fuse + SEA_FUSE.length + 1] === 0x31,
+      `${basename(file)}: no single-executable blob injected`,
+    );
     if (os !== 'windows') assert.equal(bin.mode & 0o755, 0o755, `${basename(file)}: bin not executable`);
     const signing = config.targets.find((t) => t.os === os && t.arch === arch)?.signing;
     if (os === 'darwin') {
@@ -157,12 +235,16 @@ test('every archive holds its bin (an executable of its os/arch with the blob in
       assert.equal(s.flags & 0x2, 0x2, `${basename(file)}: ad-hoc flag`);
       assert.equal(s.identifier, 'kubectl-istio_ca');
     }
-    assert.ok(names.some((n) => LICENSE_NAMES.includes(n.toLowerCase())), `${basename(file)}: no LICENSE among ${names}`);
+    assert.ok(
+      names.some((n) => LICENSE_NAMES.includes(n.toLowerCase())),
+      `${basename(file)}: no LICENSE among ${names}`,
+    );
     assert.equal(entries.get('LICENSE')!.data.toString(), readFileSync(join(root, 'LICENSE'), 'utf8'));
     assert.match(entries.get('THIRD-PARTY-NOTICES')?.data.toString() ?? '', /Node\.js v?\d+[\s\S]*yargs/);
     const completion = os === 'windows' ? 'kubectl_complete-istio_ca.cmd' : 'kubectl_complete-istio_ca';
     assert.ok(entries.has(completion), `${basename(file)}: no ${completion}`);
-    for (const f of p.files!) assert.ok(entries.has(f.from!), `${basename(file)}: files names ${f.from}, not in the archive`);
+    for (const f of p.files!)
+      assert.ok(entries.has(f.from!), `${basename(file)}: files names ${f.from}, not in the archive`);
   }
 });
 
@@ -175,53 +257,82 @@ const krewTools = (() => {
   }
 })();
 const kubectl = findKubectl();
-const krewSkip = krewTools.skip ? `krew's tools could not be built: ${krewTools.skip}` : !kubectl ? 'no kubectl to run krew through' : false;
+const krewSkip = krewTools.skip
+  ? `krew's tools could not be built: ${krewTools.skip}`
+  : !kubectl
+    ? 'no kubectl to run krew through'
+    : false;
 
-test("krew's own validate-krew-manifest accepts it, installing every platform from a loopback server", { skip: krewSkip }, async () => {
-  // krew installs each platform from its uri: serve the archives on 127.0.0.1 and point a copy of the manifest
-  // there (same sha256s). The copy is named <plugin>.yaml, as validate-krew-manifest requires.
-  const files = new Set(readdirSync(releaseDir));
-  const server: Server = createServer((req, res) => {
-    const name = decodeURIComponent((req.url ?? '').slice(1));
-    if (!files.has(name)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/octet-stream' });
-    createReadStream(join(releaseDir, name)).pipe(res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  try {
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-    const dir = tempDir('validate');
-    const copy = join(dir, `${manifest.metadata!.name}.yaml`);
-    writeFileSync(copy, readFileSync(manifestFile, 'utf8').replace(/uri: \S+\//g, `uri: ${base}`));
-    const bin = isolatedBin({ kubectl: kubectl!, 'kubectl-krew': join(krewTools.bin!, 'kubectl-krew') });
-    // Asynchronous: the server must answer while the validator runs.
-    const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
-      execFile(join(krewTools.bin!, 'validate-krew-manifest'), ['-manifest', copy], { env: { PATH: bin, HOME: dir, TMPDIR: dir }, timeout: 600_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-      );
+test(
+  "krew's own validate-krew-manifest accepts it, installing every platform from a loopback server",
+  { skip: krewSkip },
+  async () => {
+    // krew installs each platform from its uri: serve the archives on 127.0.0.1 and point a copy of the manifest
+    // there (same sha256s). The copy is named <plugin>.yaml, as validate-krew-manifest requires.
+    const files = new Set(readdirSync(releaseDir));
+    const server: Server = createServer((req, res) => {
+      const name = decodeURIComponent((req.url ?? '').slice(1));
+      if (!files.has(name)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      createReadStream(join(releaseDir, name)).pipe(res);
     });
-    assert.equal(r.status, 0, r.out);
-    assert.match(r.out, new RegExp(`all ${manifest.spec!.platforms!.length} spec.platforms installed fine`));
-    console.log(`# validate-krew-manifest: ${r.out.trim().split('\n').pop()}`);
-  } finally {
-    server.close();
-  }
-});
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const dir = tempDir('validate');
+      const copy = join(dir, `${manifest.metadata!.name}.yaml`);
+      writeFileSync(copy, readFileSync(manifestFile, 'utf8').replace(/uri: \S+\//g, `uri: ${base}`));
+      const bin = isolatedBin({ kubectl: kubectl!, 'kubectl-krew': join(krewTools.bin!, 'kubectl-krew') });
+      // Asynchronous: the server must answer while the validator runs.
+      const r = await new Promise<{ status: number | null; out: string }>((resolve) => {
+        execFile(
+          join(krewTools.bin!, 'validate-krew-manifest'),
+          ['-manifest', copy],
+          { env: { PATH: bin, HOME: dir, TMPDIR: dir }, timeout: 600_000, maxBuffer: 16 << 20 },
+          (err, stdout, stderr) =>
+            resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        );
+      });
+      assert.equal(r.status, 0, r.out);
+      assert.match(r.out, new RegExp(`all ${manifest.spec!.platforms!.length} spec.platforms installed fine`));
+      console.log(`# validate-krew-manifest: ${r.out.trim().split('\n').pop()}`);
+    } finally {
+      server.close();
+    }
+  },
+);
 
-test('kubectl krew install --manifest --archive, then kubectl istio-ca version through kubectl (env -i)', { skip: krewSkip }, () => {
-  const linux = manifest.spec!.platforms!.find((p) => p.selector?.matchLabels?.os === 'linux' && p.selector.matchLabels.arch === 'amd64');
-  assert.ok(linux);
-  const krewRoot = tempDir('krewroot');
-  const bin = isolatedBin({ kubectl: kubectl!, 'kubectl-krew': join(krewTools.bin!, 'kubectl-krew') });
-  const env = ['-i', `PATH=${bin}`, `HOME=${krewRoot}`, `KREW_ROOT=${krewRoot}`];
-  const install = run('/usr/bin/env', [...env, 'kubectl', 'krew', 'install', `--manifest=${manifestFile}`, `--archive=${archiveOf(linux)}`], { timeout: 300_000 });
-  assert.equal(install.status, 0, install.stdout + install.stderr);
-  assert.match(install.stdout + install.stderr, /Installed plugin: istio-ca/);
-  const r = run('/usr/bin/env', ['-i', `PATH=${join(krewRoot, 'bin')}:${bin}`, `HOME=${krewRoot}`, 'kubectl', 'istio-ca', 'version']);
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim().split(' ').slice(0, 3).join(' '), `kubectl istio-ca ${config.version}`);
-  console.log(`# through krew: ${r.stdout.trim()}`);
-});
+test(
+  'kubectl krew install --manifest --archive, then kubectl istio-ca version through kubectl (env -i)',
+  { skip: krewSkip },
+  () => {
+    const linux = manifest.spec!.platforms!.find(
+      (p) => p.selector?.matchLabels?.os === 'linux' && p.selector.matchLabels.arch === 'amd64',
+    );
+    assert.ok(linux);
+    const krewRoot = tempDir('krewroot');
+    const bin = isolatedBin({ kubectl: kubectl!, 'kubectl-krew': join(krewTools.bin!, 'kubectl-krew') });
+    const env = ['-i', `PATH=${bin}`, `HOME=${krewRoot}`, `KREW_ROOT=${krewRoot}`];
+    const install = run(
+      '/usr/bin/env',
+      [...env, 'kubectl', 'krew', 'install', `--manifest=${manifestFile}`, `--archive=${archiveOf(linux)}`],
+      { timeout: 300_000 },
+    );
+    assert.equal(install.status, 0, install.stdout + install.stderr);
+    assert.match(install.stdout + install.stderr, /Installed plugin: istio-ca/);
+    const r = run('/usr/bin/env', [
+      '-i',
+      `PATH=${join(krewRoot, 'bin')}:${bin}`,
+      `HOME=${krewRoot}`,
+      'kubectl',
+      'istio-ca',
+      'version',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split(' ').slice(0, 3).join(' '), `kubectl istio-ca ${config.version}`);
+    console.log(`# through krew: ${r.stdout.trim()}`);
+  },
+);

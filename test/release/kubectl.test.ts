@@ -26,22 +26,29 @@ test('kubectl plugin list finds kubectl-istio_ca, and Node.js is not on that PAT
   assert.ok(r.stdout.split('\n').includes(join(bin, 'kubectl-istio_ca')), r.stdout);
 });
 
-test('kubectl istio-ca generate writes a bundle that openssl verifies (env -i, no Node.js)', { skip: skip || (!which('openssl') && 'openssl not on PATH') }, () => {
-  const bin = isolatedBin({ kubectl: kubectl!, 'kubectl-istio_ca': binary });
-  const home = tempDir('home');
-  const out = join(tempDir('kgen'), 'ca');
-  const r = run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', 'istio-ca', 'generate', '--out-dir', out], { cwd: home, timeout: 300_000 });
-  assert.equal(r.status, 0, r.stderr);
-  assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/, 'no key bytes on the terminal');
-  for (const key of ['root-key.pem', 'ca-key.pem']) assert.equal(statSync(join(out, key)).mode & 0o777, 0o600, key);
-  const v = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')]);
-  assert.equal(v.status, 0, v.stdout + v.stderr);
-  const chain = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'cert-chain.pem')]);
-  assert.equal(chain.status, 0, chain.stdout + chain.stderr);
-  const version = run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', 'istio-ca', 'version']);
-  assert.equal(version.status, 0, version.stderr);
-  assert.match(version.stdout, /^kubectl istio-ca \d+\.\d+\.\d+ \(node v\d+/);
-});
+test(
+  'kubectl istio-ca generate writes a bundle that openssl verifies (env -i, no Node.js)',
+  { skip: skip || (!which('openssl') && 'openssl not on PATH') },
+  () => {
+    const bin = isolatedBin({ kubectl: kubectl!, 'kubectl-istio_ca': binary });
+    const home = tempDir('home');
+    const out = join(tempDir('kgen'), 'ca');
+    const r = run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', 'istio-ca', 'generate', '--out-dir', out], {
+      cwd: home,
+      timeout: 300_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/, 'no key bytes on the terminal');
+    for (const key of ['root-key.pem', 'ca-key.pem']) assert.equal(statSync(join(out, key)).mode & 0o777, 0o600, key);
+    const v = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+    const chain = run('openssl', ['verify', '-CAfile', join(out, 'root-cert.pem'), join(out, 'cert-chain.pem')]);
+    assert.equal(chain.status, 0, chain.stdout + chain.stderr);
+    const version = run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', 'istio-ca', 'version']);
+    assert.equal(version.status, 0, version.stderr);
+    assert.match(version.stdout, /^kubectl istio-ca \d+\.\d+\.\d+ \(node v\d+/);
+  },
+);
 
 test('kubectl completes `kubectl istio-ca` through kubectl_complete-istio_ca', { skip }, () => {
   const bin = isolatedBin({

@@ -72,15 +72,34 @@ test('inspect of one PEM file lists each certificate and describes a key without
     assert.equal(r.code, 0, r.stderr);
     const data = JSON.parse(r.stdout);
     assert.equal(data.kind, 'file');
-    assert.deepEqual(data.certificates.map((c: { subject: string }) => c.subject), ['O=Istio, CN=Intermediate CA', 'O=Istio, CN=Root CA']);
-    for (const field of ['subject', 'issuer', 'serial', 'fingerprintSha256', 'key', 'notBefore', 'notAfter', 'daysLeft', 'isCA', 'pathLen', 'keyUsage', 'extKeyUsage', 'subjectKeyId', 'authorityKeyId']) {
+    assert.deepEqual(
+      data.certificates.map((c: { subject: string }) => c.subject),
+      ['O=Istio, CN=Intermediate CA', 'O=Istio, CN=Root CA'],
+    );
+    for (const field of [
+      'subject',
+      'issuer',
+      'serial',
+      'fingerprintSha256',
+      'key',
+      'notBefore',
+      'notAfter',
+      'daysLeft',
+      'isCA',
+      'pathLen',
+      'keyUsage',
+      'extKeyUsage',
+      'subjectKeyId',
+      'authorityKeyId',
+    ]) {
       assert.ok(field in data.certificates[0], field);
     }
     const k = await cli(['inspect', join(dir, 'ca-key.pem')]);
     assert.equal(k.code, 0);
     assert.match(k.stdout, /private key\s+EC P-256 \(material not shown\)/);
     const key = await readFile(join(dir, 'ca-key.pem'), 'utf8');
-    for (const line of key.split('\n').filter((l) => l.length > 30 && !l.startsWith('-----'))) assert.ok(!k.stdout.includes(line));
+    for (const line of key.split('\n').filter((l) => l.length > 30 && !l.startsWith('-----')))
+      assert.ok(!k.stdout.includes(line));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -93,14 +112,22 @@ test('generate prints a table of role, subject, key, not after and fingerprint, 
     assert.match(t.stdout, /ROLE\s+SUBJECT\s+KEY\s+NOT AFTER\s+SHA-256 FINGERPRINT/);
     assert.match(t.stdout, /^root\s+O=Istio, CN=Root CA\s+EC P-256/m);
     const j = await cli(['generate', '-d', join(dir, 'j'), '--kty', 'EC', '-o', 'json']);
-    for (const [out, sub] of [[t.stdout + t.stderr, 't'], [j.stdout + j.stderr, 'j']] as const) {
+    for (const [out, sub] of [
+      [t.stdout + t.stderr, 't'],
+      [j.stdout + j.stderr, 'j'],
+    ] as const) {
       assert.doesNotMatch(out, /BEGIN [A-Z ]*PRIVATE KEY/);
       for (const f of ['ca-key.pem', 'root-key.pem']) {
         const key = await readFile(join(dir, sub, f), 'utf8');
-        for (const line of key.split('\n').filter((l) => l.length > 30 && !l.startsWith('-----'))) assert.ok(!out.includes(line), 'key bytes in output');
+        for (const line of key.split('\n').filter((l) => l.length > 30 && !l.startsWith('-----')))
+          assert.ok(!out.includes(line), 'key bytes in output');
       }
     }
-    assert.deepEqual((await readdir(join(dir, 'j'))).filter((f) => f.includes('.tmp')), [], 'no temp files left behind');
+    assert.deepEqual(
+      (await readdir(join(dir, 'j'))).filter((f) => f.includes('.tmp')),
+      [],
+      'no temp files left behind',
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -116,7 +143,14 @@ test('durations: 87600h, 3650d, 1h30m, 500ms; nonsense is refused', () => {
 });
 
 test('PEM: every block is decoded; a mismatched END is an error', () => {
-  const two = '-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\nnoise\n-----BEGIN X-----\nAwQF\n-----END X-----\n';
-  assert.deepEqual(parsePem(two).map((b) => [b.label, [...b.der]]), [['CERTIFICATE', [0, 1, 2]], ['X', [3, 4, 5]]]);
+  const two =
+    '-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\nnoise\n-----BEGIN X-----\nAwQF\n-----END X-----\n';
+  assert.deepEqual(
+    parsePem(two).map((b) => [b.label, [...b.der]]),
+    [
+      ['CERTIFICATE', [0, 1, 2]],
+      ['X', [3, 4, 5]],
+    ],
+  );
   assert.throws(() => parsePem('-----BEGIN A-----\nAAEC\n-----END B-----\n'), PemError);
 });

@@ -31,7 +31,10 @@ for (const c of cases) {
 
 test('a multi-root bundle is reported as such', () => {
   const c = cases.find((x) => x.name === 'valid multi-root trust bundle')!;
-  const { report } = validateBundle(Object.fromEntries(Object.entries(c.files).map(([k, v]) => [k, Buffer.from(v)])), { now: CORPUS_NOW, expiryWarningDays: 30 });
+  const { report } = validateBundle(Object.fromEntries(Object.entries(c.files).map(([k, v]) => [k, Buffer.from(v)])), {
+    now: CORPUS_NOW,
+    expiryWarningDays: 30,
+  });
   assert.equal(report.multiRoot, true);
   assert.equal(report.roots.length, 2);
 });
@@ -45,7 +48,12 @@ test('inspect reads the corpus from disk: exit 0 for valid cases, 2 for invalid,
       const files = await readBundleDir(caseDir);
       assert.ok(Object.keys(files).length > 0);
       const json = await cli(['inspect', caseDir, '-o', 'json'], { now: CORPUS_NOW });
-      const hasError = c.expect.some((code) => !['CERT_EXPIRING', 'INTERMEDIATE_OUTLIVES_ROOT', 'CA_CERT_EXTRA_BLOCKS', 'BUNDLE_LAYOUT_AMBIGUOUS'].includes(code));
+      const hasError = c.expect.some(
+        (code) =>
+          !['CERT_EXPIRING', 'INTERMEDIATE_OUTLIVES_ROOT', 'CA_CERT_EXTRA_BLOCKS', 'BUNDLE_LAYOUT_AMBIGUOUS'].includes(
+            code,
+          ),
+      );
       assert.equal(json.code, hasError ? 2 : 0, `${c.name}: ${json.stderr}`);
       const parsed = JSON.parse(json.stdout);
       assert.deepEqual([...new Set(parsed.report.findings.map((f: { code: string }) => f.code))].sort(), c.expect);

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from './support/run-cli.js';
 
-const openssl = (...args: string[]) => execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (...args: string[]) =>
+  execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 async function tmp(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'istio-ca-gen-'));
@@ -31,8 +32,17 @@ for (const [label, flags, keyText] of [
       assert.equal(r.code, 0, r.stderr);
       const data = JSON.parse(r.stdout);
       assert.equal(data.rootGenerated, true);
-      assert.deepEqual((await readdir(out)).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem', 'root-key.pem']);
-      assert.match(openssl('verify', '-x509_strict', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')), /ca-cert.pem: OK/);
+      assert.deepEqual((await readdir(out)).sort(), [
+        'ca-cert.pem',
+        'ca-key.pem',
+        'cert-chain.pem',
+        'root-cert.pem',
+        'root-key.pem',
+      ]);
+      assert.match(
+        openssl('verify', '-x509_strict', '-CAfile', join(out, 'root-cert.pem'), join(out, 'ca-cert.pem')),
+        /ca-cert.pem: OK/,
+      );
       const text = openssl('x509', '-in', join(out, 'ca-cert.pem'), '-noout', '-text');
       assert.ok(text.includes(keyText), text);
       assert.match(text, /CA:TRUE, pathlen:0/);
@@ -46,12 +56,18 @@ for (const [label, flags, keyText] of [
       assert.ok(keyMatches(join(out, 'ca-cert.pem'), join(out, 'ca-key.pem')));
       assert.ok(keyMatches(join(out, 'root-cert.pem'), join(out, 'root-key.pem')));
       const chain = await readFile(join(out, 'cert-chain.pem'), 'utf8');
-      assert.equal(chain, (await readFile(join(out, 'ca-cert.pem'), 'utf8')) + (await readFile(join(out, 'root-cert.pem'), 'utf8')));
+      assert.equal(
+        chain,
+        (await readFile(join(out, 'ca-cert.pem'), 'utf8')) + (await readFile(join(out, 'root-cert.pem'), 'utf8')),
+      );
       for (const f of ['ca-key.pem', 'root-key.pem']) assert.equal((await stat(join(out, f))).mode & 0o777, 0o600, f);
-      for (const f of ['ca-cert.pem', 'cert-chain.pem', 'root-cert.pem']) assert.equal((await stat(join(out, f))).mode & 0o777, 0o644, f);
+      for (const f of ['ca-cert.pem', 'cert-chain.pem', 'root-cert.pem'])
+        assert.equal((await stat(join(out, f))).mode & 0o777, 0o644, f);
       const serial = openssl('x509', '-in', join(out, 'ca-cert.pem'), '-noout', '-serial').trim().split('=')[1]!;
       assert.ok(serial.length >= 16 && parseInt(serial[0]!, 16) < 8, `positive serial of >= 64 bits: ${serial}`);
-      const end = new Date(openssl('x509', '-in', join(out, 'root-cert.pem'), '-noout', '-enddate').trim().split('=')[1]!);
+      const end = new Date(
+        openssl('x509', '-in', join(out, 'root-cert.pem'), '-noout', '-enddate').trim().split('=')[1]!,
+      );
       assert.ok(Math.abs(end.getTime() - Date.now() - 87600 * 3_600_000) < 5 * 60_000, 'root valid 87600h');
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -65,14 +81,28 @@ test('generate --cluster makes one intermediate per cluster under one root, with
     const r = await cli(['generate', '-d', dir, '--kty', 'EC', '--cluster', 'east', '--cluster', 'west', '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
     for (const c of ['east', 'west']) {
-      assert.deepEqual((await readdir(join(dir, c))).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
-      assert.match(openssl('verify', '-x509_strict', '-CAfile', join(dir, 'root-cert.pem'), join(dir, c, 'ca-cert.pem')), /OK/);
+      assert.deepEqual((await readdir(join(dir, c))).sort(), [
+        'ca-cert.pem',
+        'ca-key.pem',
+        'cert-chain.pem',
+        'root-cert.pem',
+      ]);
+      assert.match(
+        openssl('verify', '-x509_strict', '-CAfile', join(dir, 'root-cert.pem'), join(dir, c, 'ca-cert.pem')),
+        /OK/,
+      );
       assert.match(openssl('x509', '-in', join(dir, c, 'ca-cert.pem'), '-noout', '-subject'), new RegExp(`L = ${c}`));
-      assert.equal(await readFile(join(dir, c, 'root-cert.pem'), 'utf8'), await readFile(join(dir, 'root-cert.pem'), 'utf8'));
+      assert.equal(
+        await readFile(join(dir, c, 'root-cert.pem'), 'utf8'),
+        await readFile(join(dir, 'root-cert.pem'), 'utf8'),
+      );
       assert.ok(keyMatches(join(dir, c, 'ca-cert.pem'), join(dir, c, 'ca-key.pem')));
     }
     const data = JSON.parse(r.stdout);
-    assert.deepEqual(data.certificates.map((c: { role: string; cluster: string | null }) => `${c.role}:${c.cluster}`), ['root:null', 'intermediate:east', 'intermediate:west']);
+    assert.deepEqual(
+      data.certificates.map((c: { role: string; cluster: string | null }) => `${c.role}:${c.cluster}`),
+      ['root:null', 'intermediate:east', 'intermediate:west'],
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -82,11 +112,31 @@ test('generate --root-cert/--root-key signs a new intermediate with an existing 
   const dir = await tmp();
   try {
     assert.equal((await cli(['generate', '-d', join(dir, 'first'), '--kty', 'EC'])).code, 0);
-    const r = await cli(['generate', '-d', join(dir, 'second'), '--kty', 'EC', '--root-cert', join(dir, 'first/root-cert.pem'), '--root-key', join(dir, 'first/root-key.pem'), '-o', 'json']);
+    const r = await cli([
+      'generate',
+      '-d',
+      join(dir, 'second'),
+      '--kty',
+      'EC',
+      '--root-cert',
+      join(dir, 'first/root-cert.pem'),
+      '--root-key',
+      join(dir, 'first/root-key.pem'),
+      '-o',
+      'json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).rootGenerated, false);
-    assert.deepEqual((await readdir(join(dir, 'second'))).sort(), ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']);
-    assert.match(openssl('verify', '-x509_strict', '-CAfile', join(dir, 'first/root-cert.pem'), join(dir, 'second/ca-cert.pem')), /OK/);
+    assert.deepEqual((await readdir(join(dir, 'second'))).sort(), [
+      'ca-cert.pem',
+      'ca-key.pem',
+      'cert-chain.pem',
+      'root-cert.pem',
+    ]);
+    assert.match(
+      openssl('verify', '-x509_strict', '-CAfile', join(dir, 'first/root-cert.pem'), join(dir, 'second/ca-cert.pem')),
+      /OK/,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -140,7 +190,15 @@ test('generate --root-key refuses a key that does not match --root-cert', async 
   try {
     await cli(['generate', '-d', join(dir, 'a'), '--kty', 'EC']);
     await cli(['generate', '-d', join(dir, 'b'), '--kty', 'EC']);
-    const r = await cli(['generate', '-d', join(dir, 'c'), '--root-cert', join(dir, 'a/root-cert.pem'), '--root-key', join(dir, 'b/root-key.pem')]);
+    const r = await cli([
+      'generate',
+      '-d',
+      join(dir, 'c'),
+      '--root-cert',
+      join(dir, 'a/root-cert.pem'),
+      '--root-key',
+      join(dir, 'b/root-key.pem'),
+    ]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /does not belong to/);
     await assert.rejects(stat(join(dir, 'c')));

@@ -22,13 +22,27 @@ const [signerA] = pemFingerprints(await readFile(join(dir, 'a/ca-cert.pem'), 'ut
 function dump(roots: string, chain: string): string {
   const b = (s: string) => Buffer.from(s).toString('base64');
   return JSON.stringify({
-    configs: [{
-      '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
-      dynamic_active_secrets: [
-        { name: 'default', secret: { name: 'default', tls_certificate: { certificate_chain: { inline_bytes: b(chain) }, private_key: { inline_bytes: 'W3JlZGFjdGVkXQ==' } } } },
-        { name: 'ROOTCA', secret: { name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: b(roots) } } } },
-      ],
-    }],
+    configs: [
+      {
+        '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump',
+        dynamic_active_secrets: [
+          {
+            name: 'default',
+            secret: {
+              name: 'default',
+              tls_certificate: {
+                certificate_chain: { inline_bytes: b(chain) },
+                private_key: { inline_bytes: 'W3JlZGFjdGVkXQ==' },
+              },
+            },
+          },
+          {
+            name: 'ROOTCA',
+            secret: { name: 'ROOTCA', validation_context: { trusted_ca: { inline_bytes: b(roots) } } },
+          },
+        ],
+      },
+    ],
   });
 }
 
@@ -41,12 +55,21 @@ test('config_dump: every root of a multi-root ROOTCA is decoded, not just the fi
 test('proxy checks: a sidecar lacking the new root or signed by an old intermediate fails, by name', async () => {
   const reader: ProxyReader = {
     async read(namespace, pod) {
-      if (pod === 'denied') return { namespace, pod, ok: false, forbidden: true, error: 'forbidden: create pods/exec in namespace x' };
+      if (pod === 'denied')
+        return { namespace, pod, ok: false, forbidden: true, error: 'forbidden: create pods/exec in namespace x' };
       const roots = pod === 'old' ? rootA : rootA + rootB;
       return { namespace, pod, ok: true, certs: parseConfigDump(dump(roots, 'LEAF\n' + chainA)) };
     },
   };
-  const readings = await readProxies(reader, [{ namespace: 'app', name: 'new' }, { namespace: 'app', name: 'old' }, { namespace: 'app', name: 'denied' }], 2);
+  const readings = await readProxies(
+    reader,
+    [
+      { namespace: 'app', name: 'new' },
+      { namespace: 'app', name: 'old' },
+      { namespace: 'app', name: 'denied' },
+    ],
+    2,
+  );
   const checks = proxyChecks(readings, [fpA!, fpB!], signerA!);
   const roots = checks.find((c) => c.id === 'proxies.roots')!;
   assert.equal(roots.status, 'fail');

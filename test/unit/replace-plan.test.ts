@@ -8,13 +8,18 @@ import type { BundleData } from '../../src/ca/bundle.js';
 import { cli } from './support/run-cli.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'istio-ca-plan-'));
-for (const [d, extra] of [['a', []], ['b', []], ['a2', ['--root-cert', join(dir, 'a/root-cert.pem'), '--root-key', join(dir, 'a/root-key.pem')]]] as const) {
+for (const [d, extra] of [
+  ['a', []],
+  ['b', []],
+  ['a2', ['--root-cert', join(dir, 'a/root-cert.pem'), '--root-key', join(dir, 'a/root-key.pem')]],
+] as const) {
   const r = await cli(['generate', '-d', join(dir, d), '--kty', 'EC', ...extra]);
   assert.equal(r.code, 0, r.stderr);
 }
 async function bundle(d: string, rootOverride?: string): Promise<BundleData> {
   const out: BundleData = {};
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) out[f] = await readFile(join(dir, d, f));
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'])
+    out[f] = await readFile(join(dir, d, f));
   if (rootOverride !== undefined) out['root-cert.pem'] = Buffer.from(rootOverride);
   return out;
 }
@@ -30,8 +35,15 @@ test('plans: each kind of change is told apart', async () => {
   assert.equal(both.kind, 'root-added');
   assert.equal(both.addedRoots.length, 1);
   assert.equal(both.breaksTrust, false);
-  assert.equal(planChange(await bundle('a', rootA + rootB), await bundle('b', rootA + rootB + rootB), null, true).kind, 'root-bundle-rewritten', 'phase 2 of a rotation: same roots, new bytes, new signer');
-  assert.equal(planChange(await bundle('a', rootA + rootB), await bundle('a', rootB + rootA), null, true).kind, 'root-bundle-rewritten');
+  assert.equal(
+    planChange(await bundle('a', rootA + rootB), await bundle('b', rootA + rootB + rootB), null, true).kind,
+    'root-bundle-rewritten',
+    'phase 2 of a rotation: same roots, new bytes, new signer',
+  );
+  assert.equal(
+    planChange(await bundle('a', rootA + rootB), await bundle('a', rootB + rootA), null, true).kind,
+    'root-bundle-rewritten',
+  );
   const swap = planChange(a, await bundle('b'), null, null);
   assert.equal(swap.kind, 'root-change');
   assert.equal(swap.breaksTrust, true);

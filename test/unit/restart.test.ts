@@ -14,16 +14,35 @@ import { Resources, type KubeObject, type Workload } from '../../src/kube/resour
 import { KubeApiError } from '../../src/kube/errors.js';
 import { ExitCode } from '../../src/errors.js';
 import { createStyle } from '../../src/output/style.js';
-import { exitCodeOf, runRestart, type ProgressEvent, type RestartOptions, type RestartResult, type RolloutItem } from '../../src/restart/run.js';
+import {
+  exitCodeOf,
+  runRestart,
+  type ProgressEvent,
+  type RestartOptions,
+  type RestartResult,
+  type RolloutItem,
+} from '../../src/restart/run.js';
 import { rolloutState, unrollable } from '../../src/restart/rollout.js';
 import { progressReporter, renderRestart } from '../../src/restart/render.js';
-import { daemonSet, deployment, FakeClock, FakeKube, podsOf, RolloutSimulator, statefulSet, type RolloutSimulationOptions } from './support/fake-kube.js';
+import {
+  daemonSet,
+  deployment,
+  FakeClock,
+  FakeKube,
+  podsOf,
+  RolloutSimulator,
+  statefulSet,
+  type RolloutSimulationOptions,
+} from './support/fake-kube.js';
 import { cli } from './support/run-cli.js';
 
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 const START = '2026-11-28T10:00:00.000Z';
 /** What restart may do to a cluster: read pods and workloads, patch workloads. Anything else is unexpected. */
-const ALLOW = ['list pods', ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => [`list ${r}`, `get ${r}`, `patch ${r}`])];
+const ALLOW = [
+  'list pods',
+  ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => [`list ${r}`, `get ${r}`, `patch ${r}`]),
+];
 
 interface Mesh {
   kube: FakeKube;
@@ -32,7 +51,12 @@ interface Mesh {
 }
 
 function add(kube: FakeKube, w: Workload, pods: Parameters<typeof podsOf>[1] = {}): void {
-  const type = w.kind === 'StatefulSet' ? Resources.statefulsets : w.kind === 'DaemonSet' ? Resources.daemonsets : Resources.deployments;
+  const type =
+    w.kind === 'StatefulSet'
+      ? Resources.statefulsets
+      : w.kind === 'DaemonSet'
+        ? Resources.daemonsets
+        : Resources.deployments;
   kube.seed(type, w);
   kube.seed(Resources.pods, ...podsOf(w, pods));
 }
@@ -49,7 +73,14 @@ function mesh(sim: RolloutSimulationOptions = {}): Mesh {
   const clock = new FakeClock(START);
   const kube = new FakeKube({ allow: ALLOW, now: clock.now });
   add(kube, deployment('istio-system', 'istiod', { replicas: 2, labels: { app: 'istiod' } }));
-  add(kube, deployment('istio-system', 'istio-ingressgateway', { templateSidecar: 'container', labels: { istio: 'ingressgateway' } }), { sidecar: 'annotation' });
+  add(
+    kube,
+    deployment('istio-system', 'istio-ingressgateway', {
+      templateSidecar: 'container',
+      labels: { istio: 'ingressgateway' },
+    }),
+    { sidecar: 'annotation' },
+  );
   add(kube, deployment('istio-system', 'prometheus'));
   add(kube, deployment('shop', 'web', { replicas: 2 }), { sidecar: 'annotation' });
   add(kube, statefulSet('shop', 'db', { replicas: 2 }), { sidecar: 'annotation' });
@@ -57,29 +88,60 @@ function mesh(sim: RolloutSimulationOptions = {}): Mesh {
   add(kube, deployment('shop', 'batch', { templateAnnotations: { 'sidecar.istio.io/inject': 'false' } }));
   add(kube, deployment('payments', 'api'), { sidecar: 'annotation' });
   add(kube, deployment('manual', 'tool', { templateSidecar: 'container' }), { sidecar: 'container' });
-  kube.seed(Resources.pods, { metadata: { name: 'debug', namespace: 'manual', annotations: { 'sidecar.istio.io/status': '{}' } } });
+  kube.seed(Resources.pods, {
+    metadata: { name: 'debug', namespace: 'manual', annotations: { 'sidecar.istio.io/status': '{}' } },
+  });
   add(kube, deployment('plain', 'legacy'));
   return { kube, sim: new RolloutSimulator(kube, sim), clock };
 }
 
-const DEFAULTS: RestartOptions = { istioNamespace: 'istio-system', scope: 'all', concurrency: 4, timeoutMs: 300_000, wait: true, dryRun: false };
+const DEFAULTS: RestartOptions = {
+  istioNamespace: 'istio-system',
+  scope: 'all',
+  concurrency: 4,
+  timeoutMs: 300_000,
+  wait: true,
+  dryRun: false,
+};
 
 async function run(m: Mesh, opts: Partial<RestartOptions> = {}, events?: ProgressEvent[]): Promise<RestartResult> {
-  const r = await runRestart({ ...DEFAULTS, ...opts }, { client: m.kube, now: m.clock.now, sleep: m.clock.sleep, pollIntervalMs: 500, ...(events ? { progress: (e) => events.push(e) } : {}) });
+  const r = await runRestart(
+    { ...DEFAULTS, ...opts },
+    {
+      client: m.kube,
+      now: m.clock.now,
+      sleep: m.clock.sleep,
+      pollIntervalMs: 500,
+      ...(events ? { progress: (e) => events.push(e) } : {}),
+    },
+  );
   m.kube.assertNoUnexpectedCalls();
   return r;
 }
 
 const names = (items: RolloutItem[]) => items.map((i) => `${i.namespace}/${i.kind}/${i.name}`);
 const find = (r: RestartResult, name: string) => [...r.controlPlane, ...r.workloads].find((i) => i.name === name)!;
-const template = (m: Mesh, type: typeof Resources.deployments, ns: string, name: string) => m.kube.object<Workload>(type, ns, name)!.spec!.template!.metadata!.annotations ?? {};
+const template = (m: Mesh, type: typeof Resources.deployments, ns: string, name: string) =>
+  m.kube.object<Workload>(type, ns, name)!.spec!.template!.metadata!.annotations ?? {};
 
 test('picks istiod and the gateway as control plane, and every workload whose pods carry a sidecar', async () => {
   const m = mesh();
   const r = await run(m);
-  assert.deepEqual(names(r.controlPlane), ['istio-system/Deployment/istiod', 'istio-system/Deployment/istio-ingressgateway']);
-  assert.deepEqual(r.controlPlane.map((i) => i.role), ['istiod', 'gateway']);
-  assert.deepEqual(names(r.workloads), ['manual/Deployment/tool', 'payments/Deployment/api', 'shop/Deployment/web', 'shop/StatefulSet/db', 'shop/DaemonSet/agent']);
+  assert.deepEqual(names(r.controlPlane), [
+    'istio-system/Deployment/istiod',
+    'istio-system/Deployment/istio-ingressgateway',
+  ]);
+  assert.deepEqual(
+    r.controlPlane.map((i) => i.role),
+    ['istiod', 'gateway'],
+  );
+  assert.deepEqual(names(r.workloads), [
+    'manual/Deployment/tool',
+    'payments/Deployment/api',
+    'shop/Deployment/web',
+    'shop/StatefulSet/db',
+    'shop/DaemonSet/agent',
+  ]);
   assert.ok(r.workloads.every((i) => i.status === 'restarted' && i.role === 'workload'));
   assert.deepEqual(r.unmanagedPods, [{ namespace: 'manual', name: 'debug', owner: 'none' }]);
   assert.equal(exitCodeOf(r), ExitCode.ok);
@@ -88,7 +150,11 @@ test('picks istiod and the gateway as control plane, and every workload whose po
 test('a Deployment whose pods have no sidecar is not restarted, in a namespace with or without injection', async () => {
   const m = mesh();
   await run(m);
-  for (const [ns, name] of [['shop', 'batch'], ['plain', 'legacy'], ['istio-system', 'prometheus']] as const) {
+  for (const [ns, name] of [
+    ['shop', 'batch'],
+    ['plain', 'legacy'],
+    ['istio-system', 'prometheus'],
+  ] as const) {
     assert.equal(template(m, Resources.deployments, ns, name)[RESTARTED_AT], undefined, `${ns}/${name} untouched`);
     assert.equal(m.kube.writes({ namespace: ns, name }).length, 0);
   }
@@ -98,8 +164,14 @@ test('sidecars are recognised by the injection annotation on pods, by an istio-p
   const m = mesh();
   add(m.kube, deployment('native', 'svc', { templateSidecar: 'native' }), { sidecar: 'native' });
   const r = await run(m, { scope: 'workloads' });
-  assert.ok(names(r.workloads).includes('native/Deployment/svc'), 'istio-proxy as an init container (native sidecar) in the template');
-  assert.ok(names(r.workloads).includes('manual/Deployment/tool'), 'istio-proxy container in the template, pods listed by metadata only');
+  assert.ok(
+    names(r.workloads).includes('native/Deployment/svc'),
+    'istio-proxy as an init container (native sidecar) in the template',
+  );
+  assert.ok(
+    names(r.workloads).includes('manual/Deployment/tool'),
+    'istio-proxy container in the template, pods listed by metadata only',
+  );
   assert.ok(names(r.workloads).includes('shop/Deployment/web'), 'annotation sidecar.istio.io/status on the pods');
 });
 
@@ -118,7 +190,10 @@ test('patches the pod template like kubectl rollout restart: strategic merge of 
   assert.equal(template(m, Resources.deployments, 'shop', 'web')[RESTARTED_AT], START);
   const webPods = m.kube.objects(Resources.pods, 'shop').filter((p) => p.metadata.name.startsWith('web-'));
   assert.equal(webPods.length, 2);
-  assert.ok(webPods.every((p) => !oldPods.has(p.metadata.name)), 'the rollout replaced the pods');
+  assert.ok(
+    webPods.every((p) => !oldPods.has(p.metadata.name)),
+    'the rollout replaced the pods',
+  );
 });
 
 test('the control plane goes first: istiod rolls out before the gateway starts, the gateway before any workload', async () => {
@@ -155,7 +230,9 @@ test('never more rollouts in flight than --concurrency', async () => {
 
 test('failures are collected: a forbidden patch and a progress deadline leave every other workload restarted, exit 1', async () => {
   const m = mesh({ outcome: (w) => (w.metadata.name === 'api' ? 'progress-deadline' : 'complete') });
-  m.kube.fail({ verb: 'patch', namespace: 'shop', name: 'web' }, 403, { message: 'deployments.apps "web" is forbidden' });
+  m.kube.fail({ verb: 'patch', namespace: 'shop', name: 'web' }, 403, {
+    message: 'deployments.apps "web" is forbidden',
+  });
   const r = await run(m);
   const web = find(r, 'web');
   assert.equal(web.status, 'failed');
@@ -165,7 +242,10 @@ test('failures are collected: a forbidden patch and a progress deadline leave ev
   assert.equal(api.status, 'failed');
   assert.match(api.message, /exceeded its progress deadline/);
   assert.match(api.hint ?? '', /kubectl describe deployment\/api -n payments/);
-  assert.deepEqual(r.workloads.filter((i) => i.status === 'restarted').map((i) => i.name), ['tool', 'db', 'agent']);
+  assert.deepEqual(
+    r.workloads.filter((i) => i.status === 'restarted').map((i) => i.name),
+    ['tool', 'db', 'agent'],
+  );
   assert.equal(r.summary.failed, 2);
   assert.equal(exitCodeOf(r), ExitCode.failed);
   const text = renderRestart(r, createStyle(false));
@@ -196,7 +276,11 @@ test('when istiod does not roll out, nothing else is restarted and every workloa
   const m = mesh({ outcome: (w) => (w.metadata.name === 'istiod' ? 'stuck' : 'complete') });
   const r = await run(m, { timeoutMs: 20_000 });
   assert.equal(find(r, 'istiod').status, 'timeout');
-  assert.ok([...r.controlPlane.slice(1), ...r.workloads].every((i) => i.status === 'skipped' && /istiod did not roll out/.test(i.message)));
+  assert.ok(
+    [...r.controlPlane.slice(1), ...r.workloads].every(
+      (i) => i.status === 'skipped' && /istiod did not roll out/.test(i.message),
+    ),
+  );
   assert.equal(m.kube.callsWhere({ verb: 'patch' }).length, 1);
   assert.equal(exitCodeOf(r), ExitCode.timeout);
 });
@@ -207,18 +291,28 @@ test('--no-wait patches every workload in order and reads none of them back', as
   assert.ok([...r.controlPlane, ...r.workloads].every((i) => i.status === 'patched'));
   assert.equal(r.wait, false);
   const firstPatch = m.kube.calls.findIndex((c) => c.verb === 'patch');
-  assert.deepEqual(m.kube.calls.slice(firstPatch).map((c) => c.verb), Array(7).fill('patch'));
+  assert.deepEqual(
+    m.kube.calls.slice(firstPatch).map((c) => c.verb),
+    Array(7).fill('patch'),
+  );
   assert.equal(exitCodeOf(r), ExitCode.ok);
 });
 
 test('--dry-run sends every patch with dryRun, changes nothing and waits for nothing', async () => {
   const m = mesh();
-  const before = [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) => m.kube.objects<KubeObject>(t));
+  const before = [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) =>
+    m.kube.objects<KubeObject>(t),
+  );
   const r = await run(m, { dryRun: true });
   const patches = m.kube.callsWhere({ verb: 'patch' });
   assert.equal(patches.length, 7);
   assert.ok(patches.every((p) => p.dryRun));
-  assert.deepEqual([Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) => m.kube.objects<KubeObject>(t)), before);
+  assert.deepEqual(
+    [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) =>
+      m.kube.objects<KubeObject>(t),
+    ),
+    before,
+  );
   assert.ok([...r.controlPlane, ...r.workloads].every((i) => i.status === 'dry-run'));
   assert.equal(m.sim.events.length, 0);
   assert.equal(r.dryRun, true);
@@ -240,14 +334,20 @@ test('-n limits workloads to those namespaces and lists only there; the control 
   assert.equal(r.controlPlane.length, 2);
   assert.deepEqual(r.unmanagedPods, []);
   const lists = m.kube.callsWhere({ verb: 'list' });
-  assert.ok(lists.every((c) => c.namespace === 'shop' || c.namespace === 'istio-system'), 'no cluster-wide list');
+  assert.ok(
+    lists.every((c) => c.namespace === 'shop' || c.namespace === 'istio-system'),
+    'no cluster-wide list',
+  );
   assert.equal(template(m, Resources.deployments, 'payments', 'api')[RESTARTED_AT], undefined);
 });
 
 test('--control-plane-only and --workloads-only split the work between them', async () => {
   const cp = mesh();
   const a = await run(cp, { scope: 'control-plane' });
-  assert.deepEqual(names(a.controlPlane), ['istio-system/Deployment/istiod', 'istio-system/Deployment/istio-ingressgateway']);
+  assert.deepEqual(names(a.controlPlane), [
+    'istio-system/Deployment/istiod',
+    'istio-system/Deployment/istio-ingressgateway',
+  ]);
   assert.deepEqual(a.workloads, []);
   assert.ok(cp.kube.callsWhere({ verb: 'list' }).every((c) => c.namespace === 'istio-system'));
   const wl = mesh();
@@ -275,14 +375,21 @@ test('an OnDelete StatefulSet and a paused Deployment are reported as failed wit
 
 test('no istiod in the Istio namespace: refuses before restarting anything', async () => {
   const m = mesh();
-  await assert.rejects(run(m, { istioNamespace: 'istio-other' }), /no istiod Deployment \(label app=istiod\) in namespace istio-other; nothing was restarted/);
+  await assert.rejects(
+    run(m, { istioNamespace: 'istio-other' }),
+    /no istiod Deployment \(label app=istiod\) in namespace istio-other; nothing was restarted/,
+  );
   assert.equal(m.kube.writes().length, 0);
 });
 
 test('a forbidden list during discovery fails the command with the verb, resource and scope', async () => {
   const m = mesh();
   m.kube.fail({ verb: 'list', resource: 'pods' }, 403);
-  await assert.rejects(run(m), (e: unknown) => e instanceof KubeApiError && e.verb === 'list' && e.resource === 'pods' && e.namespace === undefined);
+  await assert.rejects(
+    run(m),
+    (e: unknown) =>
+      e instanceof KubeApiError && e.verb === 'list' && e.resource === 'pods' && e.namespace === undefined,
+  );
 });
 
 test('a workload deleted during its rollout fails; a read error is retried until the rollout completes', async () => {
@@ -305,7 +412,11 @@ test('waiting costs few requests: many rollouts in a namespace are read with one
   const patches = m.kube.callsWhere({ verb: 'patch' }).length;
   const reads = r.summary.apiRequests - patches;
   assert.ok(reads <= 15, `${reads} reads for 65 rollouts (discovery included)`);
-  assert.equal(m.kube.callsWhere({ verb: 'get' }).filter((c) => c.namespace!.startsWith('team')).length, 0, 'polls listed instead of getting each workload');
+  assert.equal(
+    m.kube.callsWhere({ verb: 'get' }).filter((c) => c.namespace!.startsWith('team')).length,
+    0,
+    'polls listed instead of getting each workload',
+  );
 });
 
 test('under a tight rate limit polls come no more often than keeps them within 30 % of it', async () => {
@@ -314,11 +425,20 @@ test('under a tight rate limit polls come no more often than keeps them within 3
   m.kube.beforeCall((c) => {
     if (c.verb === 'get') reads.push(m.clock.now().getTime());
   });
-  await runRestart({ ...DEFAULTS, scope: 'control-plane' }, { client: m.kube, now: m.clock.now, sleep: m.clock.sleep, pollIntervalMs: 500, qps: 2 });
+  await runRestart(
+    { ...DEFAULTS, scope: 'control-plane' },
+    { client: m.kube, now: m.clock.now, sleep: m.clock.sleep, pollIntervalMs: 500, qps: 2 },
+  );
   m.kube.assertNoUnexpectedCalls();
-  const gaps = reads.slice(1).map((t, i) => t - reads[i]!).filter((g) => g > 0);
+  const gaps = reads
+    .slice(1)
+    .map((t, i) => t - reads[i]!)
+    .filter((g) => g > 0);
   assert.ok(gaps.length >= 4, `${reads.length} polls`);
-  assert.ok(gaps.every((g) => g >= 1667), `one request per poll at 2 qps: at least 1.67 s apart, got ${gaps.join(', ')} ms`);
+  assert.ok(
+    gaps.every((g) => g >= 1667),
+    `one request per poll at 2 qps: at least 1.67 s apart, got ${gaps.join(', ')} ms`,
+  );
 });
 
 test('one rollout is read with a get, not a list of its namespace', async () => {
@@ -330,14 +450,60 @@ test('one rollout is read with a get, not a list of its namespace', async () => 
 test('the result is stable JSON: control plane, workloads, unmanaged pods and a summary', async () => {
   const m = mesh();
   const r = JSON.parse(JSON.stringify(await run(m, { namespaces: ['payments'] })));
-  assert.deepEqual(Object.keys(r), ['context', 'istioNamespace', 'namespaces', 'restartedAt', 'dryRun', 'wait', 'controlPlane', 'workloads', 'unmanagedPods', 'summary']);
+  assert.deepEqual(Object.keys(r), [
+    'context',
+    'istioNamespace',
+    'namespaces',
+    'restartedAt',
+    'dryRun',
+    'wait',
+    'controlPlane',
+    'workloads',
+    'unmanagedPods',
+    'summary',
+  ]);
   assert.deepEqual(r.workloads, [
-    { namespace: 'payments', kind: 'Deployment', name: 'api', role: 'workload', status: 'restarted', message: '1 of 1 replicas updated and available', hint: null, pods: 1, startedAt: r.workloads[0].startedAt, finishedAt: r.workloads[0].finishedAt, durationMs: 1000 },
+    {
+      namespace: 'payments',
+      kind: 'Deployment',
+      name: 'api',
+      role: 'workload',
+      status: 'restarted',
+      message: '1 of 1 replicas updated and available',
+      hint: null,
+      pods: 1,
+      startedAt: r.workloads[0].startedAt,
+      finishedAt: r.workloads[0].finishedAt,
+      durationMs: 1000,
+    },
   ]);
   assert.equal(r.workloads[0].startedAt, '2026-11-28T10:00:02.000Z', 'after istiod (1 s) and the gateway (1 s)');
   assert.equal(r.summary.total, 3);
-  assert.deepEqual(Object.keys(r.summary), ['total', 'restarted', 'patched', 'dryRun', 'failed', 'timeout', 'skipped', 'durationMs', 'apiRequests']);
-  assert.deepEqual({ ...r.summary, apiRequests: 0 }, { total: 3, restarted: 3, patched: 0, dryRun: 0, failed: 0, timeout: 0, skipped: 0, durationMs: 3000, apiRequests: 0 });
+  assert.deepEqual(Object.keys(r.summary), [
+    'total',
+    'restarted',
+    'patched',
+    'dryRun',
+    'failed',
+    'timeout',
+    'skipped',
+    'durationMs',
+    'apiRequests',
+  ]);
+  assert.deepEqual(
+    { ...r.summary, apiRequests: 0 },
+    {
+      total: 3,
+      restarted: 3,
+      patched: 0,
+      dryRun: 0,
+      failed: 0,
+      timeout: 0,
+      skipped: 0,
+      durationMs: 3000,
+      apiRequests: 0,
+    },
+  );
   assert.equal(r.namespaces[0], 'payments');
 });
 
@@ -346,9 +512,15 @@ test('the table has one row per workload, then the totals', async () => {
   const text = renderRestart(await run(m, { namespaces: ['payments'] }), createStyle(false));
   const lines = text.trimEnd().split('\n');
   assert.match(lines[0]!, /^NAMESPACE\s+KIND\s+NAME\s+STATUS\s+DURATION\s+MESSAGE$/);
-  assert.match(lines[1]!, /^istio-system\s+Deployment\s+istiod\s+restarted\s+1\.0s\s+2 of 2 replicas updated and available$/);
+  assert.match(
+    lines[1]!,
+    /^istio-system\s+Deployment\s+istiod\s+restarted\s+1\.0s\s+2 of 2 replicas updated and available$/,
+  );
   assert.match(lines[3]!, /^payments\s+Deployment\s+api\s+restarted/);
-  assert.match(lines[4]!, /^√ 3 workload\(s\): 3 restarted in 3\.0s, \d+ API requests \(control plane 2, workloads 1\)$/);
+  assert.match(
+    lines[4]!,
+    /^√ 3 workload\(s\): 3 restarted in 3\.0s, \d+ API requests \(control plane 2, workloads 1\)$/,
+  );
 });
 
 test('progress: one line per finished workload off a terminal, one redrawn line on it', async () => {
@@ -362,7 +534,12 @@ test('progress: one line per finished workload off a terminal, one redrawn line 
   const lines = plain.trimEnd().split('\n');
   assert.equal(lines.length, 7);
   assert.match(lines[0]!, /^√ deployment\/istiod -n istio-system: restarted \(1\.0s\)$/);
-  assert.ok(lines.includes('× deployment/api -n payments: failed (1.0s): exceeded its progress deadline: ReplicaSet "api-' + lines.find((l) => l.includes('api-'))!.split('"api-')[1]));
+  assert.ok(
+    lines.includes(
+      '× deployment/api -n payments: failed (1.0s): exceeded its progress deadline: ReplicaSet "api-' +
+        lines.find((l) => l.includes('api-'))!.split('"api-')[1],
+    ),
+  );
   let tty = '';
   const q = progressReporter({ write: (t) => (tty += t) }, true, createStyle(false));
   q.start();
@@ -370,7 +547,10 @@ test('progress: one line per finished workload off a terminal, one redrawn line 
   q.end();
   assert.ok(!tty.includes('\n'), 'never scrolls');
   assert.match(tty, /\r\u001b\[2Krestarting: 7\/7 done, 0 in progress, 1 failed\r\u001b\[2K$/);
-  assert.match(tty, /^restarting: finding workloads with a sidecar…\r\u001b\[2Krestarting: 0\/7 done, 0 in progress, 0 failed/);
+  assert.match(
+    tty,
+    /^restarting: finding workloads with a sidecar…\r\u001b\[2Krestarting: 0\/7 done, 0 in progress, 0 failed/,
+  );
   assert.match(tty, /restarting: 0\/7 done, 1 in progress, 0 failed/);
 });
 
@@ -392,12 +572,19 @@ test('rollout status follows kubectl for each kind', () => {
   assert.equal(rolloutState('StatefulSet', s).phase, 'done');
   (s.spec as { updateStrategy: unknown }).updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: 1 } };
   s.status = { ...s.status, currentRevision: 's-old', updatedReplicas: 1 };
-  assert.equal(rolloutState('StatefulSet', s).phase, 'done', 'a partitioned rollout is done once the pods above the partition are updated');
+  assert.equal(
+    rolloutState('StatefulSet', s).phase,
+    'done',
+    'a partitioned rollout is done once the pods above the partition are updated',
+  );
 
   const ds = daemonSet('ns', 'ds', { replicas: 3 });
   ds.status = { ...ds.status, updatedNumberScheduled: 2 };
   assert.deepEqual(rolloutState('DaemonSet', ds), { phase: 'waiting', message: '2 of 3 pods updated' });
-  assert.equal(unrollable('DaemonSet', daemonSet('ns', 'x', { updateStrategy: 'OnDelete' }))?.message.includes('OnDelete'), true);
+  assert.equal(
+    unrollable('DaemonSet', daemonSet('ns', 'x', { updateStrategy: 'OnDelete' }))?.message.includes('OnDelete'),
+    true,
+  );
   assert.equal(unrollable('DaemonSet', ds), null);
 });
 
@@ -420,7 +607,18 @@ test('restart refuses bad flags with exit 2 before connecting', async () => {
 test('restart --help documents every flag and its default', async () => {
   const r = await cli(['restart', '--help']);
   assert.equal(r.code, 0);
-  for (const flag of ['--control-plane-only', '--workloads-only', '--namespace', '--concurrency', '--timeout', '--wait', '--dry-run', '--qps', '--burst']) assert.ok(r.stdout.includes(flag), flag);
+  for (const flag of [
+    '--control-plane-only',
+    '--workloads-only',
+    '--namespace',
+    '--concurrency',
+    '--timeout',
+    '--wait',
+    '--dry-run',
+    '--qps',
+    '--burst',
+  ])
+    assert.ok(r.stdout.includes(flag), flag);
   assert.match(r.stdout, /\[default: 10\]/);
   assert.match(r.stdout, /\[default: "5m"\]/);
   assert.match(r.stdout, /\[default: 50\]/);
@@ -435,7 +633,11 @@ async function serve(kube: FakeKube): Promise<{ url: string; arrivals: number[];
   const arrivals: number[] = [];
   const types = Object.values(Resources);
   const route = /^\/(?:api\/v1|apis\/apps\/v1)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/;
-  const patchTypes: Record<string, PatchType> = { 'application/strategic-merge-patch+json': 'strategic', 'application/merge-patch+json': 'merge', 'application/json-patch+json': 'json' };
+  const patchTypes: Record<string, PatchType> = {
+    'application/strategic-merge-patch+json': 'strategic',
+    'application/merge-patch+json': 'merge',
+    'application/json-patch+json': 'json',
+  };
   const reply = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -457,17 +659,26 @@ async function serve(kube: FakeKube): Promise<{ url: string; arrivals: number[];
       }
       if (req.method === 'GET') {
         const q = url.searchParams;
-        const items = await kube.list(type, { ...(ns ? { namespace: ns } : {}), ...(q.get('labelSelector') ? { labelSelector: q.get('labelSelector')! } : {}), metadataOnly: String(req.headers.accept).includes('PartialObjectMetadataList') });
+        const items = await kube.list(type, {
+          ...(ns ? { namespace: ns } : {}),
+          ...(q.get('labelSelector') ? { labelSelector: q.get('labelSelector')! } : {}),
+          metadataOnly: String(req.headers.accept).includes('PartialObjectMetadataList'),
+        });
         return reply(res, 200, { items, metadata: {} });
       }
       if (req.method === 'PATCH' && name) {
-        const o = await kube.patch(type, ns, name, JSON.parse(body), patchTypes[String(req.headers['content-type'])]!, { dryRun: url.searchParams.get('dryRun') === 'All' });
+        const o = await kube.patch(type, ns, name, JSON.parse(body), patchTypes[String(req.headers['content-type'])]!, {
+          dryRun: url.searchParams.get('dryRun') === 'All',
+        });
         return reply(res, 200, o);
       }
       return reply(res, 405, { reason: 'MethodNotAllowed', message: `${req.method} ${url.pathname}` });
     } catch (e) {
       const err = e as KubeApiError;
-      return reply(res, err instanceof KubeApiError ? err.status : 500, { reason: err.reason ?? 'InternalError', message: err.apiMessage ?? String(e) });
+      return reply(res, err instanceof KubeApiError ? err.status : 500, {
+        reason: err.reason ?? 'InternalError',
+        message: err.apiMessage ?? String(e),
+      });
     }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -482,10 +693,33 @@ test('through the CLI: --qps and --burst bound the request rate; stdout holds on
   const dir = await mkdtemp(join(tmpdir(), 'istio-ca-restart-'));
   try {
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', 'current-context': 'bench', clusters: [{ name: 'c', cluster: { server: api.url } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'bench', context: { cluster: 'c', user: 'u' } }] }));
+    await writeFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'bench',
+        clusters: [{ name: 'c', cluster: { server: api.url } }],
+        users: [{ name: 'u', user: { token: 't' } }],
+        contexts: [{ name: 'bench', context: { cluster: 'c', user: 'u' } }],
+      }),
+    );
     const qps = 40;
     const burst = 4;
-    const r = await cli(['restart', '--kubeconfig', kubeconfig, '--qps', String(qps), '--burst', String(burst), '--concurrency', '32', '--no-wait', '-o', 'json']);
+    const r = await cli([
+      'restart',
+      '--kubeconfig',
+      kubeconfig,
+      '--qps',
+      String(qps),
+      '--burst',
+      String(burst),
+      '--concurrency',
+      '32',
+      '--no-wait',
+      '-o',
+      'json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.summary.patched, 47);
@@ -496,7 +730,10 @@ test('through the CLI: --qps and --burst bound the request rate; stdout holds on
     // Token bucket: n requests span at least (n - burst) / qps seconds. Measured over the whole run: a loaded
     // machine can delay an early request on its way to the server and bunch arrivals in a short window, but it
     // cannot make the last request leave before its token; 25 ms of slack for timers.
-    assert.ok(t[t.length - 1]! - t[0]! >= ((t.length - burst) / qps) * 1000 - 25, `${t.length} requests in ${(t[t.length - 1]! - t[0]!).toFixed(0)} ms`);
+    assert.ok(
+      t[t.length - 1]! - t[0]! >= ((t.length - burst) / qps) * 1000 - 25,
+      `${t.length} requests in ${(t[t.length - 1]! - t[0]!).toFixed(0)} ms`,
+    );
     m.kube.assertNoUnexpectedCalls();
   } finally {
     await api.close();

@@ -35,7 +35,10 @@ export function e2eEnv(): E2EEnv {
         '`scripts/test-cluster kubectl-path`',
     );
   }
-  for (const [name, path] of [['ISTIO_CA_E2E_KUBECONFIG', kubeconfig!], ['ISTIO_CA_E2E_KUBECTL', kubectlPath!]] as const) {
+  for (const [name, path] of [
+    ['ISTIO_CA_E2E_KUBECONFIG', kubeconfig!],
+    ['ISTIO_CA_E2E_KUBECTL', kubectlPath!],
+  ] as const) {
     if (!existsSync(path)) throw new Error(`${name}=${path}: no such file (is the test cluster up?)`);
   }
   return { kubeconfig: resolve(kubeconfig!), kubectl: resolve(kubectlPath!) };
@@ -63,7 +66,12 @@ export interface KubectlOptions {
 /** Runs the built kubectl with --kubeconfig (and --context if given). Never throws on a non-zero exit. */
 export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
   const env = e2eEnv();
-  const argv = ['--kubeconfig', opts.kubeconfig ?? env.kubeconfig, ...(opts.context ? ['--context', opts.context] : []), ...args];
+  const argv = [
+    '--kubeconfig',
+    opts.kubeconfig ?? env.kubeconfig,
+    ...(opts.context ? ['--context', opts.context] : []),
+    ...args,
+  ];
   return new Promise((resolvePromise, reject) => {
     const child = execFile(
       env.kubectl,
@@ -139,7 +147,12 @@ export async function waitFor<T>(
 
 /** A DNS-1123 label `<prefix>-<random>`, unique per call. */
 export function uniqueName(prefix: string): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'test';
+  const clean =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 50) || 'test';
   return `${clean}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -178,7 +191,10 @@ export function repoRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'test', 'fixtures', 'mesh.yaml')) && existsSync(join(dir, 'package.json'))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root (test/fixtures/mesh.yaml) above ' + fileURLToPath(import.meta.url));
+    if (up === dir)
+      throw new Error(
+        'cannot find the repository root (test/fixtures/mesh.yaml) above ' + fileURLToPath(import.meta.url),
+      );
     dir = up;
   }
 }
@@ -269,10 +285,13 @@ export async function applyFixtureMesh(opts: FixtureOptions = {}): Promise<Fixtu
     const timeout = Math.round((opts.timeoutMs ?? 120_000) / 1000);
     await Promise.all(
       workloads.map((w) =>
-        kubectlOk(['rollout', 'status', `${w.kind.toLowerCase()}/${w.name}`, '-n', w.namespace, `--timeout=${timeout}s`], {
-          ...k,
-          timeoutMs: (timeout + 10) * 1000,
-        }),
+        kubectlOk(
+          ['rollout', 'status', `${w.kind.toLowerCase()}/${w.name}`, '-n', w.namespace, `--timeout=${timeout}s`],
+          {
+            ...k,
+            timeoutMs: (timeout + 10) * 1000,
+          },
+        ),
       ),
     );
   }
@@ -298,8 +317,10 @@ export function testclusterTool(): string {
 export async function refreshReadonlyRbac(kubeconfig?: string): Promise<void> {
   const tool = testclusterTool();
   await new Promise<void>((res, rej) => {
-    execFile(tool, ['readonly-rbac', '--kubeconfig', kubeconfig ?? e2eEnv().kubeconfig, '--context', 'admin'], (err, _o, stderr) =>
-      err ? rej(new Error(`${tool} readonly-rbac failed: ${stderr}`)) : res(),
+    execFile(
+      tool,
+      ['readonly-rbac', '--kubeconfig', kubeconfig ?? e2eEnv().kubeconfig, '--context', 'admin'],
+      (err, _o, stderr) => (err ? rej(new Error(`${tool} readonly-rbac failed: ${stderr}`)) : res()),
     );
   });
 }
@@ -314,7 +335,16 @@ export interface ApiResponse {
  * codes (kubectl only shows them in its messages).
  */
 export async function apiGet(path: string, opts: { context?: string; kubeconfig?: string } = {}): Promise<ApiResponse> {
-  const args = ['config', 'view', '--raw', '--minify', '--flatten', '-o', 'json', ...(opts.context ? ['--context', opts.context] : [])];
+  const args = [
+    'config',
+    'view',
+    '--raw',
+    '--minify',
+    '--flatten',
+    '-o',
+    'json',
+    ...(opts.context ? ['--context', opts.context] : []),
+  ];
   const cfg = JSON.parse(await kubectlOk(args, opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}));
   const cluster = cfg.clusters[0].cluster;
   const user = cfg.users[0].user;

@@ -5,7 +5,17 @@
  * istiod Deployment's pod template changes (a rollout restart).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +46,11 @@ export function istiodBinary(): string {
   const dir = join(repoRoot(), 'test', 'istiod');
   const bin = join(dir, 'bin', 'istiod');
   if (!existsSync(bin)) {
-    const r = spawnSync('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', bin, '.'], { cwd: dir, stdio: 'inherit', env: { ...process.env, CGO_ENABLED: '0' } });
+    const r = spawnSync('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', bin, '.'], {
+      cwd: dir,
+      stdio: 'inherit',
+      env: { ...process.env, CGO_ENABLED: '0' },
+    });
     if (r.status !== 0) throw new Error(`building istiod in ${dir} failed (exit ${r.status})`);
   }
   return bin;
@@ -61,7 +75,9 @@ function kubeletWrite(dir: string, files: Record<string, Buffer>): void {
   const tmpLink = join(dir, '..data_tmp');
   rmSync(tmpLink, { force: true });
   symlinkSync(ts.slice(dir.length + 1), tmpLink);
-  const old = existsSync(join(dir, '..data')) ? readdirSync(dir).filter((f) => f.startsWith('..') && f !== '..data' && f !== '..data_tmp' && join(dir, f) !== ts) : [];
+  const old = existsSync(join(dir, '..data'))
+    ? readdirSync(dir).filter((f) => f.startsWith('..') && f !== '..data' && f !== '..data_tmp' && join(dir, f) !== ts)
+    : [];
   renameSync(tmpLink, join(dir, '..data'));
   for (const name of Object.keys(files)) {
     const link = join(dir, name);
@@ -91,7 +107,10 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
   };
   const deployment = () => client.get<Workload>(Resources.deployments, opts.namespace, 'istiod');
   const templateOf = async () => JSON.stringify((await deployment())?.spec?.template ?? {});
-  const multiRootOf = async () => (await deployment())?.spec?.template?.spec?.containers?.find((c) => c.name === 'discovery')?.env?.find((e) => e.name === 'ISTIO_MULTIROOT_MESH')?.value === 'true';
+  const multiRootOf = async () =>
+    (await deployment())?.spec?.template?.spec?.containers
+      ?.find((c) => c.name === 'discovery')
+      ?.env?.find((e) => e.name === 'ISTIO_MULTIROOT_MESH')?.value === 'true';
 
   // Mount as at pod start.
   let mounted = await readSecret();
@@ -104,27 +123,44 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
   const start = async () => {
     const multiRoot = await multiRootOf();
     logStream.write(`\n=== istiod start ${new Date().toISOString()} (ISTIO_MULTIROOT_MESH=${multiRoot}) ===\n`);
-    child = spawn(bin, ['discovery', '--kubeconfig', kubeconfig, `--httpAddr=127.0.0.1:${ports[0]}`, `--monitoringAddr=127.0.0.1:${ports[1]}`, `--grpcAddr=127.0.0.1:${ports[2]}`, `--secureGRPCAddr=127.0.0.1:${ports[3]}`, `--httpsAddr=127.0.0.1:${ports[4]}`, `--ctrlz_port=${ports[5]}`, '--ctrlz_address=127.0.0.1', '--domain=cluster.local', '--keepaliveMaxServerConnectionAge=30m'], {
-      cwd: work,
-      env: {
-        ...process.env,
-        KUBECONFIG: kubeconfig,
-        POD_NAMESPACE: opts.namespace,
-        POD_NAME: 'istiod-local',
-        REVISION: 'default',
-        CLUSTER_ID: 'Kubernetes',
-        ROOT_CA_DIR: rootCaDir,
-        ISTIO_MULTIROOT_MESH: multiRoot ? 'true' : 'false',
-        ENABLE_LEADER_ELECTION: 'false',
-        PILOT_CERT_PROVIDER: 'istiod',
-        INJECTION_WEBHOOK_CONFIG_NAME: '',
-        VALIDATION_WEBHOOK_CONFIG_NAME: '',
-        PILOT_ENABLE_GATEWAY_API: 'false',
-        PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER: 'false',
-        ISTIOD_CUSTOM_HOST: 'localhost',
+    child = spawn(
+      bin,
+      [
+        'discovery',
+        '--kubeconfig',
+        kubeconfig,
+        `--httpAddr=127.0.0.1:${ports[0]}`,
+        `--monitoringAddr=127.0.0.1:${ports[1]}`,
+        `--grpcAddr=127.0.0.1:${ports[2]}`,
+        `--secureGRPCAddr=127.0.0.1:${ports[3]}`,
+        `--httpsAddr=127.0.0.1:${ports[4]}`,
+        `--ctrlz_port=${ports[5]}`,
+        '--ctrlz_address=127.0.0.1',
+        '--domain=cluster.local',
+        '--keepaliveMaxServerConnectionAge=30m',
+      ],
+      {
+        cwd: work,
+        env: {
+          ...process.env,
+          KUBECONFIG: kubeconfig,
+          POD_NAMESPACE: opts.namespace,
+          POD_NAME: 'istiod-local',
+          REVISION: 'default',
+          CLUSTER_ID: 'Kubernetes',
+          ROOT_CA_DIR: rootCaDir,
+          ISTIO_MULTIROOT_MESH: multiRoot ? 'true' : 'false',
+          ENABLE_LEADER_ELECTION: 'false',
+          PILOT_CERT_PROVIDER: 'istiod',
+          INJECTION_WEBHOOK_CONFIG_NAME: '',
+          VALIDATION_WEBHOOK_CONFIG_NAME: '',
+          PILOT_ENABLE_GATEWAY_API: 'false',
+          PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER: 'false',
+          ISTIOD_CUSTOM_HOST: 'localhost',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     child.stdout!.pipe(logStream, { end: false });
     child.stderr!.pipe(logStream, { end: false });
   };
@@ -149,11 +185,13 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
         const key = JSON.stringify(data);
         if (key !== mountedKey) {
           mountedKey = key;
-          pending.push(setTimeout(() => {
-            if (stopped) return;
-            mounted = data;
-            kubeletWrite(rootCaDir, data ?? {});
-          }, syncDelay));
+          pending.push(
+            setTimeout(() => {
+              if (stopped) return;
+              mounted = data;
+              kubeletWrite(rootCaDir, data ?? {});
+            }, syncDelay),
+          );
         }
         const t = await templateOf();
         if (t !== template) {
@@ -181,8 +219,10 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     } catch {
       /* not listening yet */
     }
-    if ((child as ChildProcess | null)?.exitCode !== null && (child as ChildProcess | null)?.exitCode !== undefined) throw new Error(`istiod exited at start; log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error(`istiod not ready after 120 s; log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+    if ((child as ChildProcess | null)?.exitCode !== null && (child as ChildProcess | null)?.exitCode !== undefined)
+      throw new Error(`istiod exited at start; log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`istiod not ready after 120 s; log ${logPath}:\n${readFileSync(logPath, 'utf8').slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 
@@ -202,4 +242,10 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
 }
 
 /** Log lines with which istiod rejects a cacerts update (ISTIO-CA.md). */
-export const ISTIOD_REJECTIONS = [/Multi root is disabled/, /Updating new ROOT-CA not supported/, /Failed to update new Plug-in CA certs/, /failed reading root-cert\.pem/, /incomplete signing CA bundle/];
+export const ISTIOD_REJECTIONS = [
+  /Multi root is disabled/,
+  /Updating new ROOT-CA not supported/,
+  /Failed to update new Plug-in CA certs/,
+  /failed reading root-cert\.pem/,
+  /incomplete signing CA bundle/,
+];

@@ -20,7 +20,8 @@ export function registerKeys(dir: string): void {
   for (const entry of readdirSync(dir, { recursive: true })) {
     const path = join(dir, String(entry));
     if (!/(key\.pem|tls\.key)$/.test(path) || !statSync(path).isFile()) continue;
-    for (const line of readFileSync(path, 'utf8').split('\n')) if (line.length >= 40 && !line.startsWith('-----')) keyLines.add(line);
+    for (const line of readFileSync(path, 'utf8').split('\n'))
+      if (line.length >= 40 && !line.startsWith('-----')) keyLines.add(line);
   }
 }
 
@@ -45,32 +46,65 @@ export interface PluginOptions {
 /** Runs `kubectl-istio_ca ARGS --kubeconfig E2E [--context C]`; never throws on a non-zero exit. */
 export function plugin(args: string[], opts: PluginOptions = {}): Promise<PluginRun> {
   const env = e2eEnv();
-  const argv = [join(repoRoot(), 'bin', 'kubectl-istio_ca'), ...args, '--kubeconfig', opts.kubeconfig ?? env.kubeconfig, ...(opts.context ? ['--context', opts.context] : [])];
+  const argv = [
+    join(repoRoot(), 'bin', 'kubectl-istio_ca'),
+    ...args,
+    '--kubeconfig',
+    opts.kubeconfig ?? env.kubeconfig,
+    ...(opts.context ? ['--context', opts.context] : []),
+  ];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, argv, { cwd: opts.cwd ?? repoRoot(), timeout: opts.timeoutMs ?? 300_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1', ...opts.env }, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err);
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      try {
-        assertNoKeyBytes(stdout);
-        assertNoKeyBytes(stderr);
-      } catch (e) {
-        return reject(e);
-      }
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      argv,
+      {
+        cwd: opts.cwd ?? repoRoot(),
+        timeout: opts.timeoutMs ?? 300_000,
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, KUBECONFIG: '', NO_COLOR: '1', ...opts.env },
+        encoding: 'utf8',
+      },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err);
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        try {
+          assertNoKeyBytes(stdout);
+          assertNoKeyBytes(stderr);
+        } catch (e) {
+          return reject(e);
+        }
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Stands in for istiod's namespace controller: writes istio-ca-root-cert with `rootPem` into each namespace. */
 export async function writeRootConfigMaps(namespaces: string[], rootPem: string, kubeconfig?: string): Promise<void> {
-  const items = namespaces.map((ns) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'istio-ca-root-cert', namespace: ns, labels: { 'istio.io/config': 'true' } }, data: { 'root-cert.pem': rootPem } }));
-  await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }), ...(kubeconfig ? { kubeconfig } : {}) });
+  const items = namespaces.map((ns) => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'istio-ca-root-cert', namespace: ns, labels: { 'istio.io/config': 'true' } },
+    data: { 'root-cert.pem': rootPem },
+  }));
+  await kubectlOk(['apply', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+    ...(kubeconfig ? { kubeconfig } : {}),
+  });
 }
 
 /** The cacerts secret as kubectl sees it (null when absent). */
-export async function getCacerts(namespace: string, kubeconfig?: string): Promise<{ metadata: { resourceVersion: string; annotations?: Record<string, string>; labels?: Record<string, string> }; data: Record<string, string> } | null> {
+export async function getCacerts(
+  namespace: string,
+  kubeconfig?: string,
+): Promise<{
+  metadata: { resourceVersion: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  data: Record<string, string>;
+} | null> {
   try {
-    return JSON.parse(await kubectlOk(['get', 'secret', 'cacerts', '-n', namespace, '-o', 'json'], kubeconfig ? { kubeconfig } : {}));
+    return JSON.parse(
+      await kubectlOk(['get', 'secret', 'cacerts', '-n', namespace, '-o', 'json'], kubeconfig ? { kubeconfig } : {}),
+    );
   } catch (e) {
     if (/NotFound|not found/.test((e as Error).message)) return null;
     throw e;
@@ -80,6 +114,7 @@ export async function getCacerts(namespace: string, kubeconfig?: string): Promis
 /** A bundle directory as the cacerts secret's data would hold it (base64 of each file). */
 export async function bundleData(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) out[f] = readFileSync(join(dir, f)).toString('base64');
+  for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'])
+    out[f] = readFileSync(join(dir, f)).toString('base64');
   return out;
 }

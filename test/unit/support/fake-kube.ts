@@ -81,7 +81,16 @@ function matches(call: FakeCall, m: CallMatch): boolean {
   return true;
 }
 
-const REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };
+const REASONS: Record<number, string> = {
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  422: 'Invalid',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
 
 export class FakeKube implements KubeClient {
   readonly context: string;
@@ -139,7 +148,8 @@ export class FakeKube implements KubeClient {
     this.faults.push({
       match,
       times: opts.times ?? Infinity,
-      error: () => new KubeApiError(status, REASONS[status] ?? 'Error', opts.message ?? `fake ${status}`, '', '', undefined),
+      error: () =>
+        new KubeApiError(status, REASONS[status] ?? 'Error', opts.message ?? `fake ${status}`, '', '', undefined),
     });
     return this;
   }
@@ -176,7 +186,9 @@ export class FakeKube implements KubeClient {
 
   /** Stored objects of a type (copies), optionally in one namespace. */
   objects<T extends KubeObject = KubeObject>(type: ResourceType, namespace?: string): T[] {
-    return [...this.bucket(type).values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map((o) => clone(o) as T);
+    return [...this.bucket(type).values()]
+      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+      .map((o) => clone(o) as T);
   }
 
   /** Calls matching, in order. */
@@ -210,55 +222,144 @@ export class FakeKube implements KubeClient {
   }
 
   async list<T extends KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<T[]> {
-    const call = await this.begin({ verb: 'list', resource: type.plural, namespace: opts.namespace, list: { ...opts }, dryRun: false }, type);
+    const call = await this.begin(
+      { verb: 'list', resource: type.plural, namespace: opts.namespace, list: { ...opts }, dryRun: false },
+      type,
+    );
     const labelTest = opts.labelSelector ? this.labelSelector(opts.labelSelector, call) : () => true;
     const fieldTest = opts.fieldSelector ? this.fieldSelector(opts.fieldSelector, call) : () => true;
     const found = [...this.bucket(type).values()]
       .filter((o) => opts.namespace === undefined || o.metadata.namespace === opts.namespace)
       .filter((o) => labelTest(o.metadata.labels ?? {}) && fieldTest(o))
-      .sort((a, b) => objKey(a.metadata.namespace, a.metadata.name).localeCompare(objKey(b.metadata.namespace, b.metadata.name)));
+      .sort((a, b) =>
+        objKey(a.metadata.namespace, a.metadata.name).localeCompare(objKey(b.metadata.namespace, b.metadata.name)),
+      );
     this.requests += Math.max(1, Math.ceil(found.length / (opts.limit ?? 500)));
     this.checkFaults(call, type);
     if (found.length) for (const h of this.readHooks) h(type, found, call);
     return found.map((o) =>
-      opts.metadataOnly ? ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: clone(o.metadata) } as T) : (clone(o) as T),
+      opts.metadataOnly
+        ? ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: clone(o.metadata) } as T)
+        : (clone(o) as T),
     );
   }
 
-  async create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts: WriteOptions = {}): Promise<T> {
-    const call = await this.begin({ verb: 'create', resource: type.plural, namespace, name: body.metadata?.name, body: clone(body), dryRun: opts.dryRun === true }, type);
+  async create<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: T,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    const call = await this.begin(
+      {
+        verb: 'create',
+        resource: type.plural,
+        namespace,
+        name: body.metadata?.name,
+        body: clone(body),
+        dryRun: opts.dryRun === true,
+      },
+      type,
+    );
     this.requests++;
     this.checkFaults(call, type);
     const key = objKey(namespace, body.metadata.name);
-    if (this.bucket(type).has(key)) throw new KubeApiError(409, 'AlreadyExists', `${type.plural} "${body.metadata.name}" already exists`, 'create', type.plural, namespace);
+    if (this.bucket(type).has(key))
+      throw new KubeApiError(
+        409,
+        'AlreadyExists',
+        `${type.plural} "${body.metadata.name}" already exists`,
+        'create',
+        type.plural,
+        namespace,
+      );
     const next = clone(body);
-    next.metadata = { ...next.metadata, ...(namespace !== undefined ? { namespace } : {}), uid: `uid-${++this.uid}`, creationTimestamp: this.now().toISOString() };
+    next.metadata = {
+      ...next.metadata,
+      ...(namespace !== undefined ? { namespace } : {}),
+      uid: `uid-${++this.uid}`,
+      creationTimestamp: this.now().toISOString(),
+    };
     if (next.spec !== undefined) next.metadata.generation = 1;
     return this.commit(type, key, null, next, call) as T;
   }
 
-  async update<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: T, opts: WriteOptions = {}): Promise<T> {
-    const call = await this.begin({ verb: 'update', resource: type.plural, namespace, name: body.metadata?.name, body: clone(body), dryRun: opts.dryRun === true }, type);
+  async update<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    body: T,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    const call = await this.begin(
+      {
+        verb: 'update',
+        resource: type.plural,
+        namespace,
+        name: body.metadata?.name,
+        body: clone(body),
+        dryRun: opts.dryRun === true,
+      },
+      type,
+    );
     this.requests++;
     this.checkFaults(call, type);
     const key = objKey(namespace, body.metadata.name);
     const cur = this.bucket(type).get(key);
-    if (!cur) throw new KubeApiError(404, 'NotFound', `${type.plural} "${body.metadata.name}" not found`, 'update', type.plural, namespace);
+    if (!cur)
+      throw new KubeApiError(
+        404,
+        'NotFound',
+        `${type.plural} "${body.metadata.name}" not found`,
+        'update',
+        type.plural,
+        namespace,
+      );
     if (body.metadata.resourceVersion !== undefined && body.metadata.resourceVersion !== cur.metadata.resourceVersion) {
-      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${type.plural} "${body.metadata.name}": the object has been modified`, 'update', type.plural, namespace);
+      throw new KubeApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${type.plural} "${body.metadata.name}": the object has been modified`,
+        'update',
+        type.plural,
+        namespace,
+      );
     }
     const next = clone(body);
-    next.metadata = { ...next.metadata, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, ...(cur.metadata.generation !== undefined ? { generation: cur.metadata.generation } : {}) };
+    next.metadata = {
+      ...next.metadata,
+      uid: cur.metadata.uid,
+      creationTimestamp: cur.metadata.creationTimestamp,
+      ...(cur.metadata.generation !== undefined ? { generation: cur.metadata.generation } : {}),
+    };
     return this.commit(type, key, cur, next, call) as T;
   }
 
-  async patch<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, patch: unknown, patchType: PatchType, opts: WriteOptions = {}): Promise<T> {
-    const call = await this.begin({ verb: 'patch', resource: type.plural, namespace, name, body: clone(patch), patchType, dryRun: opts.dryRun === true }, type);
+  async patch<T extends KubeObject>(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    patchType: PatchType,
+    opts: WriteOptions = {},
+  ): Promise<T> {
+    const call = await this.begin(
+      {
+        verb: 'patch',
+        resource: type.plural,
+        namespace,
+        name,
+        body: clone(patch),
+        patchType,
+        dryRun: opts.dryRun === true,
+      },
+      type,
+    );
     this.requests++;
     this.checkFaults(call, type);
     const key = objKey(namespace, name);
     const cur = this.bucket(type).get(key);
-    if (!cur) throw new KubeApiError(404, 'NotFound', `${type.plural} "${name}" not found`, 'patch', type.plural, namespace);
+    if (!cur)
+      throw new KubeApiError(404, 'NotFound', `${type.plural} "${name}" not found`, 'patch', type.plural, namespace);
     let next: KubeObject;
     if (patchType === 'json') next = this.jsonPatch(cur, patch, call);
     else {
@@ -266,7 +367,12 @@ export class FakeKube implements KubeClient {
       if (patchType === 'strategic') this.assertMapsOnly(patch, call);
       next = mergePatch(cur, patch) as KubeObject;
     }
-    next.metadata = { ...next.metadata, name, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp };
+    next.metadata = {
+      ...next.metadata,
+      name,
+      uid: cur.metadata.uid,
+      creationTimestamp: cur.metadata.creationTimestamp,
+    };
     return this.commit(type, key, cur, next, call) as T;
   }
 
@@ -279,7 +385,10 @@ export class FakeKube implements KubeClient {
   }
 
   private unexpectedCall(call: FakeCall | string, why: string): never {
-    const what = typeof call === 'string' ? call : `${call.verb} ${call.resource}${call.namespace !== undefined ? ` -n ${call.namespace}` : ''}${call.name ? ` ${call.name}` : ''}`;
+    const what =
+      typeof call === 'string'
+        ? call
+        : `${call.verb} ${call.resource}${call.namespace !== undefined ? ` -n ${call.namespace}` : ''}${call.name ? ` ${call.name}` : ''}`;
     this.unexpected.push(`${what}: ${why}`);
     throw new UnexpectedCallError(`FakeKube: unexpected call ${what}: ${why}`);
   }
@@ -288,8 +397,13 @@ export class FakeKube implements KubeClient {
     const call: FakeCall = { seq: this.calls.length, ...partial };
     this.calls.push(call);
     const served = this.types.get(type.plural);
-    if (!served || served.group !== type.group || served.version !== type.version) this.unexpectedCall(call, `resource ${type.group || 'core'}/${type.version}/${type.plural} is not served by this fake`);
-    if (this.allow && !this.allow.has(`${call.verb} ${call.resource}`)) this.unexpectedCall(call, `"${call.verb} ${call.resource}" is not in allow`);
+    if (!served || served.group !== type.group || served.version !== type.version)
+      this.unexpectedCall(
+        call,
+        `resource ${type.group || 'core'}/${type.version}/${type.plural} is not served by this fake`,
+      );
+    if (this.allow && !this.allow.has(`${call.verb} ${call.resource}`))
+      this.unexpectedCall(call, `"${call.verb} ${call.resource}" is not in allow`);
     for (const h of this.beforeHooks) await h(call);
     return call;
   }
@@ -306,8 +420,15 @@ export class FakeKube implements KubeClient {
     throw e;
   }
 
-  private commit(type: ResourceType, key: string, cur: KubeObject | null, next: KubeObject, call: FakeCall): KubeObject {
-    if (cur && next.spec !== undefined && !isDeepStrictEqual(cur.spec, next.spec)) next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
+  private commit(
+    type: ResourceType,
+    key: string,
+    cur: KubeObject | null,
+    next: KubeObject,
+    call: FakeCall,
+  ): KubeObject {
+    if (cur && next.spec !== undefined && !isDeepStrictEqual(cur.spec, next.spec))
+      next.metadata.generation = (cur.metadata.generation ?? 1) + 1;
     next.metadata.resourceVersion = String(this.rv + 1);
     if (call.dryRun) return clone(next);
     this.rv++;
@@ -317,7 +438,8 @@ export class FakeKube implements KubeClient {
   }
 
   private assertMapsOnly(patch: unknown, call: FakeCall, path = ''): void {
-    if (Array.isArray(patch)) this.unexpectedCall(call, `strategic-merge patch with a list at ${path || '/'} (list merging is not simulated)`);
+    if (Array.isArray(patch))
+      this.unexpectedCall(call, `strategic-merge patch with a list at ${path || '/'} (list merging is not simulated)`);
     if (patch && typeof patch === 'object') {
       for (const [k, v] of Object.entries(patch)) {
         if (k.startsWith('$')) this.unexpectedCall(call, `strategic-merge directive ${k} is not simulated`);
@@ -330,13 +452,23 @@ export class FakeKube implements KubeClient {
     if (!Array.isArray(patch)) this.unexpectedCall(call, 'a JSON patch must be a list of operations');
     const doc = clone(cur) as unknown as Record<string, unknown>;
     for (const op of patch as { op: string; path: string; value?: unknown }[]) {
-      const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const parts = op.path
+        .split('/')
+        .slice(1)
+        .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
       const last = parts.pop();
       if (last === undefined) this.unexpectedCall(call, `JSON patch path ${op.path}`);
       let parent: Record<string, unknown> = doc;
       for (const p of parts) {
         if (parent[p] === undefined || parent[p] === null || typeof parent[p] !== 'object') {
-          throw new KubeApiError(422, 'Invalid', `path ${op.path} does not exist`, 'patch', call.resource, call.namespace);
+          throw new KubeApiError(
+            422,
+            'Invalid',
+            `path ${op.path} does not exist`,
+            'patch',
+            call.resource,
+            call.namespace,
+          );
         }
         parent = parent[p] as Record<string, unknown>;
       }
@@ -344,15 +476,32 @@ export class FakeKube implements KubeClient {
       switch (op.op) {
         case 'add':
         case 'replace':
-          if (op.op === 'replace' && !(last! in parent)) throw new KubeApiError(422, 'Invalid', `path ${op.path} does not exist`, 'patch', call.resource, call.namespace);
+          if (op.op === 'replace' && !(last! in parent))
+            throw new KubeApiError(
+              422,
+              'Invalid',
+              `path ${op.path} does not exist`,
+              'patch',
+              call.resource,
+              call.namespace,
+            );
           parent[last!] = clone(op.value);
           break;
         case 'remove':
-          if (!(last! in parent)) throw new KubeApiError(422, 'Invalid', `path ${op.path} does not exist`, 'patch', call.resource, call.namespace);
+          if (!(last! in parent))
+            throw new KubeApiError(
+              422,
+              'Invalid',
+              `path ${op.path} does not exist`,
+              'patch',
+              call.resource,
+              call.namespace,
+            );
           delete parent[last!];
           break;
         case 'test':
-          if (!isDeepStrictEqual(parent[last!], op.value)) throw new KubeApiError(422, 'Invalid', `test failed at ${op.path}`, 'patch', call.resource, call.namespace);
+          if (!isDeepStrictEqual(parent[last!], op.value))
+            throw new KubeApiError(422, 'Invalid', `test failed at ${op.path}`, 'patch', call.resource, call.namespace);
           break;
         default:
           this.unexpectedCall(call, `JSON patch op ${op.op} is not simulated`);
@@ -390,7 +539,10 @@ export class FakeKube implements KubeClient {
 /** RFC 7386 JSON merge patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return clone(patch);
-  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? clone(target as Record<string, unknown>) : {};
+  const out: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target)
+      ? clone(target as Record<string, unknown>)
+      : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);
@@ -420,10 +572,22 @@ const INJECTED = '{"initContainers":["istio-init"],"containers":["istio-proxy"],
 
 function template(name: string, o: WorkloadSpecOptions) {
   const labels = { app: name, ...o.templateLabels };
-  const annotations = { ...(o.templateSidecar === 'annotation' ? { [STATUS_ANNOTATION]: INJECTED } : {}), ...o.templateAnnotations };
-  const containers = [{ name, image: 'example/app:1' }, ...(o.templateSidecar === 'container' ? [{ name: 'istio-proxy', image: 'istio/proxyv2:1.28.0' }] : [])];
-  const initContainers = o.templateSidecar === 'native' ? [{ name: 'istio-proxy', image: 'istio/proxyv2:1.28.0', restartPolicy: 'Always' }] : undefined;
-  return { metadata: { labels, ...(Object.keys(annotations).length ? { annotations } : {}) }, spec: { containers, ...(initContainers ? { initContainers } : {}) } };
+  const annotations = {
+    ...(o.templateSidecar === 'annotation' ? { [STATUS_ANNOTATION]: INJECTED } : {}),
+    ...o.templateAnnotations,
+  };
+  const containers = [
+    { name, image: 'example/app:1' },
+    ...(o.templateSidecar === 'container' ? [{ name: 'istio-proxy', image: 'istio/proxyv2:1.28.0' }] : []),
+  ];
+  const initContainers =
+    o.templateSidecar === 'native'
+      ? [{ name: 'istio-proxy', image: 'istio/proxyv2:1.28.0', restartPolicy: 'Always' }]
+      : undefined;
+  return {
+    metadata: { labels, ...(Object.keys(annotations).length ? { annotations } : {}) },
+    spec: { containers, ...(initContainers ? { initContainers } : {}) },
+  };
 }
 
 /** A Deployment that has fully rolled out (status matches spec). */
@@ -433,7 +597,12 @@ export function deployment(namespace: string, name: string, o: WorkloadSpecOptio
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: { name, namespace, labels: { app: name, ...o.labels }, generation: 1 },
-    spec: { replicas, selector: { matchLabels: { app: name } }, template: template(name, o), ...(o.paused ? { paused: true } : {}) } as Workload['spec'],
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: template(name, o),
+      ...(o.paused ? { paused: true } : {}),
+    } as Workload['spec'],
   };
   return settled('Deployment', w);
 }
@@ -443,7 +612,16 @@ export function statefulSet(namespace: string, name: string, o: WorkloadSpecOpti
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: { name, namespace, labels: { app: name, ...o.labels }, generation: 1 },
-    spec: { replicas: o.replicas ?? 1, selector: { matchLabels: { app: name } }, serviceName: name, template: template(name, o), updateStrategy: { type: o.updateStrategy ?? 'RollingUpdate', ...(o.updateStrategy === 'OnDelete' ? {} : { rollingUpdate: { partition: 0 } }) } } as Workload['spec'],
+    spec: {
+      replicas: o.replicas ?? 1,
+      selector: { matchLabels: { app: name } },
+      serviceName: name,
+      template: template(name, o),
+      updateStrategy: {
+        type: o.updateStrategy ?? 'RollingUpdate',
+        ...(o.updateStrategy === 'OnDelete' ? {} : { rollingUpdate: { partition: 0 } }),
+      },
+    } as Workload['spec'],
   };
   return settled('StatefulSet', w);
 }
@@ -454,7 +632,11 @@ export function daemonSet(namespace: string, name: string, o: WorkloadSpecOption
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
     metadata: { name, namespace, labels: { app: name, ...o.labels }, generation: 1 },
-    spec: { selector: { matchLabels: { app: name } }, template: template(name, o), updateStrategy: { type: o.updateStrategy ?? 'RollingUpdate' } } as Workload['spec'],
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: template(name, o),
+      updateStrategy: { type: o.updateStrategy ?? 'RollingUpdate' },
+    } as Workload['spec'],
     status: { desiredNumberScheduled: o.replicas ?? 1 },
   };
   return settled('DaemonSet', w);
@@ -462,7 +644,9 @@ export function daemonSet(namespace: string, name: string, o: WorkloadSpecOption
 
 /** A short stable hash of a pod template, as the controllers name revisions. */
 export function templateHash(w: Workload): string {
-  const h = createHash('sha256').update(JSON.stringify(w.spec?.template ?? {})).digest();
+  const h = createHash('sha256')
+    .update(JSON.stringify(w.spec?.template ?? {}))
+    .digest();
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   return Array.from(h.subarray(0, 10), (b) => alphabet[b % alphabet.length]).join('');
 }
@@ -474,12 +658,34 @@ export function settled(kind: string, w: Workload): Workload {
   const replicas = spec.replicas ?? 1;
   const rev = `${w.metadata.name}-${templateHash(w)}`;
   if (kind === 'Deployment') {
-    w.status = { observedGeneration: gen, replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas, conditions: [{ type: 'Available', status: 'True' }, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' }] };
+    w.status = {
+      observedGeneration: gen,
+      replicas,
+      updatedReplicas: replicas,
+      readyReplicas: replicas,
+      availableReplicas: replicas,
+      conditions: [
+        { type: 'Available', status: 'True' },
+        { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' },
+      ],
+    };
   } else if (kind === 'StatefulSet') {
-    w.status = { observedGeneration: gen, replicas, readyReplicas: replicas, updatedReplicas: replicas, currentRevision: rev, updateRevision: rev };
+    w.status = {
+      observedGeneration: gen,
+      replicas,
+      readyReplicas: replicas,
+      updatedReplicas: replicas,
+      currentRevision: rev,
+      updateRevision: rev,
+    };
   } else {
     const desired = w.status?.desiredNumberScheduled ?? 1;
-    w.status = { observedGeneration: gen, desiredNumberScheduled: desired, updatedNumberScheduled: desired, numberAvailable: desired };
+    w.status = {
+      observedGeneration: gen,
+      desiredNumberScheduled: desired,
+      updatedNumberScheduled: desired,
+      numberAvailable: desired,
+    };
   }
   return w;
 }
@@ -496,23 +702,54 @@ export interface PodOptions {
 export function podsOf(w: Workload, o: PodOptions = {}): Pod[] {
   const kind = w.kind ?? 'Deployment';
   const ns = w.metadata.namespace!;
-  const count = o.count ?? (kind === 'DaemonSet' ? (w.status?.desiredNumberScheduled ?? 1) : ((w.spec as { replicas?: number })?.replicas ?? 1));
+  const count =
+    o.count ??
+    (kind === 'DaemonSet'
+      ? (w.status?.desiredNumberScheduled ?? 1)
+      : ((w.spec as { replicas?: number })?.replicas ?? 1));
   const hash = templateHash(w);
   const t = w.spec?.template ?? {};
-  const mark = o.sidecar ?? (t.metadata?.annotations?.[STATUS_ANNOTATION] ? 'annotation' : (t.spec?.containers ?? []).some((c) => c.name === 'istio-proxy') ? 'container' : false);
+  const mark =
+    o.sidecar ??
+    (t.metadata?.annotations?.[STATUS_ANNOTATION]
+      ? 'annotation'
+      : (t.spec?.containers ?? []).some((c) => c.name === 'istio-proxy')
+        ? 'container'
+        : false);
   return Array.from({ length: count }, (_, i) => {
-    const name = kind === 'StatefulSet' ? `${w.metadata.name}-${i}` : kind === 'DaemonSet' ? `${w.metadata.name}-${hash.slice(0, 5)}${i}` : `${w.metadata.name}-${hash}-${hash.slice(5)}${i}`;
-    const owner = kind === 'Deployment' ? { kind: 'ReplicaSet', name: `${w.metadata.name}-${hash}`, controller: true } : { kind, name: w.metadata.name, controller: true };
-    const annotations = { ...(t.metadata?.annotations ?? {}), ...(mark === 'annotation' ? { [STATUS_ANNOTATION]: INJECTED } : {}) };
+    const name =
+      kind === 'StatefulSet'
+        ? `${w.metadata.name}-${i}`
+        : kind === 'DaemonSet'
+          ? `${w.metadata.name}-${hash.slice(0, 5)}${i}`
+          : `${w.metadata.name}-${hash}-${hash.slice(5)}${i}`;
+    const owner =
+      kind === 'Deployment'
+        ? { kind: 'ReplicaSet', name: `${w.metadata.name}-${hash}`, controller: true }
+        : { kind, name: w.metadata.name, controller: true };
+    const annotations = {
+      ...(t.metadata?.annotations ?? {}),
+      ...(mark === 'annotation' ? { [STATUS_ANNOTATION]: INJECTED } : {}),
+    };
     if (mark !== 'annotation') delete annotations[STATUS_ANNOTATION];
-    const containers = [...(t.spec?.containers ?? []).filter((c) => c.name !== 'istio-proxy'), ...(mark === 'container' || mark === 'annotation' ? [{ name: 'istio-proxy' }] : [])];
+    const containers = [
+      ...(t.spec?.containers ?? []).filter((c) => c.name !== 'istio-proxy'),
+      ...(mark === 'container' || mark === 'annotation' ? [{ name: 'istio-proxy' }] : []),
+    ];
     const pod: Pod = {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: {
         name,
         namespace: ns,
-        labels: { ...(t.metadata?.labels ?? {}), ...(kind === 'Deployment' ? { 'pod-template-hash': hash } : kind === 'StatefulSet' ? { 'controller-revision-hash': `${w.metadata.name}-${hash}` } : {}) },
+        labels: {
+          ...(t.metadata?.labels ?? {}),
+          ...(kind === 'Deployment'
+            ? { 'pod-template-hash': hash }
+            : kind === 'StatefulSet'
+              ? { 'controller-revision-hash': `${w.metadata.name}-${hash}` }
+              : {}),
+        },
         ...(Object.keys(annotations).length ? { annotations } : {}),
         ownerReferences: [owner],
       },
@@ -586,7 +823,21 @@ export class RolloutSimulator {
     this.inProgress.delete(id);
     if (outcome === 'progress-deadline') {
       const replicas = (w.spec as { replicas?: number }).replicas ?? 1;
-      w.status = { ...w.status, observedGeneration: w.metadata.generation, replicas: replicas + 1, updatedReplicas: 1, availableReplicas: replicas, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${w.metadata.name}-${templateHash(w)}" has timed out progressing.` }] };
+      w.status = {
+        ...w.status,
+        observedGeneration: w.metadata.generation,
+        replicas: replicas + 1,
+        updatedReplicas: 1,
+        availableReplicas: replicas,
+        conditions: [
+          {
+            type: 'Progressing',
+            status: 'False',
+            reason: 'ProgressDeadlineExceeded',
+            message: `ReplicaSet "${w.metadata.name}-${templateHash(w)}" has timed out progressing.`,
+          },
+        ],
+      };
       this.events.push(`deadline ${id}`);
       return;
     }
@@ -600,10 +851,17 @@ export class RolloutSimulator {
     const old = this.kube.objects<Pod>(Resources.pods, ns).filter((p) => {
       const ref = p.metadata.ownerReferences?.[0];
       if (!ref) return false;
-      if (w.kind === 'Deployment') return ref.kind === 'ReplicaSet' && ref.name === `${w.metadata.name}-${p.metadata.labels?.['pod-template-hash']}`;
+      if (w.kind === 'Deployment')
+        return (
+          ref.kind === 'ReplicaSet' && ref.name === `${w.metadata.name}-${p.metadata.labels?.['pod-template-hash']}`
+        );
       return ref.kind === w.kind && ref.name === w.metadata.name;
     });
-    const sidecar: SidecarMark = old.some((p) => p.metadata.annotations?.[STATUS_ANNOTATION]) ? 'annotation' : old.some((p) => p.spec?.containers?.some((c) => c.name === 'istio-proxy')) ? 'container' : false;
+    const sidecar: SidecarMark = old.some((p) => p.metadata.annotations?.[STATUS_ANNOTATION])
+      ? 'annotation'
+      : old.some((p) => p.spec?.containers?.some((c) => c.name === 'istio-proxy'))
+        ? 'container'
+        : false;
     for (const p of old) this.kube.remove(Resources.pods, ns, p.metadata.name);
     this.kube.seed(Resources.pods, ...podsOf(w, { sidecar }));
   }

@@ -21,9 +21,17 @@ class Capture extends Writable {
   }
 }
 
-export async function cli(argv: string[], opts: { tty?: boolean; env?: NodeJS.ProcessEnv; now?: Date } = {}): Promise<CliRun> {
+export async function cli(
+  argv: string[],
+  opts: { tty?: boolean; env?: NodeJS.ProcessEnv; now?: Date } = {},
+): Promise<CliRun> {
   const stdout = new Capture(opts.tty ?? false);
   const stderr = new Capture(opts.tty ?? false);
-  const code = await runCli(argv, { stdout, stderr, env: opts.env ?? {}, ...(opts.now ? { now: () => opts.now! } : {}) });
+  const code = await runCli(argv, {
+    stdout,
+    stderr,
+    env: opts.env ?? {},
+    ...(opts.now ? { now: () => opts.now! } : {}),
+  });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
