@@ -3,9 +3,10 @@
  * process (only main.ts does). Commands load their heavy modules (certificate core, Kubernetes client) lazily so
  * that --help and commands that need no cluster start fast.
  */
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type Options } from 'yargs';
 import { commands } from './commands/index.js';
 import type { CommandContext, GlobalOptions } from './context.js';
+import type { ConnectionFlags } from './kube/connect.js';
 import { ExitCode, isIstioCaError, RefusedError } from './errors.js';
 import { OUTPUT_FORMATS, renderResult, type CommandResult, type OutputFormat } from './output/render.js';
 import { createStyle, wantsColor } from './output/style.js';
@@ -28,6 +29,63 @@ function write(stream: Writable, text: string): Promise<void> {
   });
 }
 
+/** kubectl's connection flags besides --kubeconfig and --context (genericclioptions.ConfigFlags). */
+const CONNECTION_OPTIONS = {
+  cluster: { type: 'string', global: true, describe: 'The kubeconfig cluster to use' },
+  user: { type: 'string', global: true, describe: 'The kubeconfig user to use' },
+  server: { alias: 's', type: 'string', global: true, describe: 'The address and port of the Kubernetes API server' },
+  token: { type: 'string', global: true, describe: 'Bearer token for authentication to the API server' },
+  as: { type: 'string', global: true, describe: 'Username to impersonate for the operation' },
+  'as-group': { type: 'string', array: true, global: true, describe: 'Group to impersonate (repeat for several)' },
+  'as-uid': { type: 'string', global: true, describe: 'UID to impersonate for the operation' },
+  'certificate-authority': {
+    type: 'string',
+    global: true,
+    describe: 'Path to a cert file for the certificate authority',
+  },
+  'client-certificate': { type: 'string', global: true, describe: 'Path to a client certificate file for TLS' },
+  'client-key': { type: 'string', global: true, describe: 'Path to a client key file for TLS' },
+  'insecure-skip-tls-verify': {
+    type: 'boolean',
+    global: true,
+    describe: "Don't check the server's certificate (insecure)",
+  },
+  'tls-server-name': { type: 'string', global: true, describe: 'Server name to use for server certificate validation' },
+  'request-timeout': {
+    type: 'string',
+    global: true,
+    describe:
+      'How long to wait for a single server request (1s, 2m, 3h; 0 = no timeout). Connecting (TCP, proxy, TLS) gives up after 10 s regardless',
+  },
+} as const satisfies Record<string, Options>;
+
+/** Commands that never talk to a cluster: connection flags there would be silently ignored, so they are refused. */
+const OFFLINE_COMMANDS = new Set(['generate', 'inspect', 'version']);
+
+function connectionFlags(args: Record<string, unknown>): ConnectionFlags {
+  const str = (k: string) => (typeof args[k] === 'string' ? (args[k] as string) : undefined);
+  const flags: ConnectionFlags = {};
+  const set = <K extends keyof ConnectionFlags>(k: K, v: ConnectionFlags[K] | undefined) => {
+    if (v !== undefined) flags[k] = v;
+  };
+  set('cluster', str('cluster'));
+  set('user', str('user'));
+  set('server', str('server'));
+  set('token', str('token'));
+  set('as', str('as'));
+  const groups = args['as-group'];
+  if (Array.isArray(groups) && groups.length) flags.asGroups = groups.map(String);
+  set('asUid', str('as-uid'));
+  set('certificateAuthority', str('certificate-authority'));
+  set('clientCertificate', str('client-certificate'));
+  set('clientKey', str('client-key'));
+  if (typeof args['insecure-skip-tls-verify'] === 'boolean')
+    flags.insecureSkipTlsVerify = args['insecure-skip-tls-verify'];
+  set('tlsServerName', str('tls-server-name'));
+  set('requestTimeout', str('request-timeout'));
+  return flags;
+}
+
 /** Builds the yargs parser; exported for completion. */
 export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Record<string, unknown>) => void): Argv {
   let y = yargs(argv)
@@ -45,6 +103,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       describe: 'The kubeconfig context to use (default: the current context)',
       global: true,
     })
+    .options(CONNECTION_OPTIONS)
+    .group(['kubeconfig', 'context', ...Object.keys(CONNECTION_OPTIONS)], "Connection flags (as kubectl's):")
     .option('istio-namespace', {
       alias: 'i',
       type: 'string',
@@ -76,7 +136,7 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     .completion('completion', 'Print a shell completion script (bash, zsh)')
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .epilog(
-      'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 124 a wait timed out.',
+      'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.',
     )
     .fail((msg, err) => {
       if (err) throw err;
@@ -119,9 +179,16 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     const globals: GlobalOptions = {
       kubeconfig: args.kubeconfig as string | undefined,
       context: args.context as string | undefined,
+      connection: connectionFlags(args),
       istioNamespace: args['istio-namespace'] as string,
       output: args.output as OutputFormat,
     };
+    const given = Object.keys(globals.connection ?? {});
+    if (given.length && OFFLINE_COMMANDS.has(spec.command.split(' ')[0]!))
+      throw new RefusedError(
+        `${spec.command.split(' ')[0]} does not talk to a cluster; connection flags do not apply to it`,
+        'drop the connection flags (--server, --token, --as, ...)',
+      );
     const color = args.color !== false;
     const style = createStyle(wantsColor(io.stdout, io.env, !color));
     const ctx: CommandContext = {

@@ -1,11 +1,14 @@
 /** What every command receives: global flags, output streams, styling and a clock (tests pass fixed ones). */
 import type { Writable } from 'node:stream';
+import type { ConnectionFlags } from './kube/connect.js';
 import type { OutputFormat } from './output/render.js';
 import type { Style } from './output/style.js';
 
 export interface GlobalOptions {
   kubeconfig: string | undefined;
   context: string | undefined;
+  /** kubectl's other connection flags (--server, --token, --as, --request-timeout, ...). */
+  connection?: ConnectionFlags;
   istioNamespace: string;
   output: OutputFormat;
 }

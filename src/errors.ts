@@ -1,12 +1,13 @@
 /**
  * Typed errors. Every failure a command can report is one of these; the entry point maps each to its exit code.
  * Exit codes (the same for every command): 0 success, 1 an operation or a check failed, 2 refused (bad flags or
- * invalid input; nothing was changed), 124 a wait timed out.
+ * invalid input; nothing was changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.
  */
 export const ExitCode = {
   ok: 0,
   failed: 1,
   refused: 2,
+  unreachable: 3,
   timeout: 124,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -30,6 +31,11 @@ export class RefusedError extends IstioCaError {
 /** An operation or a check failed (exit 1). */
 export class OperationError extends IstioCaError {
   readonly exitCode = ExitCode.failed;
+}
+
+/** The cluster could not be reached, or did not accept the credentials (exit 3). */
+export class ConnectionError extends IstioCaError {
+  readonly exitCode = ExitCode.unreachable;
 }
 
 /** A wait ran out of time (exit 124). */

@@ -24,9 +24,12 @@ export const statusCommand: CommandSpec = {
     const { deriveStatus } = await import('../status/run.js');
     const { renderStatus } = await import('../status/render.js');
     const now = ctx.now();
-    const result = await withKube(ctx, async (client) =>
-      deriveStatus(await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now }), now),
-    );
+    const { result, caFound } = await withKube(ctx, async (client) => {
+      const snapshot = await takeSnapshot(client, { istioNamespace: ctx.globals.istioNamespace, now });
+      // No CA at all: no cacerts, no istiod self-signed secret, no root in the namespace's istio-ca-root-cert.
+      const found = snapshot.ca.mode === 'external' || snapshot.referenceRoots.length > 0;
+      return { result: deriveStatus(snapshot, now), caFound: found };
+    });
     const expiring =
       failWithinMs === undefined
         ? []
@@ -38,9 +41,12 @@ export const statusCommand: CommandSpec = {
           ? { expiringWithin: expiring.map((c) => ({ role: c.role, subject: c.subject, notAfter: c.notAfter })) }
           : {}),
       },
-      exitCode: expiring.length ? ExitCode.failed : ExitCode.ok,
+      exitCode: expiring.length || !caFound ? ExitCode.failed : ExitCode.ok,
       human: (style) =>
         renderStatus(result, style) +
+        (caFound
+          ? ''
+          : `${style.bad('×')} no CA found in namespace ${result.istioNamespace} (is -i the Istio control plane's namespace?)\n`) +
         (expiring.length
           ? `${style.bad('×')} ${expiring.length} certificate(s) expire within --fail-within ${String(args['fail-within'])}\n`
           : ''),

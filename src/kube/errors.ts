@@ -1,5 +1,5 @@
 /** Kubernetes API failures, turned into messages that name what is missing or what changed. */
-import { OperationError, RefusedError } from '../errors.js';
+import { ConnectionError, OperationError } from '../errors.js';
 
 export class KubeApiError extends Error {
   constructor(
@@ -23,8 +23,14 @@ export class KubeApiError extends Error {
   }
 }
 
-/** A transport failure (connection refused, reset, TLS) talking to the API server. */
-export class KubeTransportError extends Error {}
+/**
+ * The API server could not be reached or did not behave as one (DNS, TCP, proxy, TLS, timeout, not an API server).
+ * Its message names the step that failed; exit 3 wherever it surfaces.
+ */
+export class KubeTransportError extends ConnectionError {}
+
+/** The API server answered 401: the credentials were not accepted (exit 3). */
+export class KubeUnauthorizedError extends ConnectionError {}
 
 /** Turns API errors into the plugin's typed errors with a hint; other errors pass through. */
 export function explainKubeError(e: unknown, context: string): unknown {
@@ -37,18 +43,12 @@ export function explainKubeError(e: unknown, context: string): unknown {
       );
     }
     if (e.status === 401)
-      return new RefusedError(
+      return new ConnectionError(
         `unauthorized: the credentials of context ${context} were rejected`,
         'refresh your credentials (kubectl get ns should work)',
       );
     return new OperationError(
       `the API server refused to ${e.verb} ${e.resource}${where}: ${e.status} ${e.reason}: ${e.apiMessage}`,
-    );
-  }
-  if (e instanceof KubeTransportError) {
-    return new OperationError(
-      `cannot reach the API server of context ${context}: ${e.message}`,
-      'check the network and that the cluster is up (kubectl get ns)',
     );
   }
   return e;

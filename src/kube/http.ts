@@ -1,9 +1,14 @@
-/** KubeClient over HTTPS with keep-alive, paging and a client-side request rate limit (token bucket). */
-import { Agent, request } from 'node:https';
-import { request as httpRequest, Agent as HttpAgent } from 'node:http';
+/**
+ * KubeClient over HTTPS with keep-alive, paging and a client-side request rate limit (token bucket). Sockets, proxies
+ * and the connect timeout are in transport.ts; credentials are applied per request (credentials.ts).
+ */
+import { request } from 'node:https';
+import { request as httpRequest, type Agent } from 'node:http';
 import type { KubeClient, ListOptions, PatchType, WriteOptions } from './client.js';
-import { KubeApiError, KubeTransportError } from './errors.js';
-import type { Connection } from './kubeconfig.js';
+import { KubeApiError, KubeTransportError, KubeUnauthorizedError } from './errors.js';
+import type { Connection } from './connect.js';
+import type { AuthTarget } from './credentials.js';
+import { createAgent, transportError } from './transport.js';
 import { resourcePath, type KubeObject, type ResourceType } from './resources.js';
 
 export interface RateLimit {
@@ -45,7 +50,7 @@ const CONTENT_TYPES: Record<PatchType, string> = {
 const VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
 export class HttpKubeClient implements KubeClient {
-  private readonly agent: Agent | HttpAgent;
+  private readonly agent: Agent;
   private readonly limiter: RateLimiter;
   private count = 0;
   readonly context: string;
@@ -55,17 +60,7 @@ export class HttpKubeClient implements KubeClient {
     rate: RateLimit = { qps: 50, burst: 100 },
   ) {
     this.context = conn.contextName;
-    const tls = {
-      keepAlive: true,
-      maxSockets: 32,
-      ca: conn.ca,
-      cert: conn.cert,
-      key: conn.key,
-      rejectUnauthorized: !conn.insecureSkipTlsVerify,
-    };
-    this.agent = conn.server.startsWith('http://')
-      ? new HttpAgent({ keepAlive: true, maxSockets: 32 })
-      : new Agent(tls);
+    this.agent = createAgent(conn);
     this.limiter = new RateLimiter(rate);
   }
 
@@ -82,49 +77,80 @@ export class HttpKubeClient implements KubeClient {
   ): Promise<T> {
     await this.limiter.take();
     this.count++;
-    const url = new URL(this.conn.server + path);
-    const opts: { headers: Record<string, string>; cert?: unknown; key?: unknown; ca?: unknown } = {
-      headers: { Accept: 'application/json', ...headers },
-    };
-    if (this.conn.token) opts.headers.Authorization = `Bearer ${this.conn.token}`;
-    if (this.conn.dynamicAuth) await this.conn.dynamicAuth(opts);
+    const conn = this.conn;
+    const start = Date.now();
+    const url = new URL(conn.server + path);
+    const auth: AuthTarget = { headers: { Accept: 'application/json', ...headers } };
+    if (conn.credentials) await conn.credentials.apply(auth);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    if (payload) opts.headers['Content-Length'] = String(payload.length);
-    const send = url.protocol === 'http:' ? httpRequest : request;
+    if (payload) auth.headers['Content-Length'] = String(payload.length);
+    const plain = url.protocol === 'http:';
+    const send = plain ? httpRequest : request;
+    // A plain-HTTP server behind a proxy gets the absolute URL (Go's http.Transport does the same); HTTPS tunnels.
+    const target = plain && conn.proxy ? conn.proxy : url;
+    const timeoutMs = conn.requestTimeoutMs;
+    const timedOut = () =>
+      new KubeTransportError(
+        `no answer from the API server ${conn.server} (${conn.source}) to ${method} ${url.pathname} within ${((Date.now() - start) / 1000).toFixed(1)} s (--request-timeout)`,
+        'the server or the network is slow or silent: check the server address, or give a longer --request-timeout',
+      );
+    if (timeoutMs && Date.now() - start >= timeoutMs) throw timedOut();
     return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
       const req = send(
-        url,
+        target,
         {
           method,
-          agent: this.agent,
-          headers: opts.headers,
-          timeout: 60_000,
-          ...(opts.cert ? { cert: opts.cert as string, key: opts.key as string } : {}),
+          agent: plain && conn.proxy ? undefined : this.agent,
+          headers: plain && conn.proxy ? { ...auth.headers, Host: url.host } : auth.headers,
+          ...(plain && conn.proxy ? { path: url.href } : {}),
+          ...(auth.cert ? { cert: auth.cert, key: auth.key } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (e) => reject(new KubeTransportError(e.message)));
+          res.on('error', (e) => reject(transportError(e, conn, url)));
           res.on('end', () => {
+            clearTimeout(timer);
             const text = Buffer.concat(chunks).toString('utf8');
             const status = res.statusCode ?? 0;
+            const notApiServer = (why: string) =>
+              new KubeTransportError(
+                `the server at ${conn.server} (${conn.source}) is not a Kubernetes API server: ${method} ${url.pathname} got HTTP ${status} ${res.statusMessage ?? ''}${why}`.trimEnd(),
+                'check the server URL (and any path prefix or proxy in front of it)',
+              );
             if (status >= 200 && status < 300) {
               try {
                 resolve((text === '' ? {} : JSON.parse(text)) as T);
               } catch {
-                reject(new KubeTransportError(`invalid JSON from ${method} ${url.pathname}`));
+                reject(notApiServer(' with a body that is not JSON'));
               }
               return;
             }
             let reason = res.statusMessage ?? '';
             let message = text.slice(0, 300);
+            let isStatus = false;
             try {
-              const s = JSON.parse(text) as { reason?: string; message?: string };
+              const s = JSON.parse(text) as { kind?: string; reason?: string; message?: string };
+              isStatus = s?.kind === 'Status';
               reason = s.reason ?? reason;
               message = s.message ?? message;
             } catch {
               /* not a Status object */
             }
+            if (status === 401) {
+              conn.credentials?.rejected();
+              return reject(
+                new KubeUnauthorizedError(
+                  `unauthorized: the API server ${conn.server} rejected the credentials of ${conn.source} (HTTP 401, ${conn.credentials?.kind ?? 'no credentials'})`,
+                  'refresh your credentials or log in again (kubectl get ns fails the same way)',
+                ),
+              );
+            }
+            // Everything the API server itself refuses comes as a Status object; an HTML page or a bare 502 is
+            // something else answering (a web server, a load balancer, a proxy).
+            const html = /text\/html/i.test(res.headers['content-type'] ?? '');
+            if (!isStatus && (status !== 404 || html)) return reject(notApiServer(''));
             reject(
               new KubeApiError(
                 status,
@@ -138,8 +164,11 @@ export class HttpKubeClient implements KubeClient {
           });
         },
       );
-      req.on('timeout', () => req.destroy(new Error('request timed out after 60s')));
-      req.on('error', (e) => reject(new KubeTransportError(`${method} ${url.pathname}: ${e.message}`)));
+      if (timeoutMs) timer = setTimeout(() => req.destroy(timedOut()), Math.max(0, timeoutMs - (Date.now() - start)));
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e instanceof KubeTransportError ? e : transportError(e, conn, url));
+      });
       if (payload) req.write(payload);
       req.end();
     });

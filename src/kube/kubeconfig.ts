@@ -1,165 +1,315 @@
 /**
- * Resolving the kubeconfig and context into connection settings. Plain certificate and token credentials are read
- * directly (fast start); exec and auth-provider credentials are delegated to @kubernetes/client-node, loaded only then.
+ * Loading kubeconfig files as kubectl does (k8s.io/client-go/tools/clientcmd, loader.go): the file list, merging
+ * with the first definition of a name winning, missing files skipped, relative paths resolved against the file that
+ * defines them, and field types checked as kubectl's typed decoding checks them. Errors name the file and the field,
+ * never a value or a line of the file: kubeconfigs hold credentials.
+ *
+ * Why not @kubernetes/client-node's KubeConfig (1.4.0): it throws on a name defined in two files ("Duplicate user"),
+ * fails on a listed file that does not exist, resolves relative paths against one directory for all files, ignores
+ * impersonation groups/uid, and its YAML errors quote the offending line. It also costs ~150 ms to load.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { RefusedError } from '../errors.js';
 
-export interface Connection {
-  contextName: string;
-  server: string;
-  namespace: string;
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
+export interface ClusterEntry {
+  server?: string;
+  'certificate-authority'?: string;
+  'certificate-authority-data'?: string;
+  'insecure-skip-tls-verify'?: boolean;
+  'tls-server-name'?: string;
+  'proxy-url'?: string;
+  'disable-compression'?: boolean;
+  extensions?: { name: string; extension: unknown }[];
+}
+
+export interface ExecConfig {
+  command: string;
+  args?: string[];
+  env?: { name: string; value: string }[];
+  apiVersion?: string;
+  installHint?: string;
+  provideClusterInfo?: boolean;
+  interactiveMode?: string;
+}
+
+export interface UserEntry {
+  'client-certificate'?: string;
+  'client-certificate-data'?: string;
+  'client-key'?: string;
+  'client-key-data'?: string;
   token?: string;
-  insecureSkipTlsVerify: boolean;
-  /** Set when credentials come from an exec plugin or auth provider: headers and TLS options resolved per request. */
-  dynamicAuth?: (opts: {
-    headers?: Record<string, string>;
-    cert?: unknown;
-    key?: unknown;
-    ca?: unknown;
-  }) => Promise<void>;
+  tokenFile?: string;
+  as?: string;
+  'as-uid'?: string;
+  'as-groups'?: string[];
+  'as-user-extra'?: Record<string, string[]>;
+  username?: string;
+  password?: string;
+  'auth-provider'?: { name: string; config?: Record<string, string> };
+  exec?: ExecConfig;
 }
 
-interface Named<T> {
+export interface ContextEntry {
+  cluster?: string;
+  user?: string;
+  namespace?: string;
+}
+
+/** One named entry and the file that defined it (for messages and relative paths). */
+export interface Defined<T> {
   name: string;
-  [k: string]: unknown;
-  value?: T;
+  file: string;
+  value: T;
 }
 
-interface RawConfig {
-  'current-context'?: string;
-  clusters?: { name: string; cluster: Record<string, unknown> }[];
-  users?: { name: string; user: Record<string, unknown> }[];
-  contexts?: { name: string; context: { cluster: string; user: string; namespace?: string } }[];
+export interface MergedKubeconfig {
+  /** The files that were read (missing ones skipped). */
+  files: string[];
+  /** The files that were looked at. */
+  looked: string[];
+  currentContext: string | undefined;
+  clusters: Map<string, Defined<ClusterEntry>>;
+  users: Map<string, Defined<UserEntry>>;
+  contexts: Map<string, Defined<ContextEntry>>;
 }
 
-/** The kubeconfig files to read: --kubeconfig, else $KUBECONFIG (a path list), else ~/.kube/config. */
+/** The kubeconfig files to read: --kubeconfig, else $KUBECONFIG (a path list, duplicates dropped), else ~/.kube/config. */
 export function kubeconfigPaths(flag: string | undefined, env: NodeJS.ProcessEnv): string[] {
   if (flag) return [flag];
-  if (env.KUBECONFIG) return env.KUBECONFIG.split(delimiter).filter(Boolean);
-  return [join(homedir(), '.kube', 'config')];
+  if (env.KUBECONFIG) return [...new Set(env.KUBECONFIG.split(delimiter).filter(Boolean))];
+  return [join(env.HOME || homedir(), '.kube', 'config')];
 }
 
-function readData(entry: Record<string, unknown>, dataKey: string, fileKey: string, base: string): Buffer | undefined {
-  const data = entry[dataKey];
-  if (typeof data === 'string' && data !== '') return Buffer.from(data, 'base64');
-  const file = entry[fileKey];
-  if (typeof file === 'string' && file !== '') return readFileSync(isAbsolute(file) ? file : join(base, file));
-  return undefined;
+type Kind = 'string' | 'boolean' | 'base64' | 'string list' | 'string map' | 'list' | 'map';
+
+const CLUSTER_FIELDS: Record<string, Kind> = {
+  server: 'string',
+  'certificate-authority': 'string',
+  'certificate-authority-data': 'base64',
+  'insecure-skip-tls-verify': 'boolean',
+  'tls-server-name': 'string',
+  'proxy-url': 'string',
+  'disable-compression': 'boolean',
+  extensions: 'list',
+};
+const USER_FIELDS: Record<string, Kind> = {
+  'client-certificate': 'string',
+  'client-certificate-data': 'base64',
+  'client-key': 'string',
+  'client-key-data': 'base64',
+  token: 'string',
+  tokenFile: 'string',
+  as: 'string',
+  'as-uid': 'string',
+  'as-groups': 'string list',
+  'as-user-extra': 'map',
+  username: 'string',
+  password: 'string',
+  'auth-provider': 'map',
+  exec: 'map',
+  extensions: 'list',
+};
+const CONTEXT_FIELDS: Record<string, Kind> = {
+  cluster: 'string',
+  user: 'string',
+  namespace: 'string',
+  extensions: 'list',
+};
+const EXEC_FIELDS: Record<string, Kind> = {
+  command: 'string',
+  args: 'string list',
+  env: 'list',
+  apiVersion: 'string',
+  installHint: 'string',
+  provideClusterInfo: 'boolean',
+  interactiveMode: 'string',
+};
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  return `a ${typeof v}`;
 }
 
-/** Loads and merges the kubeconfig files (first definition of a name wins, as kubectl does) and picks the context. */
-export async function resolveConnection(
-  flag: string | undefined,
-  contextFlag: string | undefined,
-  env: NodeJS.ProcessEnv,
-): Promise<Connection> {
-  const { parse } = await import('yaml');
-  const paths = kubeconfigPaths(flag, env);
-  const merged: Required<Pick<RawConfig, 'clusters' | 'users' | 'contexts'>> & { current?: string } = {
-    clusters: [],
-    users: [],
-    contexts: [],
-  };
-  const baseOf = new Map<string, string>();
-  let readAny = false;
-  for (const p of paths) {
-    let raw: RawConfig;
-    try {
-      raw = (parse(readFileSync(p, 'utf8')) ?? {}) as RawConfig;
-      readAny = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !flag) continue;
-      throw new RefusedError(
-        `cannot read kubeconfig ${p}: ${(e as Error).message}`,
-        'pass a readable kubeconfig with --kubeconfig',
-      );
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Go's base64.StdEncoding, which kubectl uses for *-data fields: padded, newlines ignored. */
+export function isStdBase64(s: string): boolean {
+  const t = s.replace(/[\r\n]/g, '');
+  return t.length % 4 === 0 && BASE64.test(t);
+}
+
+class FileChecker {
+  constructor(readonly file: string) {}
+  fail(field: string, what: string): never {
+    throw new RefusedError(`kubeconfig ${this.file}: ${field} ${what}`, 'fix the kubeconfig (kubectl rejects it too)');
+  }
+  /** Checks the typed fields of one map; unknown fields are ignored, as kubectl's decoder ignores them. */
+  fields(where: string, obj: unknown, spec: Record<string, Kind>): Record<string, unknown> {
+    if (obj === null || obj === undefined) return {};
+    if (typeof obj !== 'object' || Array.isArray(obj)) this.fail(where, `must be a map, not ${describe(obj)}`);
+    const rec = obj as Record<string, unknown>;
+    for (const [key, kind] of Object.entries(spec)) {
+      const v = rec[key];
+      if (v === undefined || v === null) continue;
+      const field = `${where}.${key}`;
+      const ok =
+        kind === 'string' || kind === 'base64'
+          ? typeof v === 'string'
+          : kind === 'boolean'
+            ? typeof v === 'boolean'
+            : kind === 'string list'
+              ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+              : kind === 'list'
+                ? Array.isArray(v)
+                : typeof v === 'object' && !Array.isArray(v);
+      if (!ok) this.fail(field, `must be ${kind === 'boolean' ? 'true or false' : `a ${kind}`}, not ${describe(v)}`);
+      if (kind === 'base64' && !isStdBase64(v as string)) this.fail(field, 'is not valid base64');
     }
-    merged.current ??= raw['current-context'] || undefined;
-    for (const c of raw.clusters ?? [])
-      if (!merged.clusters.some((x) => x.name === c.name)) {
-        merged.clusters.push(c);
-        baseOf.set(`cluster/${c.name}`, dirname(p));
-      }
-    for (const u of raw.users ?? [])
-      if (!merged.users.some((x) => x.name === u.name)) {
-        merged.users.push(u);
-        baseOf.set(`user/${u.name}`, dirname(p));
-      }
-    for (const c of raw.contexts ?? []) if (!merged.contexts.some((x) => x.name === c.name)) merged.contexts.push(c);
+    return rec;
   }
-  if (!readAny)
-    throw new RefusedError(
-      `no kubeconfig found (looked at ${paths.join(', ')})`,
-      'pass --kubeconfig or set KUBECONFIG',
-    );
-  const contextName = contextFlag ?? merged.current;
-  if (!contextName) throw new RefusedError('the kubeconfig has no current context', 'pass --context NAME');
-  const ctx = merged.contexts.find((c) => c.name === contextName);
-  if (!ctx)
-    throw new RefusedError(
-      `context ${contextName} is not in the kubeconfig`,
-      `choose one of: ${merged.contexts.map((c) => c.name).join(', ') || 'none'}`,
-    );
-  const cluster = merged.clusters.find((c) => c.name === ctx.context.cluster)?.cluster;
-  if (!cluster || typeof cluster.server !== 'string')
-    throw new RefusedError(
-      `context ${contextName} names cluster ${ctx.context.cluster}, which has no server`,
-      'fix the kubeconfig',
-    );
-  const user = merged.users.find((u) => u.name === ctx.context.user)?.user ?? {};
-  const cbase = baseOf.get(`cluster/${ctx.context.cluster}`) ?? '.';
-  const ubase = baseOf.get(`user/${ctx.context.user}`) ?? '.';
-  const conn: Connection = {
-    contextName,
-    server: cluster.server.replace(/\/+$/, ''),
-    namespace: ctx.context.namespace ?? 'default',
-    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
-  };
-  try {
-    const ca = readData(cluster, 'certificate-authority-data', 'certificate-authority', cbase);
-    const cert = readData(user, 'client-certificate-data', 'client-certificate', ubase);
-    const key = readData(user, 'client-key-data', 'client-key', ubase);
-    if (ca) conn.ca = ca;
-    if (cert) conn.cert = cert;
-    if (key) conn.key = key;
-  } catch (e) {
-    throw new RefusedError(
-      `context ${contextName}: cannot read a credential file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      'fix the paths in the kubeconfig',
-    );
+  /** A list of `{name, <key>: {...}}` entries (clusters, users, contexts). */
+  named(key: string, list: unknown, inner: string): { name: string; body: unknown; where: string }[] {
+    if (list === undefined || list === null) return [];
+    if (!Array.isArray(list)) this.fail(key, `must be a list, not ${describe(list)}`);
+    const seen = new Set<string>();
+    return list.map((item, i) => {
+      if (item === null || typeof item !== 'object' || Array.isArray(item))
+        this.fail(`${key}[${i}]`, `must be a map with name and ${inner}, not ${describe(item)}`);
+      const rec = item as Record<string, unknown>;
+      if (rec.name !== undefined && rec.name !== null && typeof rec.name !== 'string')
+        this.fail(`${key}[${i}].name`, `must be a string, not ${describe(rec.name)}`);
+      const name = (rec.name as string | undefined) ?? '';
+      // kubectl: "duplicate name in list" within one file (across files the first wins).
+      if (seen.has(name)) this.fail(`${key}[${i}]`, `repeats the name ${JSON.stringify(name)} within this file`);
+      seen.add(name);
+      return { name, body: rec[inner], where: `${key}[${i}] (${JSON.stringify(name)}).${inner}` };
+    });
   }
-  if (typeof user.token === 'string') conn.token = user.token;
-  else if (typeof user.tokenFile === 'string') conn.token = readFileSync(user.tokenFile, 'utf8').trim();
-  if (user.exec || user['auth-provider'] || user.username) {
-    const k8s = await import('@kubernetes/client-node');
-    const kc = new k8s.KubeConfig();
-    if (paths.length === 1) kc.loadFromFile(paths[0]!);
-    else kc.loadFromDefault();
-    kc.setCurrentContext(contextName);
-    const how = user.exec
-      ? `the exec credential plugin ${JSON.stringify((user.exec as { command?: string }).command ?? '')}`
-      : user['auth-provider']
-        ? 'the auth provider'
-        : 'basic auth';
-    conn.dynamicAuth = async (opts) => {
-      try {
-        await kc.applyToHTTPSOptions(opts as Parameters<typeof kc.applyToHTTPSOptions>[0]);
-      } catch (e) {
-        const detail = (e as Error)?.message || 'it failed without a message';
-        throw new RefusedError(
-          `context ${contextName}: getting credentials from ${how} failed: ${detail}`,
-          'run the plugin command by hand (or kubectl get ns) to see its error, and refresh your login',
-        );
-      }
-    };
-  }
-  return conn;
 }
 
-export type { Named };
+/** Parses one kubeconfig's text. YAML errors give the position only: the line may hold a credential. */
+async function parseText(file: string, text: string): Promise<unknown> {
+  const { parse, YAMLParseError } = await import('yaml');
+  try {
+    // YAML 1.1 as kubectl's decoder (go-yaml v2) reads it: `yes`/`no` are booleans.
+    return parse(text, { version: '1.1', prettyErrors: false });
+  } catch (e) {
+    const offset = e instanceof YAMLParseError ? e.pos[0] : undefined;
+    const before = offset === undefined ? undefined : text.slice(0, offset).split('\n');
+    const pos = before ? { line: before.length, col: before[before.length - 1]!.length + 1 } : undefined;
+    const code = e instanceof YAMLParseError ? ` (${e.code})` : '';
+    throw new RefusedError(
+      `kubeconfig ${file}: not valid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}${code}; the line is not shown because it may hold a credential`,
+      'fix the kubeconfig (kubectl rejects it too)',
+    );
+  }
+}
+
+function absolute(base: string, p: string | undefined): string | undefined {
+  if (!p) return p;
+  return isAbsolute(p) ? p : join(base, p);
+}
+
+/** Checks one parsed file and resolves its relative paths against its directory. */
+function checkFile(
+  file: string,
+  doc: unknown,
+): {
+  current: string | undefined;
+  clusters: Defined<ClusterEntry>[];
+  users: Defined<UserEntry>[];
+  contexts: Defined<ContextEntry>[];
+} {
+  const c = new FileChecker(file);
+  const top = c.fields('the top level', doc, {
+    'current-context': 'string',
+    clusters: 'list',
+    users: 'list',
+    contexts: 'list',
+    preferences: 'map',
+  });
+  const base = dirname(resolve(file));
+  const clusters = c.named('clusters', top.clusters, 'cluster').map(({ name, body, where }) => {
+    const v = { ...(c.fields(where, body, CLUSTER_FIELDS) as ClusterEntry) };
+    const ca = absolute(base, v['certificate-authority']);
+    if (ca) v['certificate-authority'] = ca;
+    return { name, file, value: v };
+  });
+  const users = c.named('users', top.users, 'user').map(({ name, body, where }) => {
+    const v = { ...(c.fields(where, body, USER_FIELDS) as UserEntry) };
+    for (const k of ['client-certificate', 'client-key', 'tokenFile'] as const) {
+      const p = absolute(base, v[k]);
+      if (p) v[k] = p;
+    }
+    if (v['as-user-extra'])
+      for (const [k, vals] of Object.entries(v['as-user-extra']))
+        if (!Array.isArray(vals) || !vals.every((x) => typeof x === 'string'))
+          c.fail(`${where}.as-user-extra.${k}`, 'must be a string list');
+    const ap = v['auth-provider'];
+    if (ap) {
+      c.fields(`${where}.auth-provider`, ap, { name: 'string', config: 'map' });
+      if (!ap.name) c.fail(`${where}.auth-provider.name`, 'is missing');
+    }
+    if (v.exec) {
+      const ex = { ...(c.fields(`${where}.exec`, v.exec, EXEC_FIELDS) as unknown as ExecConfig) };
+      for (const [i, e] of (ex.env ?? []).entries()) {
+        const rec = c.fields(`${where}.exec.env[${i}]`, e, { name: 'string', value: 'string' });
+        if (typeof rec.name !== 'string' || rec.name === '') c.fail(`${where}.exec.env[${i}].name`, 'is missing');
+      }
+      // kubectl resolves the command against the kubeconfig's directory only when it is a path, not a PATH name.
+      if (ex.command && ex.command.includes(sep) && !isAbsolute(ex.command)) ex.command = join(base, ex.command);
+      v.exec = ex;
+    }
+    return { name, file, value: v };
+  });
+  const contexts = c.named('contexts', top.contexts, 'context').map(({ name, body, where }) => ({
+    name,
+    file,
+    value: c.fields(where, body, CONTEXT_FIELDS) as ContextEntry,
+  }));
+  return { current: (top['current-context'] as string | undefined) || undefined, clusters, users, contexts };
+}
+
+/**
+ * Reads and merges the kubeconfig files. An explicit --kubeconfig must exist; files from $KUBECONFIG or the default
+ * path that do not exist are skipped. The first file to define a name (or a current-context) wins.
+ */
+export async function loadKubeconfig(explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<MergedKubeconfig> {
+  const looked = kubeconfigPaths(explicit, env);
+  const merged: MergedKubeconfig = {
+    files: [],
+    looked,
+    currentContext: undefined,
+    clusters: new Map(),
+    users: new Map(),
+    contexts: new Map(),
+  };
+  for (const file of looked) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !explicit) continue;
+      const why =
+        code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
+      throw new RefusedError(`kubeconfig ${file} ${why}`, 'pass a readable kubeconfig with --kubeconfig');
+    }
+    const one = checkFile(file, await parseText(file, text));
+    merged.files.push(file);
+    merged.currentContext ??= one.current;
+    for (const x of one.clusters) if (!merged.clusters.has(x.name)) merged.clusters.set(x.name, x);
+    for (const x of one.users) if (!merged.users.has(x.name)) merged.users.set(x.name, x);
+    for (const x of one.contexts) if (!merged.contexts.has(x.name)) merged.contexts.set(x.name, x);
+  }
+  return merged;
+}
+
+/** True when nothing usable was loaded (kubectl's "empty config"): in-cluster config may apply. */
+export function isEmpty(k: MergedKubeconfig): boolean {
+  return k.clusters.size === 0 && k.users.size === 0 && k.contexts.size === 0 && !k.currentContext;
+}

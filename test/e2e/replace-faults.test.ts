@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { e2eEnv, kubectlOk, uniqueName } from './support/cluster.js';
 import { bundleData, getCacerts, plugin, registerKeys } from './support/plugin.js';
-import { resolveConnection } from '../../src/kube/kubeconfig.js';
+import { resolveConnection } from '../../src/kube/connect.js';
 import { HttpKubeClient } from '../../src/kube/http.js';
 import type { KubeClient } from '../../src/kube/client.js';
 import { runReplace } from '../../src/replace/run.js';

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { e2eEnv, repoRoot } from './cluster.js';
-import { resolveConnection } from '../../../src/kube/kubeconfig.js';
+import { resolveConnection } from '../../../src/kube/connect.js';
 import { HttpKubeClient } from '../../../src/kube/http.js';
 import { Resources, type Secret, type Workload } from '../../../src/kube/resources.js';
 
