@@ -107,10 +107,12 @@ export const restartCommand: CommandSpec = {
     const progress = progressReporter({ write: (t) => void ctx.stderr.write(t) }, ctx.interactive, ctx.errStyle);
     progress.start();
     try {
+      const { isWatchClient } = await import('../kube/watch.js');
       const result = await withKube(
         ctx,
-        (client) =>
-          runRestart(
+        (client) => {
+          if (!isWatchClient(client)) throw new Error('internal: the kube client cannot watch');
+          return runRestart(
             {
               istioNamespace: ctx.globals.istioNamespace,
               ...(namespaces ? { namespaces } : {}),
@@ -129,10 +131,10 @@ export const restartCommand: CommandSpec = {
               client,
               now: ctx.now,
               sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-              qps,
               progress: progress.onEvent,
             },
-          ),
+          );
+        },
         { qps, burst },
       );
       return { data: result, exitCode: exitCodeOf(result), human: (style) => renderRestart(result, style) };

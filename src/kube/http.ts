@@ -3,13 +3,22 @@
  * and the connect timeout are in transport.ts; credentials are applied per request (credentials.ts).
  */
 import { request } from 'node:https';
-import { request as httpRequest, type Agent } from 'node:http';
-import type { KubeClient, ListOptions, PatchType, WriteOptions } from './client.js';
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
+import type { ListOptions, PatchType, WriteOptions } from './client.js';
 import { KubeApiError, KubeTransportError, KubeUnauthorizedError } from './errors.js';
 import type { Connection } from './connect.js';
 import type { AuthTarget } from './credentials.js';
 import { createAgent, transportError } from './transport.js';
 import { resourcePath, type KubeObject, type ResourceType } from './resources.js';
+import {
+  WatchLineDecoder,
+  watchQuery,
+  type VersionedList,
+  type WatchClient,
+  type WatchEvent,
+  type WatchOptions,
+  type WatchStream,
+} from './watch.js';
 
 export interface RateLimit {
   qps: number;
@@ -49,7 +58,7 @@ const CONTENT_TYPES: Record<PatchType, string> = {
 };
 const VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
-export class HttpKubeClient implements KubeClient {
+export class HttpKubeClient implements WatchClient {
   private readonly agent: Agent;
   private readonly limiter: RateLimiter;
   private count = 0;
@@ -73,7 +82,13 @@ export class HttpKubeClient implements KubeClient {
     path: string,
     body: unknown,
     headers: Record<string, string>,
-    what: { resource: string; namespace: string | undefined; verb?: string },
+    what: {
+      resource: string;
+      namespace: string | undefined;
+      verb?: string;
+      /** Reads a 200 response as a stream (a watch); other answers are handled as for any request. */
+      stream?: (res: IncomingMessage) => Promise<void>;
+    },
   ): Promise<T> {
     await this.limiter.take();
     this.count++;
@@ -107,6 +122,11 @@ export class HttpKubeClient implements KubeClient {
           ...(auth.cert ? { cert: auth.cert, key: auth.key } : {}),
         },
         (res) => {
+          if (what.stream && res.statusCode === 200) {
+            clearTimeout(timer);
+            what.stream(res).then(() => resolve(undefined as T), reject);
+            return;
+          }
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', (e) => reject(transportError(e, conn, url)));
@@ -190,7 +210,12 @@ export class HttpKubeClient implements KubeClient {
   }
 
   async list<T extends KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<T[]> {
+    return (await this.listVersioned<T>(type, opts)).items;
+  }
+
+  async listVersioned<T extends KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<VersionedList<T>> {
     const items: T[] = [];
+    let resourceVersion = '';
     let cont: string | undefined;
     const headers: Record<string, string> = opts.metadataOnly
       ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
@@ -201,7 +226,7 @@ export class HttpKubeClient implements KubeClient {
       if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
-      const page = await this.send<{ items?: T[]; metadata?: { continue?: string } }>(
+      const page = await this.send<{ items?: T[]; metadata?: { continue?: string; resourceVersion?: string } }>(
         'GET',
         `${resourcePath(type, opts.namespace)}?${q}`,
         undefined,
@@ -214,9 +239,77 @@ export class HttpKubeClient implements KubeClient {
         if (item.metadata) delete item.metadata.managedFields;
         items.push(item);
       }
+      // Every page of a paged list is served from the first page's snapshot and carries its resourceVersion.
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       cont = page.metadata?.continue || undefined;
     } while (cont);
-    return items;
+    return { items, resourceVersion };
+  }
+
+  /**
+   * One watch request, counted and rate-limited like any other; events are decoded line by line as they arrive.
+   * --request-timeout bounds only the wait for the response to start: a quiet watch is not a dead one (the server
+   * ends it after timeoutSeconds).
+   */
+  watch<T extends KubeObject>(
+    type: ResourceType,
+    opts: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+  ): WatchStream {
+    let stopped = false;
+    let open: IncomingMessage | undefined;
+    const done = this.send<void>(
+      'GET',
+      `${resourcePath(type, opts.namespace)}?${watchQuery(opts)}`,
+      undefined,
+      {},
+      {
+        resource: type.plural,
+        namespace: opts.namespace,
+        verb: 'watch',
+        stream: (res) =>
+          new Promise<void>((resolve, reject) => {
+            open = res;
+            const fail = (e: Error) => (stopped ? resolve() : reject(e));
+            const broken = (why: string) => new KubeTransportError(`watch ${type.plural}: ${why}`);
+            if (stopped) {
+              res.destroy();
+              return resolve();
+            }
+            const decoder = new WatchLineDecoder();
+            const deliver = (events: WatchEvent[]) => {
+              for (const e of events) onEvent(e as WatchEvent<T>);
+            };
+            res.on('data', (c: Buffer) => {
+              try {
+                deliver(decoder.push(c));
+              } catch (e) {
+                res.destroy();
+                fail(broken((e as Error).message));
+              }
+            });
+            res.on('end', () => {
+              try {
+                deliver(decoder.end());
+                resolve();
+              } catch (e) {
+                fail(broken((e as Error).message));
+              }
+            });
+            res.on('error', (e) => fail(broken(e.message)));
+            res.on('close', () => {
+              if (!res.complete) fail(broken('the stream broke off'));
+            });
+          }),
+      },
+    );
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        open?.destroy();
+      },
+    };
   }
 
   create<T extends KubeObject>(

@@ -3,8 +3,8 @@
  * scope (cluster-wide, or each -n namespace plus the Istio namespace), then one paged list per workload kind that
  * owns any of those pods. ReplicaSets are never listed: a pod's pod-template-hash label names its Deployment.
  */
-import type { KubeClient } from '../kube/client.js';
 import { Resources, type KubeObject, type Workload } from '../kube/resources.js';
+import type { VersionedList, WatchClient } from '../kube/watch.js';
 import { RESOURCE_OF, WORKLOAD_KINDS, type WorkloadKind } from './rollout.js';
 import { podWorkload, type Inventory } from './targets.js';
 
@@ -19,17 +19,17 @@ export interface DiscoverOptions {
 export interface Discovery extends Inventory {
   /** Whether the lists were cluster-wide (then status polls may list cluster-wide too). */
   clusterWide: boolean;
-  /** Listed objects per kind and namespace ('' = whole cluster), to price a list against single gets. */
-  counts: Map<string, number>;
+  /** Each workload list as made, by countKey(kind, scope): rollout waits watch from its resourceVersion. */
+  lists: Map<string, VersionedList<Workload>>;
 }
 
-/** Objects per list request, in discovery and status polls: fewer, larger pages save requests under a tight rate limit. */
+/** Objects per list request, in discovery and informers: fewer, larger pages save requests under a tight rate limit. */
 export const LIST_PAGE = 1000;
 
 export const countKey = (kind: WorkloadKind, namespace: string | undefined) => `${kind}/${namespace ?? ''}`;
 
 /** Lists what the selection needs; a forbidden list throws (the caller names verb, resource and namespace). */
-export async function discover(client: KubeClient, opts: DiscoverOptions): Promise<Discovery> {
+export async function discover(client: WatchClient, opts: DiscoverOptions): Promise<Discovery> {
   const clusterWide = opts.workloads && opts.namespaces === undefined;
   const scopes: (string | undefined)[] = clusterWide
     ? [undefined]
@@ -60,11 +60,11 @@ export async function discover(client: KubeClient, opts: DiscoverOptions): Promi
             [
               kind,
               needed.has(kind)
-                ? await client.list<Workload>(RESOURCE_OF[kind], {
+                ? await client.listVersioned<Workload>(RESOURCE_OF[kind], {
                     ...(namespace !== undefined ? { namespace } : {}),
                     limit: LIST_PAGE,
                   })
-                : [],
+                : null,
             ] as const,
         ),
       );
@@ -76,16 +76,15 @@ export async function discover(client: KubeClient, opts: DiscoverOptions): Promi
     pods: [],
     workloads: { Deployment: [], StatefulSet: [], DaemonSet: [] },
     clusterWide,
-    counts: new Map(),
+    lists: new Map(),
   };
-  const bump = (k: string) => inv.counts.set(k, (inv.counts.get(k) ?? 0) + 1);
   for (const s of perScope) {
     inv.pods.push(...s.pods);
-    for (const [kind, items] of s.lists) {
-      for (const w of items) {
+    for (const [kind, list] of s.lists) {
+      if (!list) continue;
+      inv.lists.set(countKey(kind, s.namespace), list);
+      for (const w of list.items) {
         inv.workloads[kind].push(w);
-        bump(countKey(kind, w.metadata.namespace));
-        bump(countKey(kind, undefined));
       }
     }
   }

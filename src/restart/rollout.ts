@@ -21,6 +21,8 @@ export interface RollableSpec {
   selector?: { matchLabels?: Record<string, string> };
   strategy?: { type?: string };
   updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
+  /** StatefulSet: the first pod ordinal (default 0). */
+  ordinals?: { start?: number };
 }
 
 export function specOf(w: Workload): RollableSpec {
@@ -72,11 +74,18 @@ export type RolloutState =
 
 const n = (v: number | undefined) => v ?? 0;
 
-/** Whether the rollout of the workload's current generation is complete, as `kubectl rollout status` decides. */
+/**
+ * Whether the rollout of the workload's current generation is complete, decided as `kubectl rollout status` decides
+ * (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go), check for check and in the same order. Two consequences
+ * worth knowing: a StatefulSet whose updateStrategy has a rollingUpdate block (the API server adds one by default)
+ * is done once the pods above the partition are updated and all are ready, whatever its revisions say; and a
+ * partitioned StatefulSet is done with the pods below the partition never restarted (see podsBelowPartition).
+ */
 export function rolloutState(kind: WorkloadKind, w: Workload): RolloutState {
   const spec = specOf(w);
   const st = w.status ?? {};
   const generation = n(w.metadata.generation);
+  const replicas = spec.replicas;
   switch (kind) {
     case 'Deployment': {
       if (generation > n(st.observedGeneration))
@@ -88,8 +97,7 @@ export function rolloutState(kind: WorkloadKind, w: Workload): RolloutState {
           message: `exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}`,
         };
       }
-      const replicas = spec.replicas ?? 1;
-      if (n(st.updatedReplicas) < replicas)
+      if (replicas !== undefined && n(st.updatedReplicas) < replicas)
         return { phase: 'waiting', message: `${n(st.updatedReplicas)} of ${replicas} new replicas updated` };
       if (n(st.replicas) > n(st.updatedReplicas))
         return {
@@ -101,28 +109,35 @@ export function rolloutState(kind: WorkloadKind, w: Workload): RolloutState {
           phase: 'waiting',
           message: `${n(st.availableReplicas)} of ${n(st.updatedReplicas)} updated replicas available`,
         };
-      return { phase: 'done', message: `${n(st.updatedReplicas)} of ${replicas} replicas updated and available` };
+      return {
+        phase: 'done',
+        message: `${n(st.updatedReplicas)} of ${replicas ?? n(st.updatedReplicas)} replicas updated and available`,
+      };
     }
     case 'StatefulSet': {
+      if (spec.updateStrategy?.type !== 'RollingUpdate')
+        return { phase: 'failed', message: 'rollout status is only available for the RollingUpdate strategy type' };
       if (n(st.observedGeneration) === 0 || generation > n(st.observedGeneration))
         return { phase: 'waiting', message: 'waiting for the StatefulSet controller to observe the restart' };
-      const replicas = spec.replicas ?? 1;
-      if (n(st.readyReplicas) < replicas)
+      if (replicas !== undefined && n(st.readyReplicas) < replicas)
         return { phase: 'waiting', message: `${replicas - n(st.readyReplicas)} pods not ready` };
-      const partition = spec.updateStrategy?.rollingUpdate?.partition ?? 0;
-      if (n(st.updatedReplicas) < replicas - partition)
-        return { phase: 'waiting', message: `${n(st.updatedReplicas)} of ${replicas - partition} pods updated` };
-      // With a partition the pods below it keep the old revision by design; otherwise the revisions must meet.
-      if (partition === 0 && st.updateRevision !== st.currentRevision)
+      const rolling = spec.updateStrategy.rollingUpdate;
+      if (rolling) {
+        const partition = rolling.partition;
+        if (replicas !== undefined && partition !== undefined && n(st.updatedReplicas) < replicas - partition)
+          return { phase: 'waiting', message: `${n(st.updatedReplicas)} of ${replicas - partition} pods updated` };
+        return { phase: 'done', message: `partitioned roll out complete: ${n(st.updatedReplicas)} pods updated` };
+      }
+      if (st.updateRevision !== st.currentRevision)
         return { phase: 'waiting', message: `rolling update to revision ${st.updateRevision ?? '?'} in progress` };
       return {
         phase: 'done',
-        message: partition
-          ? `partitioned roll out complete: ${n(st.updatedReplicas)} pods updated`
-          : `${replicas} pods at revision ${st.updateRevision ?? '?'}`,
+        message: `${n((st as { currentReplicas?: number }).currentReplicas)} pods at revision ${st.currentRevision ?? '?'}`,
       };
     }
     case 'DaemonSet': {
+      if (spec.updateStrategy?.type !== 'RollingUpdate')
+        return { phase: 'failed', message: 'rollout status is only available for the RollingUpdate strategy type' };
       if (generation > n(st.observedGeneration))
         return { phase: 'waiting', message: 'waiting for the DaemonSet controller to observe the restart' };
       const desired = n(st.desiredNumberScheduled);
@@ -133,4 +148,29 @@ export function rolloutState(kind: WorkloadKind, w: Workload): RolloutState {
       return { phase: 'done', message: `${desired} of ${desired} pods updated and available` };
     }
   }
+}
+
+/**
+ * The pods a partitioned StatefulSet leaves on its old revision: those whose index (ordinal minus spec.ordinals.start)
+ * is below rollingUpdate.partition, as the StatefulSet controller updates only the pods from the last index down to
+ * the partition. Named from the pods seen (podNames), or from the spec when none were seen. Null without a partition.
+ */
+export function podsBelowPartition(w: Workload, podNames: string[]): { partition: number; pods: string[] } | null {
+  const spec = specOf(w);
+  const partition = spec.updateStrategy?.type === 'RollingUpdate' ? n(spec.updateStrategy.rollingUpdate?.partition) : 0;
+  if (partition <= 0) return null;
+  const start = n(spec.ordinals?.start);
+  const name = w.metadata.name;
+  const indexOf = (pod: string) => {
+    const m = pod.startsWith(`${name}-`) ? /^\d+$/.exec(pod.slice(name.length + 1)) : null;
+    return m ? Number(m[0]) - start : -1;
+  };
+  const seen = podNames.filter((p) => {
+    const i = indexOf(p);
+    return i >= 0 && i < partition;
+  });
+  const pods = podNames.length
+    ? seen
+    : Array.from({ length: Math.min(partition, spec.replicas ?? 1) }, (_, i) => `${name}-${start + i}`);
+  return { partition, pods: pods.sort((a, b) => indexOf(a) - indexOf(b)) };
 }

@@ -6,11 +6,11 @@
  *   controlPlane: RolloutItem[], workloads: RolloutItem[], unmanagedPods: UnmanagedPod[], summary: RestartSummary }
  */
 import { ExitCode, OperationError, isIstioCaError, type ExitCodeValue } from '../errors.js';
-import type { KubeClient } from '../kube/client.js';
 import { explainKubeError } from '../kube/errors.js';
 import type { Workload } from '../kube/resources.js';
+import type { WatchClient } from '../kube/watch.js';
 import { discover } from './discover.js';
-import { RESOURCE_OF, restartPatch, unrollable } from './rollout.js';
+import { podsBelowPartition, RESOURCE_OF, restartPatch, unrollable } from './rollout.js';
 import { selectTargets, type Role, type Target, type UnmanagedPod } from './targets.js';
 import { RolloutWatcher } from './watcher.js';
 
@@ -37,13 +37,14 @@ export type ProgressEvent =
   | { type: 'finished'; item: RolloutItem };
 
 export interface RestartDeps {
-  client: KubeClient;
+  client: WatchClient;
   now(): Date;
   sleep(ms: number): Promise<void>;
-  /** Shortest interval between status polls while waiting (default 500 ms). */
+  /**
+   * How often open waits check their deadlines (default 500 ms). Waiting sends no requests of its own beyond one
+   * watch per workload kind (and scope): rollouts are judged on the changes the watches deliver.
+   */
   pollIntervalMs?: number;
-  /** The client's request rate limit, when known: polls then leave most of it to the patches. */
-  qps?: number;
   progress?(event: ProgressEvent): void;
 }
 
@@ -64,6 +65,11 @@ export interface RolloutItem {
   hint: string | null;
   /** Pods the workload had before the restart. */
   pods: number;
+  /**
+   * Only when the workload was not fully restarted by design (a partitioned or OnDelete StatefulSet, an OnDelete
+   * DaemonSet): the pods left running with the certificates they had, which a restart did not replace.
+   */
+  oldPods?: string[];
   startedAt: string | null;
   finishedAt: string | null;
   durationMs: number | null;
@@ -141,13 +147,15 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
   deps.progress?.({ type: 'planned', total: sel.istiod.length + sel.gateways.length + sel.workloads.length });
 
   const watcher = new RolloutWatcher(client, {
-    pollMs: deps.pollIntervalMs ?? 500,
-    ...(deps.qps ? { qps: deps.qps } : {}),
+    tickMs: deps.pollIntervalMs ?? 500,
     now: deps.now,
     sleep: deps.sleep,
     clusterWide: inventory.clusterWide,
-    counts: inventory.counts,
+    seeds: inventory.lists,
   });
+  const waiting = opts.wait && !opts.dryRun;
+  // Open the watches now, from discovery's lists, so their resourceVersion is fresh however long istiod takes.
+  if (waiting) watcher.watchFor([...sel.istiod, ...sel.gateways, ...sel.workloads]);
   const patch = restartPatch(restartedAt);
 
   const item = (
@@ -156,6 +164,7 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     message: string,
     hint: string | null,
     startedAt: Date | null,
+    oldPods?: string[],
   ): RolloutItem => {
     const end = deps.now();
     return {
@@ -167,6 +176,7 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
       message,
       hint,
       pods: t.pods,
+      ...(oldPods ? { oldPods } : {}),
       startedAt: startedAt?.toISOString() ?? null,
       finishedAt: startedAt ? end.toISOString() : null,
       durationMs: startedAt ? end.getTime() - startedAt.getTime() : null,
@@ -177,9 +187,16 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     const begin = deps.now();
     deps.progress?.({ type: 'started', target: { kind: t.kind, namespace: t.namespace, name: t.name, role: t.role } });
     const blocked = unrollable(t.kind, t.object);
-    if (blocked) return item(t, 'failed', blocked.message, blocked.hint, begin);
+    if (blocked) {
+      const left = t.kind === 'Deployment' ? undefined : t.podNames;
+      const message = left?.length
+        ? `not restarted: ${blocked.message}; ${left.length} pod(s) keep their old certificates: ${left.join(', ')}`
+        : blocked.message;
+      return item(t, 'failed', message, blocked.hint, begin, left);
+    }
+    let patched: Workload;
     try {
-      await client.patch<Workload>(RESOURCE_OF[t.kind], t.namespace, t.name, patch, 'strategic', {
+      patched = await client.patch<Workload>(RESOURCE_OF[t.kind], t.namespace, t.name, patch, 'strategic', {
         dryRun: opts.dryRun,
       });
     } catch (e) {
@@ -194,7 +211,31 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     }
     if (opts.dryRun) return item(t, 'dry-run', 'server dry run accepted the restart; nothing changed', null, begin);
     if (!opts.wait) return item(t, 'patched', 'restart requested; not waited for (--no-wait)', null, begin);
-    const outcome = await watcher.wait(t, begin.getTime() + opts.timeoutMs);
+    const outcome = await watcher.wait(
+      {
+        kind: t.kind,
+        namespace: t.namespace,
+        name: t.name,
+        ...(patched.metadata?.generation !== undefined ? { generation: patched.metadata.generation } : {}),
+        ...(t.object.metadata.uid !== undefined ? { uid: t.object.metadata.uid } : {}),
+      },
+      begin.getTime() + opts.timeoutMs,
+    );
+    if (outcome.status === 'done' && t.kind === 'StatefulSet') {
+      // kubectl calls a partitioned rollout complete; the pods below the partition still hold their old certificates.
+      const below = podsBelowPartition(outcome.object ?? t.object, t.podNames);
+      if (below) {
+        const ref = `statefulset/${t.name} -n ${t.namespace}`;
+        return item(
+          t,
+          'failed',
+          `not fully restarted: rollingUpdate.partition ${below.partition} keeps ${below.pods.length} pod(s) on the old revision and their old certificates: ${below.pods.join(', ') || '(none running)'}`,
+          `delete them to get new certificates (kubectl delete pod -n ${t.namespace} ${below.pods.join(' ')}), or set the partition to 0 (kubectl patch ${ref} -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}')`,
+          begin,
+          below.pods,
+        );
+      }
+    }
     const status: RolloutStatus = outcome.status === 'done' ? 'restarted' : outcome.status;
     return item(t, status, outcome.message, outcome.hint ?? null, begin);
   };
@@ -211,21 +252,28 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
 
   const cpItems: RolloutItem[] = [];
   const wlItems: RolloutItem[] = [];
-  await runPhase(sel.istiod, cpItems);
-  // Workloads restarted while istiod is down or still on the old CA would get their certificates from it.
-  const istiodBad =
-    !opts.dryRun && cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
-  if (istiodBad) {
-    const why =
-      'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a control plane that is not ready';
-    for (const t of [...sel.gateways, ...sel.workloads]) {
-      const r = item(t, 'skipped', why, null, null);
-      (t.role === 'gateway' ? cpItems : wlItems).push(r);
-      deps.progress?.({ type: 'finished', item: r });
+  try {
+    await runPhases();
+  } finally {
+    await watcher.stop();
+  }
+  async function runPhases(): Promise<void> {
+    await runPhase(sel.istiod, cpItems);
+    // Workloads restarted while istiod is down or still on the old CA would get their certificates from it.
+    const istiodBad =
+      !opts.dryRun && cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
+    if (istiodBad) {
+      const why =
+        'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a control plane that is not ready';
+      for (const t of [...sel.gateways, ...sel.workloads]) {
+        const r = item(t, 'skipped', why, null, null);
+        (t.role === 'gateway' ? cpItems : wlItems).push(r);
+        deps.progress?.({ type: 'finished', item: r });
+      }
+    } else {
+      await runPhase(sel.gateways, cpItems);
+      await runPhase(sel.workloads, wlItems);
     }
-  } else {
-    await runPhase(sel.gateways, cpItems);
-    await runPhase(sel.workloads, wlItems);
   }
 
   const all = [...cpItems, ...wlItems];

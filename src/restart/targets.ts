@@ -19,6 +19,8 @@ export interface Target {
   role: Role;
   /** Pods the workload has now. */
   pods: number;
+  /** Their names. */
+  podNames: string[];
   /** The workload as listed (spec for strategy checks, generation). */
   object: Workload;
 }
@@ -127,6 +129,7 @@ export function selectTargets(inv: Inventory, opts: SelectOptions): Selection {
       name: object.metadata.name,
       role,
       pods: pods.length,
+      podNames: pods.map((p) => p.metadata.name).sort(),
       object,
     });
     const sidecar = pods.length > 0 && (pods.some(podHasSidecar) || templateHasSidecar(object));

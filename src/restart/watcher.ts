@@ -1,17 +1,24 @@
 /**
- * Waiting for many rollouts at once within a request budget. One loop polls for all workloads being waited on, and
- * per kind picks the cheapest way to read them: a get per workload, a list per namespace, or one cluster-wide list,
- * whichever costs fewer requests (a list page holds LIST_PAGE objects). Polls come at most every pollMs, and no
- * more often than keeps them within POLL_SHARE of the client's request rate, so patches keep most of the budget.
+ * Waiting for many rollouts at once by watching, not polling: one informer per workload kind (cluster-wide when
+ * discovery listed cluster-wide, else one per namespace), started from discovery's own list, so waiting costs one
+ * watch request per kind and scope, plus a re-list whenever the API server answers 410 Gone. Each wait is judged
+ * on every change of its workload, as `kubectl rollout status` judges it (rolloutState), and ends at its deadline.
  */
-import type { KubeClient } from '../kube/client.js';
-import { KubeApiError, explainKubeError } from '../kube/errors.js';
+import { Informer } from '../kube/informer.js';
+import { explainKubeError } from '../kube/errors.js';
 import type { Workload } from '../kube/resources.js';
+import type { VersionedList, WatchClient } from '../kube/watch.js';
 import { isIstioCaError } from '../errors.js';
 import { countKey, LIST_PAGE } from './discover.js';
 import { RESOURCE_OF, rolloutState, type WorkloadKind } from './rollout.js';
 
-export type WaitOutcome = { status: 'done' | 'failed' | 'timeout'; message: string; hint?: string };
+export type WaitOutcome = {
+  status: 'done' | 'failed' | 'timeout';
+  message: string;
+  hint?: string;
+  /** The workload as last seen (the rolled-out state when done). */
+  object?: Workload;
+};
 
 export interface WatchTarget {
   kind: WorkloadKind;
@@ -20,163 +27,191 @@ export interface WatchTarget {
 }
 
 export interface WatcherOptions {
-  /** Shortest time between polls. */
-  pollMs: number;
-  /** The client's request rate limit (requests/s), when known: polls then spend at most POLL_SHARE of it. */
-  qps?: number;
+  /** How often deadlines are checked while waits are open (no requests: changes arrive by watch). */
+  tickMs: number;
   now(): Date;
   sleep(ms: number): Promise<void>;
-  /** Whether cluster-wide lists are allowed (discovery listed cluster-wide, so RBAC permits it). */
+  /** Whether to watch cluster-wide (discovery listed cluster-wide, so RBAC permits it), else per namespace. */
   clusterWide: boolean;
-  /** How many objects a list of kind in namespace ('' for cluster-wide) returns, from discovery. */
-  counts: Map<string, number>;
+  /** Discovery's lists by countKey(kind, namespace) (namespace undefined = cluster-wide), to watch from. */
+  seeds: Map<string, VersionedList<Workload>>;
+  random?: () => number;
+}
+
+export interface WaitRequest extends WatchTarget {
+  /** The generation the restart patch produced: older copies in the watch predate the restart. */
+  generation?: number;
+  /** The workload's uid before the restart: another uid under the same name is a different workload. */
+  uid?: string;
 }
 
 interface Waiter {
-  target: WatchTarget;
+  req: WaitRequest;
+  scope: string;
   deadline: number;
   last: string;
   resolve(o: WaitOutcome): void;
 }
 
-/** Part of the request rate polls may use while rollouts wait. */
-export const POLL_SHARE = 0.3;
-const pages = (items: number) => Math.max(1, Math.ceil(items / LIST_PAGE));
 const objKey = (kind: string, ns: string, name: string) => `${kind}/${ns}/${name}`;
 
-type Fetched = Map<string, Workload | null | Error>;
-
 export class RolloutWatcher {
-  private readonly waiters = new Set<Waiter>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly informers = new Map<string, Informer<Workload>>();
   private running = false;
-  /** Wait before the next poll; kept across loops so a new wait does not poll early. */
-  private interval: number;
+  private stopped = false;
 
   constructor(
-    private readonly client: KubeClient,
+    private readonly client: WatchClient,
     private readonly opts: WatcherOptions,
-  ) {
-    this.interval = opts.pollMs;
+  ) {}
+
+  /** Starts watching what these targets need now, so the watches are open before their restarts begin. */
+  watchFor(targets: WatchTarget[]): void {
+    for (const t of targets) this.informerFor(t.kind, t.namespace);
   }
 
-  /** Resolves when the workload's current generation has rolled out, failed, or the deadline (epoch ms) passed. */
-  wait(target: WatchTarget, deadline: number): Promise<WaitOutcome> {
+  /** Resolves when the workload's restart has rolled out, failed, or the deadline (epoch ms) passed. */
+  wait(req: WaitRequest, deadline: number): Promise<WaitOutcome> {
     return new Promise((resolve) => {
-      this.waiters.add({ target, deadline, last: 'waiting for the rollout to start', resolve });
-      if (!this.running) {
+      const inf = this.informerFor(req.kind, req.namespace);
+      const w: Waiter = {
+        req,
+        scope: this.scopeKey(req.kind, req.namespace),
+        deadline,
+        last: 'waiting for the rollout to start',
+        resolve,
+      };
+      const k = objKey(req.kind, req.namespace, req.name);
+      let set = this.waiters.get(k);
+      if (!set) this.waiters.set(k, (set = new Set()));
+      set.add(w);
+      this.judge(w, inf);
+      if (this.waiters.size > 0 && !this.running) {
         this.running = true;
-        void this.loop();
+        void this.tick();
       }
     });
   }
 
-  private async loop(): Promise<void> {
-    try {
-      while (this.waiters.size > 0) {
-        await this.opts.sleep(this.interval);
-        const requests = await this.pollOnce([...this.waiters]);
-        this.interval = this.opts.qps
-          ? Math.max(this.opts.pollMs, Math.ceil((requests / (this.opts.qps * POLL_SHARE)) * 1000))
-          : this.opts.pollMs;
-      }
-    } catch (e) {
-      // A bug, not an API answer: end every wait with it rather than hang.
-      for (const w of this.waiters)
-        this.finish(w, { status: 'failed', message: `internal error while waiting: ${(e as Error).message}` });
-    } finally {
-      this.running = false;
+  /** Closes every watch. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+
+  /** Request figures of the watches: lists, watches, re-lists after 410, resumed watches. */
+  stats(): { lists: number; watches: number; relists: number; reconnects: number } {
+    const s = { lists: 0, watches: 0, relists: 0, reconnects: 0 };
+    for (const i of this.informers.values()) {
+      s.lists += i.stats.lists;
+      s.watches += i.stats.watches;
+      s.relists += i.stats.relists;
+      s.reconnects += i.stats.reconnects;
     }
+    return s;
+  }
+
+  private scopeKey(kind: WorkloadKind, namespace: string): string {
+    return countKey(kind, this.opts.clusterWide ? undefined : namespace);
+  }
+
+  private informerFor(kind: WorkloadKind, namespace: string): Informer<Workload> {
+    const scope = this.scopeKey(kind, namespace);
+    let inf = this.informers.get(scope);
+    if (inf) return inf;
+    const seed = this.opts.seeds.get(scope);
+    inf = new Informer<Workload>(this.client, RESOURCE_OF[kind], {
+      ...(this.opts.clusterWide ? {} : { namespace }),
+      ...(seed ? { initial: seed } : {}),
+      listPage: LIST_PAGE,
+      sleep: this.opts.sleep,
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      onChange: (_type, o) => {
+        const set = this.waiters.get(objKey(kind, o.metadata.namespace ?? '', o.metadata.name));
+        if (set) for (const w of [...set]) this.judge(w, inf!);
+      },
+      onSynced: () => this.judgeScope(scope),
+      onError: (e, fatal) => {
+        const explained = explainKubeError(e, this.client.context);
+        for (const w of this.waitersIn(scope)) {
+          if (fatal) this.finish(w, this.cannotWatch(explained));
+          else w.last = `last read failed: ${(explained as Error).message}`;
+        }
+      },
+    });
+    this.informers.set(scope, inf);
+    if (!this.stopped) inf.start();
+    return inf;
+  }
+
+  private cannotWatch(explained: unknown): WaitOutcome {
+    const hint = isIstioCaError(explained) ? explained.hint : undefined;
+    return {
+      status: 'failed',
+      message: `cannot watch the rollout: ${(explained as Error).message}`,
+      ...(hint ? { hint } : {}),
+    };
+  }
+
+  private waitersIn(scope: string): Waiter[] {
+    return [...this.waiters.values()].flatMap((set) => [...set].filter((w) => w.scope === scope));
+  }
+
+  private judgeScope(scope: string): void {
+    const inf = this.informers.get(scope);
+    if (inf) for (const w of this.waitersIn(scope)) this.judge(w, inf);
   }
 
   private finish(w: Waiter, outcome: WaitOutcome): void {
-    this.waiters.delete(w);
+    const k = objKey(w.req.kind, w.req.namespace, w.req.name);
+    const set = this.waiters.get(k);
+    if (!set?.delete(w)) return;
+    if (set.size === 0) this.waiters.delete(k);
     w.resolve(outcome);
   }
 
-  /** Reads and judges every waiter once; returns the requests it took. */
-  private async pollOnce(batch: Waiter[]): Promise<number> {
-    const fetched: Fetched = new Map();
-    const byKind = new Map<WorkloadKind, Waiter[]>();
-    for (const w of batch) byKind.set(w.target.kind, [...(byKind.get(w.target.kind) ?? []), w]);
-    const before = this.client.requestCount();
-    await Promise.all([...byKind].map(([kind, ws]) => this.fetchKind(kind, ws, fetched)));
-    const requests = this.client.requestCount() - before;
-    const now = this.opts.now().getTime();
-    for (const w of batch) {
-      const got = fetched.get(objKey(w.target.kind, w.target.namespace, w.target.name));
-      if (got instanceof Error) {
-        const e = explainKubeError(got, this.client.context);
-        if (got instanceof KubeApiError && got.forbidden && isIstioCaError(e)) {
-          this.finish(w, {
-            status: 'failed',
-            message: `cannot watch the rollout: ${e.message}`,
-            ...(e.hint ? { hint: e.hint } : {}),
-          });
-          continue;
-        }
-        w.last = `last read failed: ${(e as Error).message}`;
-      } else if (got === null || got === undefined) {
-        this.finish(w, { status: 'failed', message: `${w.target.kind} was deleted during the rollout` });
-        continue;
-      } else {
-        const state = rolloutState(w.target.kind, got);
-        if (state.phase === 'done') {
-          this.finish(w, { status: 'done', message: state.message });
-          continue;
-        }
-        if (state.phase === 'failed') {
-          this.finish(w, {
-            status: 'failed',
-            message: state.message,
-            hint: `see why: kubectl describe ${w.target.kind.toLowerCase()}/${w.target.name} -n ${w.target.namespace}`,
-          });
-          continue;
-        }
-        w.last = state.message;
-      }
-      if (now >= w.deadline) this.finish(w, { status: 'timeout', message: `timed out: ${w.last}` });
+  /** Judges one wait on the watch's copy of its workload. */
+  private judge(w: Waiter, inf: Informer<Workload>): void {
+    const { kind, namespace, name } = w.req;
+    const fatal = inf.failed();
+    if (fatal) return this.finish(w, this.cannotWatch(explainKubeError(fatal, this.client.context)));
+    if (!inf.hasSynced()) {
+      w.last = `waiting for the first list of ${RESOURCE_OF[kind].plural}`;
+      return;
     }
-    return requests;
+    const got = inf.get(namespace, name);
+    if (!got || (w.req.uid !== undefined && got.metadata.uid !== undefined && got.metadata.uid !== w.req.uid))
+      return this.finish(w, { status: 'failed', message: `${kind} was deleted during the rollout` });
+    if ((got.metadata.generation ?? 0) < (w.req.generation ?? 0)) {
+      w.last = 'waiting for the restart to show in the watch';
+      return;
+    }
+    const state = rolloutState(kind, got);
+    if (state.phase === 'done') return this.finish(w, { status: 'done', message: state.message, object: got });
+    if (state.phase === 'failed') {
+      return this.finish(w, {
+        status: 'failed',
+        message: state.message,
+        hint: `see why: kubectl describe ${kind.toLowerCase()}/${name} -n ${namespace}`,
+        object: got,
+      });
+    }
+    w.last = state.message;
   }
 
-  /** Reads every waited-on object of one kind with the fewest requests. */
-  private async fetchKind(kind: WorkloadKind, ws: Waiter[], out: Fetched): Promise<void> {
-    const type = RESOURCE_OF[kind];
-    const byNs = new Map<string, Waiter[]>();
-    for (const w of ws) byNs.set(w.target.namespace, [...(byNs.get(w.target.namespace) ?? []), w]);
-    const count = (ns: string | undefined) => this.opts.counts.get(countKey(kind, ns)) ?? 1;
-    const nsCost = [...byNs].reduce((sum, [ns, group]) => sum + Math.min(group.length, pages(count(ns))), 0);
-    const clusterCost = this.opts.clusterWide ? pages(count(undefined)) : Infinity;
-
-    const fromList = async (namespace: string | undefined, group: Waiter[]) => {
-      try {
-        const items = await this.client.list<Workload>(type, {
-          ...(namespace !== undefined ? { namespace } : {}),
-          limit: LIST_PAGE,
-        });
-        for (const w of group) out.set(objKey(kind, w.target.namespace, w.target.name), null);
-        for (const item of items) {
-          const k = objKey(kind, item.metadata.namespace ?? namespace ?? '', item.metadata.name);
-          if (out.has(k)) out.set(k, item);
-        }
-      } catch (e) {
-        for (const w of group) out.set(objKey(kind, w.target.namespace, w.target.name), e as Error);
+  /** Ends waits whose deadline passed; runs while any wait is open. */
+  private async tick(): Promise<void> {
+    try {
+      while (this.waiters.size > 0) {
+        await this.opts.sleep(this.opts.tickMs);
+        const now = this.opts.now().getTime();
+        for (const set of [...this.waiters.values()])
+          for (const w of [...set])
+            if (now >= w.deadline) this.finish(w, { status: 'timeout', message: `timed out: ${w.last}` });
       }
-    };
-    const fromGet = async (w: Waiter) => {
-      const k = objKey(kind, w.target.namespace, w.target.name);
-      try {
-        out.set(k, await this.client.get<Workload>(type, w.target.namespace, w.target.name));
-      } catch (e) {
-        out.set(k, e as Error);
-      }
-    };
-
-    if (clusterCost < nsCost) return fromList(undefined, ws);
-    await Promise.all(
-      [...byNs].map(([ns, group]) =>
-        group.length > pages(count(ns)) ? fromList(ns, group) : Promise.all(group.map(fromGet)),
-      ),
-    );
+    } finally {
+      this.running = false;
+    }
   }
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PatchType } from '../../src/kube/client.js';
 import { Resources, type KubeObject, type Workload } from '../../src/kube/resources.js';
-import { KubeApiError } from '../../src/kube/errors.js';
+import { KubeApiError, KubeTransportError } from '../../src/kube/errors.js';
 import { ExitCode } from '../../src/errors.js';
 import { createStyle } from '../../src/output/style.js';
 import {
@@ -41,7 +41,7 @@ const START = '2026-11-28T10:00:00.000Z';
 /** What restart may do to a cluster: read pods and workloads, patch workloads. Anything else is unexpected. */
 const ALLOW = [
   'list pods',
-  ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => [`list ${r}`, `get ${r}`, `patch ${r}`]),
+  ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => [`list ${r}`, `watch ${r}`, `patch ${r}`]),
 ];
 
 interface Mesh {
@@ -69,7 +69,7 @@ function add(kube: FakeKube, w: Workload, pods: Parameters<typeof podsOf>[1] = {
  *                 annotation; and a bare sidecar pod nobody manages
  *   plain         legacy (no sidecar)
  */
-function mesh(sim: RolloutSimulationOptions = {}): Mesh {
+function mesh(sim: Omit<RolloutSimulationOptions, 'clock'> = {}): Mesh {
   const clock = new FakeClock(START);
   const kube = new FakeKube({ allow: ALLOW, now: clock.now });
   add(kube, deployment('istio-system', 'istiod', { replicas: 2, labels: { app: 'istiod' } }));
@@ -92,7 +92,7 @@ function mesh(sim: RolloutSimulationOptions = {}): Mesh {
     metadata: { name: 'debug', namespace: 'manual', annotations: { 'sidecar.istio.io/status': '{}' } },
   });
   add(kube, deployment('plain', 'legacy'));
-  return { kube, sim: new RolloutSimulator(kube, sim), clock };
+  return { kube, sim: new RolloutSimulator(kube, { ...sim, clock }), clock };
 }
 
 const DEFAULTS: RestartOptions = {
@@ -210,7 +210,7 @@ test('the control plane goes first: istiod rolls out before the gateway starts, 
 
 test('never more rollouts in flight than --concurrency', async () => {
   for (const concurrency of [1, 3, 8]) {
-    const m = mesh({ readsToComplete: 3 });
+    const m = mesh({ stepsToComplete: 3 });
     for (let i = 0; i < 20; i++) add(m.kube, deployment(`ns${i % 4}`, `app${i}`), { sidecar: 'annotation' });
     let patching = 0;
     let maxPatching = 0;
@@ -392,59 +392,72 @@ test('a forbidden list during discovery fails the command with the verb, resourc
   );
 });
 
-test('a workload deleted during its rollout fails; a read error is retried until the rollout completes', async () => {
-  const m = mesh({ readsToComplete: 3 });
+test('a workload deleted during its rollout fails; a refused watch is retried until the rollout completes', async () => {
+  const m = mesh({ stepsToComplete: 3 });
   m.kube.onWrite((_type, stored) => {
     if (stored.metadata.name === 'api') queueMicrotask(() => m.kube.remove(Resources.deployments, 'payments', 'api'));
   });
-  m.kube.fail({ verb: ['get', 'list'], resource: 'daemonsets', namespace: 'shop' }, 503, { times: 2 });
+  m.kube.fail({ verb: 'watch', resource: 'daemonsets' }, 503, { times: 2 });
   const r = await run(m);
   assert.equal(find(r, 'api').status, 'failed');
   assert.match(find(r, 'api').message, /deleted during the rollout/);
   assert.equal(find(r, 'agent').status, 'restarted');
+  assert.equal(m.kube.callsWhere({ verb: 'watch', resource: 'daemonsets' }).length, 3, 'two refused, one served');
 });
 
-test('waiting costs few requests: many rollouts in a namespace are read with one list per poll', async () => {
-  const m = mesh({ readsToComplete: 2 });
+test('waiting costs one watch per workload kind: every request is discovery, a patch or a watch', async () => {
+  const m = mesh({ stepsToComplete: 2 });
   for (let i = 0; i < 60; i++) add(m.kube, deployment(`team${i % 3}`, `svc${i}`), { sidecar: 'annotation' });
   const r = await run(m, { scope: 'workloads', concurrency: 60 });
   assert.equal(r.summary.restarted, 65);
   const patches = m.kube.callsWhere({ verb: 'patch' }).length;
-  const reads = r.summary.apiRequests - patches;
-  assert.ok(reads <= 15, `${reads} reads for 65 rollouts (discovery included)`);
-  assert.equal(
-    m.kube.callsWhere({ verb: 'get' }).filter((c) => c.namespace!.startsWith('team')).length,
-    0,
-    'polls listed instead of getting each workload',
-  );
-});
-
-test('under a tight rate limit polls come no more often than keeps them within 30 % of it', async () => {
-  const m = mesh({ readsToComplete: 4 });
-  const reads: number[] = [];
-  m.kube.beforeCall((c) => {
-    if (c.verb === 'get') reads.push(m.clock.now().getTime());
-  });
-  await runRestart(
-    { ...DEFAULTS, scope: 'control-plane' },
-    { client: m.kube, now: m.clock.now, sleep: m.clock.sleep, pollIntervalMs: 500, qps: 2 },
-  );
-  m.kube.assertNoUnexpectedCalls();
-  const gaps = reads
-    .slice(1)
-    .map((t, i) => t - reads[i]!)
-    .filter((g) => g > 0);
-  assert.ok(gaps.length >= 4, `${reads.length} polls`);
+  const watches = m.kube.callsWhere({ verb: 'watch' });
+  assert.deepEqual(watches.map((c) => `${c.resource} ${c.namespace ?? '(all)'}`).sort(), [
+    'daemonsets (all)',
+    'deployments (all)',
+    'statefulsets (all)',
+  ]);
+  const lists = m.kube.callsWhere({ verb: 'list' });
   assert.ok(
-    gaps.every((g) => g >= 1667),
-    `one request per poll at 2 qps: at least 1.67 s apart, got ${gaps.join(', ')} ms`,
+    lists.every((c) => c.seq < watches[0]!.seq),
+    'no list after the watches start: they start from discovery',
+  );
+  assert.equal(r.summary.apiRequests, 4 + patches + watches.length, 'pods + 3 workload lists, patches, 3 watches');
+  assert.ok(
+    watches.every((c) => c.watch?.allowWatchBookmarks === true && c.watch.resourceVersion !== ''),
+    'bookmarks asked for; watched from the list',
   );
 });
 
-test('one rollout is read with a get, not a list of its namespace', async () => {
+test('with -n the watches are per namespace, one per kind and namespace, never cluster-wide', async () => {
   const m = mesh();
-  await run(m, { scope: 'control-plane' });
-  assert.ok(m.kube.callsWhere({ verb: 'get', name: 'istiod' }).length >= 1);
+  const r = await run(m, { namespaces: ['shop'] });
+  assert.equal(r.summary.restarted, 5);
+  assert.deepEqual(
+    m.kube
+      .callsWhere({ verb: 'watch' })
+      .map((c) => `${c.resource} ${c.namespace ?? '(all)'}`)
+      .sort(),
+    ['daemonsets shop', 'deployments istio-system', 'deployments shop', 'statefulsets shop'],
+  );
+});
+
+test('a watch that never delivers the restart never counts the old, rolled-out copy as restarted', async () => {
+  const m = mesh();
+  // Every Deployment watch after the first breaks before it delivers anything, and the first breaks at once.
+  m.kube.beforeCall((c) => {
+    if (c.verb === 'patch' && c.resource === 'deployments')
+      queueMicrotask(() => m.kube.breakWatches(Resources.deployments));
+  });
+  m.kube.failWith({ verb: 'watch', resource: 'deployments' }, () => new KubeTransportError('connection refused'), 1000);
+  m.kube.breakWatches(Resources.deployments);
+  const r = await run(m, { scope: 'control-plane', timeoutMs: 20_000 });
+  const istiod = find(r, 'istiod');
+  assert.equal(istiod.status, 'timeout', 'its listed copy is rolled out, but of the generation before the restart');
+  assert.match(
+    istiod.message,
+    /^timed out: last read failed: cannot reach the API server of context fake: connection refused/,
+  );
 });
 
 test('the result is stable JSON: control plane, workloads, unmanaged pods and a summary', async () => {
@@ -566,8 +579,12 @@ test('rollout status follows kubectl for each kind', () => {
   assert.equal(rolloutState('Deployment', d).phase, 'done');
 
   const s = statefulSet('ns', 's', { replicas: 2 });
+  // kubectl compares revisions only when updateStrategy has no rollingUpdate block; with one (the API server's
+  // default) a rollout is complete once every pod above the partition is updated and all are ready.
   s.status = { ...s.status, updateRevision: 's-new' };
-  assert.equal(rolloutState('StatefulSet', s).phase, 'waiting', 'revisions differ');
+  assert.equal(rolloutState('StatefulSet', s).phase, 'done', 'rollingUpdate present: revisions are not compared');
+  (s.spec as { updateStrategy: unknown }).updateStrategy = { type: 'RollingUpdate' };
+  assert.equal(rolloutState('StatefulSet', s).phase, 'waiting', 'no rollingUpdate block: revisions differ');
   s.status = { ...s.status, currentRevision: 's-new' };
   assert.equal(rolloutState('StatefulSet', s).phase, 'done');
   (s.spec as { updateStrategy: unknown }).updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: 1 } };

@@ -13,14 +13,29 @@
  * Semantics kept from the API server: namespaced keys; resourceVersion bumped on every write, a stale one in
  * update is 409 Conflict; metadata.generation bumped when spec changes; dryRun validates and answers without
  * persisting; get of a missing object resolves null (as HttpKubeClient does); list pages counted as requests.
+ *
+ * Watches: listVersioned answers the store's resourceVersion; watch replays every change after the resourceVersion
+ * it is given (from an event history), then streams live changes, in order, asynchronously, as the API server does.
+ * A watch from a resourceVersion older than the last compact() is answered 410 Gone (as an ERROR event in the
+ * stream, or as an HTTP 410 with `goneAs: 'http'`); bookmark() sends a BOOKMARK to watches that asked for them;
+ * breakWatches() drops live streams as a broken connection does, closeWatches() ends them as the server's timeout
+ * does. setStatus() is a controller's write: no request, but a MODIFIED event.
  */
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import type { KubeClient, ListOptions, PatchType, WriteOptions } from '../../../src/kube/client.js';
-import { KubeApiError } from '../../../src/kube/errors.js';
+import type { ListOptions, PatchType, WriteOptions } from '../../../src/kube/client.js';
+import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
+import type {
+  VersionedList,
+  WatchClient,
+  WatchEvent,
+  WatchEventType,
+  WatchOptions,
+  WatchStream,
+} from '../../../src/kube/watch.js';
 import { Resources, type KubeObject, type Pod, type ResourceType, type Workload } from '../../../src/kube/resources.js';
 
-export type Verb = 'get' | 'list' | 'create' | 'update' | 'patch';
+export type Verb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'watch';
 
 export interface FakeCall {
   seq: number;
@@ -30,6 +45,8 @@ export interface FakeCall {
   namespace: string | undefined;
   name?: string;
   list?: ListOptions;
+  /** Options of a watch. */
+  watch?: WatchOptions;
   /** Body of create/update, or the patch. */
   body?: unknown;
   patchType?: PatchType;
@@ -52,6 +69,23 @@ export interface FakeKubeOptions {
   allow?: string[];
   /** Clock for creationTimestamp. */
   now?: () => Date;
+  /** How a watch from a compacted resourceVersion is refused: an ERROR event with code 410 (default), or HTTP 410. */
+  goneAs?: 'event' | 'http';
+}
+
+interface HistoryEntry {
+  rv: number;
+  type: WatchEventType;
+  object: KubeObject;
+}
+
+interface LiveWatch {
+  plural: string;
+  opts: WatchOptions;
+  call: FakeCall;
+  queue: WatchEvent[];
+  deliver(events: WatchEvent[]): void;
+  end(error?: Error): void;
 }
 
 export class UnexpectedCallError extends Error {
@@ -92,7 +126,7 @@ const REASONS: Record<number, string> = {
   503: 'ServiceUnavailable',
 };
 
-export class FakeKube implements KubeClient {
+export class FakeKube implements WatchClient {
   readonly context: string;
   /** Every call, in order. */
   readonly calls: FakeCall[] = [];
@@ -109,12 +143,17 @@ export class FakeKube implements KubeClient {
   private rv = 100;
   private uid = 0;
   private requests = 0;
+  private readonly history = new Map<string, HistoryEntry[]>();
+  private readonly live = new Set<LiveWatch>();
+  private compactedRv = 0;
+  private readonly goneAs: 'event' | 'http';
 
   constructor(opts: FakeKubeOptions = {}) {
     this.context = opts.context ?? 'fake';
     this.types = new Map((opts.resources ?? Object.values(Resources)).map((t) => [t.plural, t]));
     this.allow = opts.allow ? new Set(opts.allow) : null;
     this.now = opts.now ?? (() => new Date('2026-01-01T00:00:00Z'));
+    this.goneAs = opts.goneAs ?? 'event';
   }
 
   // --- arranging -------------------------------------------------------------------------------------------
@@ -128,16 +167,85 @@ export class FakeKube implements KubeClient {
       c.kind ??= type.kind;
       c.metadata.uid ??= `uid-${++this.uid}`;
       c.metadata.resourceVersion ??= String(++this.rv);
+      this.rv = Math.max(this.rv, Number(c.metadata.resourceVersion) || 0);
       c.metadata.creationTimestamp ??= this.now().toISOString();
       if (c.spec !== undefined) c.metadata.generation ??= 1;
-      bucket.set(objKey(c.metadata.namespace, c.metadata.name), c);
+      const k = objKey(c.metadata.namespace, c.metadata.name);
+      const existed = bucket.has(k);
+      bucket.set(k, c);
+      this.record(type, existed ? 'MODIFIED' : 'ADDED', c);
     }
     return this;
   }
 
-  /** Removes an object from the store (no request). */
+  /** Removes an object from the store (no request); watches see it DELETED. */
   remove(type: ResourceType, namespace: string | undefined, name: string): boolean {
-    return this.bucket(type).delete(objKey(namespace, name));
+    const k = objKey(namespace, name);
+    const o = this.bucket(type).get(k);
+    if (!o) return false;
+    this.bucket(type).delete(k);
+    o.metadata.resourceVersion = String(++this.rv);
+    this.record(type, 'DELETED', o);
+    return true;
+  }
+
+  /** A controller's write of the stored object (e.g. its status): no request; the resourceVersion moves, watches see it. */
+  setStatus(type: ResourceType, namespace: string | undefined, name: string, mutate: (o: KubeObject) => void): void {
+    const o = this.bucket(type).get(objKey(namespace, name));
+    if (!o) throw new Error(`setStatus: no ${type.plural} ${namespace}/${name}`);
+    mutate(o);
+    o.metadata.resourceVersion = String(++this.rv);
+    this.record(type, 'MODIFIED', o);
+  }
+
+  /** Forgets the history up to now: a watch from an older resourceVersion is answered 410 Gone. */
+  compact(): this {
+    this.compactedRv = this.rv;
+    for (const h of this.history.values()) h.length = 0;
+    return this;
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion to the live watches (of a type) that asked for bookmarks. */
+  bookmark(type?: ResourceType): number {
+    let sent = 0;
+    for (const w of this.live) {
+      if ((type && w.plural !== type.plural) || !w.opts.allowWatchBookmarks) continue;
+      w.deliver([
+        { type: 'BOOKMARK', object: { kind: 'Bookmark', metadata: { name: '', resourceVersion: String(this.rv) } } },
+      ]);
+      sent++;
+    }
+    return sent;
+  }
+
+  /** Breaks the live watches (of a type) as a dropped connection does: their `done` rejects. Returns how many. */
+  breakWatches(
+    type?: ResourceType,
+    error: () => Error = () => new KubeTransportError('connection reset by peer'),
+  ): number {
+    let n = 0;
+    for (const w of [...this.live]) {
+      if (type && w.plural !== type.plural) continue;
+      w.end(error());
+      n++;
+    }
+    return n;
+  }
+
+  /** Ends the live watches (of a type) cleanly, as the API server does at a watch's timeoutSeconds. */
+  closeWatches(type?: ResourceType): number {
+    let n = 0;
+    for (const w of [...this.live]) {
+      if (type && w.plural !== type.plural) continue;
+      w.end();
+      n++;
+    }
+    return n;
+  }
+
+  /** Watches open now (of a type). */
+  liveWatches(type?: ResourceType): FakeCall[] {
+    return [...this.live].filter((w) => !type || w.plural === type.plural).map((w) => w.call);
   }
 
   /**
@@ -242,6 +350,99 @@ export class FakeKube implements KubeClient {
         ? ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: clone(o.metadata) } as T)
         : (clone(o) as T),
     );
+  }
+
+  async listVersioned<T extends KubeObject>(type: ResourceType, opts: ListOptions = {}): Promise<VersionedList<T>> {
+    const items = await this.list<T>(type, opts);
+    return { items, resourceVersion: String(this.rv) };
+  }
+
+  watch<T extends KubeObject>(
+    type: ResourceType,
+    opts: WatchOptions,
+    onEvent: (event: WatchEvent<T>) => void,
+  ): WatchStream {
+    let live: LiveWatch | undefined;
+    let stopped = false;
+    let settle: ((error?: Error) => void) | undefined;
+    const done = (async () => {
+      const call = await this.begin(
+        {
+          verb: 'watch',
+          resource: type.plural,
+          namespace: opts.namespace,
+          watch: { ...opts },
+          dryRun: false,
+        },
+        type,
+      );
+      this.requests++;
+      this.checkFaults(call, type);
+      const from = Number(opts.resourceVersion);
+      if (!Number.isFinite(from) || opts.resourceVersion === '')
+        this.unexpectedCall(call, `watch from resourceVersion "${opts.resourceVersion}" is not simulated`);
+      const labelTest = opts.labelSelector ? this.labelSelector(opts.labelSelector, call) : () => true;
+      const fieldTest = opts.fieldSelector ? this.fieldSelector(opts.fieldSelector, call) : () => true;
+      const wanted = (o: KubeObject) =>
+        (opts.namespace === undefined || o.metadata.namespace === opts.namespace) &&
+        labelTest(o.metadata.labels ?? {}) &&
+        fieldTest(o);
+      const gone = from < this.compactedRv;
+      if (gone && this.goneAs === 'http')
+        throw new KubeApiError(410, 'Expired', 'too old resource version', 'watch', type.plural, opts.namespace);
+      await new Promise<void>((resolve, reject) => {
+        let flushing = false;
+        const w: LiveWatch = {
+          plural: type.plural,
+          opts,
+          call,
+          queue: [],
+          deliver: (events) => {
+            for (const e of events)
+              if (e.type === 'BOOKMARK' || e.type === 'ERROR' || wanted(e.object)) w.queue.push(e);
+            if (flushing) return;
+            flushing = true;
+            queueMicrotask(() => {
+              flushing = false;
+              if (!this.live.has(w)) return;
+              for (const e of w.queue.splice(0)) onEvent(clone(e) as WatchEvent<T>);
+            });
+          },
+          end: (error) => {
+            if (!this.live.delete(w)) return;
+            // Events already queued reach the client before the stream ends, as bytes in flight would.
+            queueMicrotask(() => {
+              const batch = w.queue.splice(0);
+              if (!stopped) for (const e of batch) onEvent(clone(e) as WatchEvent<T>);
+              if (error && !stopped) reject(error);
+              else resolve();
+            });
+          },
+        };
+        live = w;
+        settle = (error) => w.end(error);
+        this.live.add(w);
+        if (stopped) return w.end();
+        if (gone) {
+          w.deliver([
+            {
+              type: 'ERROR',
+              object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } as never,
+            },
+          ]);
+          return w.end();
+        }
+        const missed = (this.history.get(type.plural) ?? []).filter((h) => h.rv > from);
+        w.deliver(missed.map((h) => ({ type: h.type, object: h.object })));
+      });
+    })();
+    return {
+      done,
+      stop: () => {
+        stopped = true;
+        if (live) settle?.();
+      },
+    };
   }
 
   async create<T extends KubeObject>(
@@ -384,6 +585,15 @@ export class FakeKube implements KubeClient {
     return b;
   }
 
+  /** Keeps a change for watches from older resourceVersions and sends it to the live ones. */
+  private record(type: ResourceType, event: WatchEventType, o: KubeObject): void {
+    const entry: HistoryEntry = { rv: Number(o.metadata.resourceVersion), type: event, object: clone(o) };
+    let h = this.history.get(type.plural);
+    if (!h) this.history.set(type.plural, (h = []));
+    h.push(entry);
+    for (const w of this.live) if (w.plural === type.plural) w.deliver([{ type: event, object: entry.object }]);
+  }
+
   private unexpectedCall(call: FakeCall | string, why: string): never {
     const what =
       typeof call === 'string'
@@ -434,7 +644,9 @@ export class FakeKube implements KubeClient {
     this.rv++;
     this.bucket(type).set(key, next);
     for (const h of this.writeHooks) h(type, next, cur ? clone(cur) : null, call);
-    return clone(this.bucket(type).get(key)!);
+    const stored = this.bucket(type).get(key);
+    if (stored) this.record(type, cur ? 'MODIFIED' : 'ADDED', stored);
+    return clone(stored ?? next);
   }
 
   private assertMapsOnly(patch: unknown, call: FakeCall, path = ''): void {
@@ -765,8 +977,12 @@ export function podsOf(w: Workload, o: PodOptions = {}): Pod[] {
 export type RolloutOutcome = 'complete' | 'progress-deadline' | 'stuck';
 
 export interface RolloutSimulationOptions {
-  /** Reads of the object (get, or a list that returns it) after a template change until it converges. Default 2. */
-  readsToComplete?: number;
+  /** The clock whose time drives the controllers (required: rollouts progress as time passes, not on reads). */
+  clock: FakeClock;
+  /** Steps of `stepMs` after a template change until the rollout converges. Default 2. */
+  stepsToComplete?: number;
+  /** Length of a step (default 500 ms). */
+  stepMs?: number;
   /** How a workload's rollout ends (default 'complete'); 'stuck' never converges. */
   outcome?: (w: Workload) => RolloutOutcome;
   /** Replace the workload's pods with pods of the new template when it completes (default true). */
@@ -774,76 +990,90 @@ export interface RolloutSimulationOptions {
 }
 
 const WORKLOAD_PLURALS = new Set(['deployments', 'statefulsets', 'daemonsets']);
+const TYPE_OF: Record<string, ResourceType> = {
+  Deployment: Resources.deployments,
+  StatefulSet: Resources.statefulsets,
+  DaemonSet: Resources.daemonsets,
+};
 
 /**
- * Makes Deployments, StatefulSets and DaemonSets roll out in the fake: a persisted write that changes
- * spec.template starts a rollout (status stays at the old generation); after `readsToComplete` reads the status
- * converges (or shows ProgressDeadlineExceeded), and the old pods are replaced by new ones. Records events and
- * the most rollouts in progress at once.
+ * Makes Deployments, StatefulSets and DaemonSets roll out in the fake as controllers would, as time passes: a persisted
+ * write that changes spec.template starts a rollout (status stays at the old generation); `stepsToComplete` steps of
+ * the clock later the controller writes the converged status (or ProgressDeadlineExceeded) with setStatus, so watches
+ * see it, and the old pods are replaced by new ones. Records events and the most rollouts in progress at once.
  */
 export class RolloutSimulator {
   /** 'start <kind>/<ns>/<name>' and 'complete ...' / 'deadline ...', in order. */
   readonly events: string[] = [];
   readonly inProgress = new Set<string>();
   maxInProgress = 0;
-  private readonly readsLeft = new Map<string, number>();
+  private readonly startedAt = new Map<string, { at: number; kind: string; namespace: string; name: string }>();
 
   constructor(
     private readonly kube: FakeKube,
-    private readonly opts: RolloutSimulationOptions = {},
+    private readonly opts: RolloutSimulationOptions,
   ) {
     kube.onWrite((type, stored, before) => {
       if (!WORKLOAD_PLURALS.has(type.plural) || !before) return;
       const w = stored as Workload;
       if (isDeepStrictEqual((before as Workload).spec?.template, w.spec?.template)) return;
       const id = `${w.kind}/${w.metadata.namespace}/${w.metadata.name}`;
-      this.readsLeft.set(id, opts.readsToComplete ?? 2);
+      this.startedAt.set(id, {
+        at: opts.clock.now().getTime(),
+        kind: w.kind!,
+        namespace: w.metadata.namespace!,
+        name: w.metadata.name,
+      });
       this.inProgress.add(id);
       this.maxInProgress = Math.max(this.maxInProgress, this.inProgress.size);
       this.events.push(`start ${id}`);
       if (w.kind === 'StatefulSet' && w.status) w.status.updateRevision = `${w.metadata.name}-${templateHash(w)}`;
     });
-    kube.onRead((type, objects) => {
-      if (!WORKLOAD_PLURALS.has(type.plural)) return;
-      for (const o of objects) this.onRead(o as Workload);
-    });
+    opts.clock.onAdvance((now) => this.step(now));
   }
 
-  private onRead(w: Workload): void {
-    const id = `${w.kind}/${w.metadata.namespace}/${w.metadata.name}`;
-    const left = this.readsLeft.get(id);
-    if (left === undefined) return;
-    const outcome = this.opts.outcome?.(w) ?? 'complete';
-    if (outcome === 'stuck') return;
-    if (left > 1) {
-      this.readsLeft.set(id, left - 1);
-      return;
+  private step(now: number): void {
+    const due = (this.opts.stepsToComplete ?? 2) * (this.opts.stepMs ?? 500);
+    for (const [id, r] of [...this.startedAt]) {
+      if (now - r.at < due) continue;
+      const type = TYPE_OF[r.kind]!;
+      const w = this.kube.object<Workload>(type, r.namespace, r.name);
+      if (!w) {
+        this.startedAt.delete(id);
+        this.inProgress.delete(id);
+        continue;
+      }
+      const outcome = this.opts.outcome?.(w) ?? 'complete';
+      if (outcome === 'stuck') continue;
+      this.startedAt.delete(id);
+      this.inProgress.delete(id);
+      if (outcome === 'progress-deadline') {
+        this.kube.setStatus(type, r.namespace, r.name, (o) => {
+          const x = o as Workload;
+          const replicas = (x.spec as { replicas?: number }).replicas ?? 1;
+          x.status = {
+            ...x.status,
+            observedGeneration: x.metadata.generation,
+            replicas: replicas + 1,
+            updatedReplicas: 1,
+            availableReplicas: replicas,
+            conditions: [
+              {
+                type: 'Progressing',
+                status: 'False',
+                reason: 'ProgressDeadlineExceeded',
+                message: `ReplicaSet "${x.metadata.name}-${templateHash(x)}" has timed out progressing.`,
+              },
+            ],
+          };
+        });
+        this.events.push(`deadline ${id}`);
+        continue;
+      }
+      this.kube.setStatus(type, r.namespace, r.name, (o) => settled(r.kind, o as Workload));
+      this.events.push(`complete ${id}`);
+      if (this.opts.replacePods ?? true) this.replacePods(this.kube.object<Workload>(type, r.namespace, r.name)!);
     }
-    this.readsLeft.delete(id);
-    this.inProgress.delete(id);
-    if (outcome === 'progress-deadline') {
-      const replicas = (w.spec as { replicas?: number }).replicas ?? 1;
-      w.status = {
-        ...w.status,
-        observedGeneration: w.metadata.generation,
-        replicas: replicas + 1,
-        updatedReplicas: 1,
-        availableReplicas: replicas,
-        conditions: [
-          {
-            type: 'Progressing',
-            status: 'False',
-            reason: 'ProgressDeadlineExceeded',
-            message: `ReplicaSet "${w.metadata.name}-${templateHash(w)}" has timed out progressing.`,
-          },
-        ],
-      };
-      this.events.push(`deadline ${id}`);
-      return;
-    }
-    settled(w.kind!, w);
-    this.events.push(`complete ${id}`);
-    if (this.opts.replacePods ?? true) this.replacePods(w);
   }
 
   private replacePods(w: Workload): void {
@@ -872,16 +1102,22 @@ export class RolloutSimulator {
 /** A clock that stands still until sleep() moves it: waits take no real time and durations are exact. */
 export class FakeClock {
   private t: number;
+  private readonly listeners: ((now: number) => void)[] = [];
   constructor(start: Date | string = '2026-11-28T10:00:00Z') {
     this.t = new Date(start).getTime();
   }
   now = (): Date => new Date(this.t);
+  /** Called with the new time (epoch ms) whenever the clock moves: controllers act as time passes. */
+  onAdvance(fn: (now: number) => void): void {
+    this.listeners.push(fn);
+  }
   advance(ms: number): void {
     this.t += ms;
+    for (const fn of this.listeners) fn(this.t);
   }
   /** Moves time forward by ms, then yields to other tasks. */
   sleep = async (ms: number): Promise<void> => {
-    this.t += ms;
+    this.advance(ms);
     await new Promise((r) => setImmediate(r));
   };
 }
