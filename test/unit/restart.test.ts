@@ -454,10 +454,7 @@ test('a watch that never delivers the restart never counts the old, rolled-out c
   const r = await run(m, { scope: 'control-plane', timeoutMs: 20_000 });
   const istiod = find(r, 'istiod');
   assert.equal(istiod.status, 'timeout', 'its listed copy is rolled out, but of the generation before the restart');
-  assert.match(
-    istiod.message,
-    /^timed out: last read failed: cannot reach the API server of context fake: connection refused/,
-  );
+  assert.match(istiod.message, /^timed out: last read failed: .*connection refused/);
 });
 
 test('the result is stable JSON: control plane, workloads, unmanaged pods and a summary', async () => {
