@@ -63,8 +63,16 @@ export const verifyCommand: CommandSpec = {
       if (args.proxies !== true) return base;
       const { execProxyReader, readProxies } = await import('../proxies/read.js');
       const { proxyChecks } = await import('../verify/proxies.js');
-      const { kubeconfigPaths } = await import('../kube/kubeconfig.js');
-      const reader = await execProxyReader(kubeconfigPaths(ctx.globals.kubeconfig, ctx.env), client.context);
+      const { resolveConnection } = await import('../kube/connect.js');
+      const { clientNodeConfig } = await import('../kube/client-node.js');
+      const conn = await resolveConnection(
+        ctx.globals.kubeconfig,
+        ctx.globals.context,
+        ctx.env,
+        ctx.globals.connection ?? {},
+        { stderr: ctx.stderr },
+      );
+      const reader = await execProxyReader(await clientNodeConfig(conn));
       if (ctx.interactive) ctx.notice(`reading ${snapshot.sidecarPods.length} sidecars…`);
       const readings = await readProxies(reader, snapshot.sidecarPods, concurrency);
       const signer = snapshot.bundle?.signingCert?.fingerprintSha256 ?? null;

@@ -3,6 +3,7 @@
  * certificate chain), read through the API server's pods/exec with `pilot-agent request GET config_dump` in the
  * istio-proxy container. Envoy redacts private keys in config_dump; only certificates are read.
  */
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import { pemFingerprints } from '../istio/secret-bundle.js';
 import { SIDECAR_CONTAINER } from '../istio/names.js';
@@ -55,13 +56,12 @@ class Collect extends Writable {
   }
 }
 
-/** Reads proxies with pods/exec through @kubernetes/client-node (loaded only for --proxies). */
-export async function execProxyReader(kubeconfigPaths: string[], context: string): Promise<ProxyReader> {
+/**
+ * Reads proxies with pods/exec through @kubernetes/client-node (loaded only for --proxies), with a KubeConfig built
+ * from the plugin's own resolved connection (src/kube/client-node.ts).
+ */
+export async function execProxyReader(kc: KubeConfig): Promise<ProxyReader> {
   const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
-  if (kubeconfigPaths.length === 1) kc.loadFromFile(kubeconfigPaths[0]!);
-  else kc.loadFromDefault();
-  kc.setCurrentContext(context);
   const exec = new k8s.Exec(kc);
   return {
     async read(namespace, pod) {

@@ -484,3 +484,24 @@ test('NO_PROXY and the proxy variables as Go reads them', () => {
   assert.equal(proxyFor(u, undefined, { https_proxy: 'http://p:1', NO_PROXY: 'example.com' }), undefined);
   assert.equal(proxyFor(u, 'http://cfg:2', { NO_PROXY: '*' })?.host, 'cfg:2', 'proxy-url ignores NO_PROXY');
 });
+
+test('pods/exec (client-node) gets the same resolved connection, and refuses impersonation it cannot send', async () => {
+  const { clientNodeConfig } = await import('../../src/kube/client-node.js');
+  const k = file(
+    'cn/config',
+    kubeconfig(
+      'tokenFile: ../tok',
+      `server: https://127.0.0.1:1\ncertificate-authority-data: ${b64(caPem)}\ntls-server-name: kubernetes`,
+    ),
+  );
+  writeFileSync(join(dir, 'tok'), 'cn-token\n');
+  const kc = await clientNodeConfig(await resolveConnection(k, undefined, {}, { as: 'readonly' }));
+  assert.equal(kc.getCurrentCluster()?.tlsServerName, 'kubernetes');
+  assert.equal(kc.getCurrentCluster()?.caData, b64(caPem));
+  assert.equal(kc.getCurrentUser()?.token, 'cn-token');
+  assert.equal(kc.getCurrentUser()?.impersonateUser, 'readonly');
+  await assert.rejects(
+    clientNodeConfig(await resolveConnection(k, undefined, {}, { as: 'readonly', asGroups: ['g'] })),
+    /cannot impersonate groups/,
+  );
+});
