@@ -2,6 +2,7 @@
 import type { CommandSpec } from './spec.js';
 import { withKube } from '../kube/session.js';
 import { askYesNo } from './confirm.js';
+import { dryRunOption, parseDryRun } from './dry-run.js';
 import type { ReplaceResult } from '../replace/run.js';
 import type { Style } from '../output/style.js';
 
@@ -21,7 +22,7 @@ function render(r: ReplaceResult, style: Style): string {
     created: 'created',
     replaced: 'replaced',
     unchanged: 'unchanged',
-    'dry-run': 'replaced (server dry run: nothing changed)',
+    'dry-run': `${r.plan.kind === 'new-secret' ? 'created' : 'replaced'} (${r.dryRun === 'server' ? 'server dry run' : 'dry run: nothing sent'}; nothing changed)`,
   }[r.action];
   out += `secret/cacerts ${verb}\n`;
   if (r.action !== 'dry-run' && r.nextSteps.length) out += `next:\n${r.nextSteps.map((s) => `  ${s}`).join('\n')}\n`;
@@ -33,17 +34,15 @@ export const replaceCommand: CommandSpec = {
   describe: 'Replace the cacerts secret with a validated bundle, after a backup, in one guarded update',
   printsResult: true,
   builder: (y) =>
-    y
+    dryRunOption(y, {
+      client: 'validate and show the plan; send nothing',
+      server: 'also send the write as a server-side dry run (admission and RBAC check it); change nothing',
+    })
       .option('from-dir', {
         alias: 'f',
         type: 'string',
         demandOption: true,
         describe: 'Bundle directory (from generate, or a backup folder to roll back)',
-      })
-      .option('dry-run', {
-        type: 'boolean',
-        default: false,
-        describe: 'Validate and send a server-side dry run; change nothing',
       })
       .option('backup-dir', {
         type: 'string',
@@ -62,7 +61,7 @@ export const replaceCommand: CommandSpec = {
       })
       .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' }),
   examples: [
-    ['$0 replace --from-dir ./ca --dry-run', 'Show the plan and check it with the API server'],
+    ['$0 replace --from-dir ./ca --dry-run=server', 'Show the plan and check it with the API server'],
     ['$0 replace --from-dir ./ca --yes', 'Apply an intermediate-only change (hot reload, no restarts)'],
     [
       '$0 replace --from-dir ./istio-ca-backups/prod-20261128T101500Z --yes --allow-root-change',
@@ -70,13 +69,14 @@ export const replaceCommand: CommandSpec = {
     ],
   ],
   async run(args, ctx) {
+    const dryRun = parseDryRun(args, { command: 'replace', notice: ctx.notice });
     const { runReplace } = await import('../replace/run.js');
     const result = await withKube(ctx, (client) =>
       runReplace(
         {
           fromDir: String(args['from-dir']),
           namespace: ctx.globals.istioNamespace,
-          dryRun: args['dry-run'] === true,
+          dryRun,
           backupDir: String(args['backup-dir']),
           noBackup: args.backup === false,
           allowRootChange: args['allow-root-change'] === true,

@@ -3,6 +3,7 @@ import type { CommandSpec } from './spec.js';
 import { RefusedError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { withKube } from '../kube/session.js';
+import { dryRunOption, parseDryRun } from './dry-run.js';
 
 /** Defaults: 10 rollouts at once, 5 minutes per wait, 50 requests/s with bursts of 100 (the plugin's client default). */
 export const RESTART_DEFAULTS = { concurrency: 10, timeout: '5m', qps: 50, burst: 100 } as const;
@@ -31,7 +32,10 @@ export const restartCommand: CommandSpec = {
   describe: 'Rollout-restart istiod and the gateways, then every workload with a sidecar, and wait for each rollout',
   printsResult: true,
   builder: (y) =>
-    y
+    dryRunOption(y, {
+      client: 'list what would restart; send nothing',
+      server: 'also send every restart patch as a server-side dry run (proves permission); change nothing',
+    })
       .option('control-plane-only', {
         type: 'boolean',
         default: false,
@@ -64,12 +68,6 @@ export const restartCommand: CommandSpec = {
         default: true,
         describe: 'Wait for each rollout like kubectl rollout status (--no-wait: patch only)',
       })
-      .option('dry-run', {
-        type: 'boolean',
-        default: false,
-        describe:
-          'List what would restart and send the patches as a server-side dry run (proves permission); change nothing',
-      })
       .option('qps', {
         type: 'number',
         default: RESTART_DEFAULTS.qps,
@@ -84,7 +82,7 @@ export const restartCommand: CommandSpec = {
     ['$0 restart', 'istiod first (waited for), then the gateways, then every workload with a sidecar'],
     ['$0 restart --control-plane-only', 'istiod and the gateways only, e.g. after a root change without multi-root'],
     ['$0 restart --workloads-only -n shop -n payments --concurrency 20', 'Two namespaces, 20 rollouts at a time'],
-    ['$0 restart --dry-run -o json', 'What would restart, checked by the API server; nothing changes'],
+    ['$0 restart --dry-run=server -o json', 'What would restart, checked by the API server; nothing changes'],
   ],
   async run(args, ctx) {
     if (args['control-plane-only'] === true && args['workloads-only'] === true) {
@@ -93,6 +91,7 @@ export const restartCommand: CommandSpec = {
         'pass neither to restart the control plane and then the workloads',
       );
     }
+    const dryRun = parseDryRun(args, { command: 'restart', notice: ctx.notice });
     const concurrency = positive(args, 'concurrency', true);
     const qps = positive(args, 'qps', false);
     const burst = positive(args, 'burst', true);
@@ -125,7 +124,7 @@ export const restartCommand: CommandSpec = {
               concurrency,
               timeoutMs,
               wait: args.wait !== false,
-              dryRun: args['dry-run'] === true,
+              dryRun,
             },
             {
               client,

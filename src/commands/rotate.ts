@@ -1,6 +1,7 @@
 /** `rotate --from-dir NEW`: zero-downtime CA rotation, across one or several clusters in lockstep. */
 import type { CommandSpec } from './spec.js';
 import { askYesNo } from './confirm.js';
+import { dryRunOption, parseDryRun } from './dry-run.js';
 import { OperationError, RefusedError, WaitTimeoutError } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { explainKubeError } from '../kube/errors.js';
@@ -25,7 +26,10 @@ export const rotateCommand: CommandSpec = {
   describe: 'Rotate the CA without downtime: intermediate only, or a root in three gated phases',
   printsResult: true,
   builder: (y) =>
-    y
+    dryRunOption(y, {
+      client: 'print the phases; change nothing',
+      server: 'not supported by rotate (refused)',
+    })
       .option('from-dir', {
         alias: 'f',
         type: 'string',
@@ -55,7 +59,6 @@ export const rotateCommand: CommandSpec = {
         default: false,
         describe: 'Without ISTIO_MULTIROOT_MESH: replace, restart everything, verify (breaks mTLS meanwhile)',
       })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan and change nothing' })
       .option('backup-dir', {
         type: 'string',
         default: 'istio-ca-backups',
@@ -93,7 +96,7 @@ export const rotateCommand: CommandSpec = {
     const concurrency = Number(args.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1)
       throw new RefusedError('--concurrency must be a whole number of at least 1', 'for example --concurrency 5');
-    const dryRun = args['dry-run'] === true;
+    const dryRun = parseDryRun(args, { command: 'rotate', notice: ctx.notice, serverSupported: false }) === 'client';
     if (!dryRun && args.yes !== true) {
       if (!(await askYesNo('rotate the CA now?')))
         throw new RefusedError(
@@ -118,7 +121,7 @@ export const rotateCommand: CommandSpec = {
             concurrency,
             timeoutMs: gateTimeoutMs,
             wait: true,
-            dryRun: false,
+            dryRun: 'none',
           },
           { client, now: ctx.now, sleep },
         );

@@ -13,12 +13,14 @@ import type { KubeClient } from '../kube/client.js';
 import { KubeApiError, KubeTransportError, explainKubeError } from '../kube/errors.js';
 import { Resources, type Secret } from '../kube/resources.js';
 import { VERSION } from '../version.js';
+import type { DryRun } from '../commands/dry-run.js';
 import { planChange, type ChangePlan } from './plan.js';
 
 export interface ReplaceOptions {
   fromDir: string;
   namespace: string;
-  dryRun: boolean;
+  /** client: plan only, nothing sent; server: the write goes with dryRun=All; none: write. */
+  dryRun: DryRun;
   backupDir: string;
   noBackup: boolean;
   allowRootChange: boolean;
@@ -40,6 +42,7 @@ export interface ReplaceResult {
   namespace: string;
   fromDir: string;
   action: ReplaceAction;
+  dryRun: DryRun;
   plan: ChangePlan;
   signingCert: { subject: string; fingerprintSha256: string; notAfter: string } | null;
   warnings: string[];
@@ -152,6 +155,7 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
     namespace: opts.namespace,
     fromDir: opts.fromDir,
     action: 'unchanged',
+    dryRun: opts.dryRun,
     plan,
     signingCert: report.signingCert
       ? {
@@ -174,7 +178,7 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
     );
   }
 
-  if (!opts.yes && !opts.dryRun) {
+  if (!opts.yes && opts.dryRun === 'none') {
     deps.notice(`plan for secret ${opts.namespace}/${CACERTS} in context ${client.context}: ${plan.kind}`);
     for (const n of plan.notes) deps.notice(`  ${n}`);
     if (!(await deps.confirm('apply this change?')))
@@ -197,16 +201,21 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
     annotations[Annotations.previousRootFingerprints] = plan.currentRoots.join(',');
   }
 
-  if (!opts.dryRun && !opts.noBackup) {
+  if (opts.dryRun === 'none' && !opts.noBackup) {
     const backup = await runBackup(client, { outDir: opts.backupDir, namespace: opts.namespace }, now);
     result.backup = backup.path;
     deps.notice(`backup written to ${backup.path}`);
   }
 
+  if (opts.dryRun === 'client') {
+    result.action = 'dry-run';
+    return result;
+  }
   try {
-    const written = await writeCacerts(client, opts.namespace, state.cacerts, bundle, annotations, opts.dryRun);
-    result.action = opts.dryRun ? 'dry-run' : state.cacerts ? 'replaced' : 'created';
-    result.resourceVersion = opts.dryRun ? result.resourceVersion : (written.metadata.resourceVersion ?? null);
+    const serverDryRun = opts.dryRun === 'server';
+    const written = await writeCacerts(client, opts.namespace, state.cacerts, bundle, annotations, serverDryRun);
+    result.action = serverDryRun ? 'dry-run' : state.cacerts ? 'replaced' : 'created';
+    result.resourceVersion = serverDryRun ? result.resourceVersion : (written.metadata.resourceVersion ?? null);
   } catch (e) {
     if (e instanceof KubeApiError && e.conflict) {
       throw new OperationError(

@@ -47,7 +47,8 @@ export function renderRestart(r: RestartResult, style: Style): string {
   const parts = [
     s.restarted && `${s.restarted} restarted`,
     s.patched && `${s.patched} patched (not waited for)`,
-    s.dryRun && `${s.dryRun} would restart (server dry run: nothing changed)`,
+    s.dryRun &&
+      `${s.dryRun} would restart (${r.dryRun === 'server' ? 'server dry run' : 'client dry run: nothing sent'}; nothing changed)`,
     s.failed && style.bad(`${s.failed} failed`),
     s.timeout && style.warn(`${s.timeout} timed out`),
     s.skipped && style.warn(`${s.skipped} skipped`),

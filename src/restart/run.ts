@@ -5,6 +5,7 @@
  * JSON (stable): { context, istioNamespace, namespaces, restartedAt, dryRun, wait,
  *   controlPlane: RolloutItem[], workloads: RolloutItem[], unmanagedPods: UnmanagedPod[], summary: RestartSummary }
  */
+import type { DryRun } from '../commands/dry-run.js';
 import { ExitCode, OperationError, isIstioCaError, type ExitCodeValue } from '../errors.js';
 import { explainKubeError } from '../kube/errors.js';
 import type { Workload } from '../kube/resources.js';
@@ -27,8 +28,11 @@ export interface RestartOptions {
   timeoutMs: number;
   /** False: patch only (--no-wait). */
   wait: boolean;
-  /** Patch with server-side dryRun=All: proves permission, changes nothing; never waits. */
-  dryRun: boolean;
+  /**
+   * none: restart. client: list what would restart, send no patch. server: send every patch with dryRun=All
+   * (proves permission, changes nothing). A dry run never waits.
+   */
+  dryRun: DryRun;
 }
 
 export type ProgressEvent =
@@ -93,7 +97,7 @@ export interface RestartResult {
   istioNamespace: string;
   namespaces: string[] | null;
   restartedAt: string;
-  dryRun: boolean;
+  dryRun: DryRun;
   wait: boolean;
   controlPlane: RolloutItem[];
   workloads: RolloutItem[];
@@ -153,7 +157,7 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     clusterWide: inventory.clusterWide,
     seeds: inventory.lists,
   });
-  const waiting = opts.wait && !opts.dryRun;
+  const waiting = opts.wait && opts.dryRun === 'none';
   // Open the watches now, from discovery's lists, so their resourceVersion is fresh however long istiod takes.
   if (waiting) watcher.watchFor([...sel.istiod, ...sel.gateways, ...sel.workloads]);
   const patch = restartPatch(restartedAt);
@@ -194,10 +198,12 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
         : blocked.message;
       return item(t, 'failed', message, blocked.hint, begin, left);
     }
+    if (opts.dryRun === 'client')
+      return item(t, 'dry-run', 'would restart (client dry run: nothing sent to the server)', null, begin);
     let patched: Workload;
     try {
       patched = await client.patch<Workload>(RESOURCE_OF[t.kind], t.namespace, t.name, patch, 'strategic', {
-        dryRun: opts.dryRun,
+        dryRun: opts.dryRun === 'server',
       });
     } catch (e) {
       const err = explainKubeError(e, client.context);
@@ -209,7 +215,8 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
         begin,
       );
     }
-    if (opts.dryRun) return item(t, 'dry-run', 'server dry run accepted the restart; nothing changed', null, begin);
+    if (opts.dryRun === 'server')
+      return item(t, 'dry-run', 'server dry run accepted the restart; nothing changed', null, begin);
     if (!opts.wait) return item(t, 'patched', 'restart requested; not waited for (--no-wait)', null, begin);
     const outcome = await watcher.wait(
       {
@@ -261,7 +268,8 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     await runPhase(sel.istiod, cpItems);
     // Workloads restarted while istiod is down or still on the old CA would get their certificates from it.
     const istiodBad =
-      !opts.dryRun && cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
+      opts.dryRun === 'none' &&
+      cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
     if (istiodBad) {
       const why =
         'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a control plane that is not ready';
@@ -284,7 +292,7 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     namespaces: opts.namespaces ?? null,
     restartedAt,
     dryRun: opts.dryRun,
-    wait: opts.wait && !opts.dryRun,
+    wait: opts.wait && opts.dryRun === 'none',
     controlPlane: cpItems,
     workloads: wlItems,
     unmanagedPods: sel.unmanagedPods,

@@ -74,14 +74,15 @@ test('replace refuses an invalid bundle with exit 2 and creates nothing', async 
   await assert.rejects(stat(backups), 'no backup for a refused bundle');
 });
 
-test('replace --dry-run goes through the API server and changes nothing', async () => {
+test('replace --dry-run=server goes through the API server and changes nothing, even with --yes', async () => {
   const r = await plugin([
     'replace',
     '--from-dir',
     dirA,
     '-i',
     mesh.istioNamespace,
-    '--dry-run',
+    '--dry-run=server',
+    '--yes',
     '-o',
     'json',
     '--backup-dir',
@@ -89,8 +90,20 @@ test('replace --dry-run goes through the API server and changes nothing', async 
   ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(json(r).action, 'dry-run');
+  assert.equal(json(r).dryRun, 'server');
   assert.equal(json(r).plan.kind, 'new-secret');
   assert.equal(await getCacerts(mesh.istioNamespace), null);
+});
+
+test('replace --dry-run (client) shows the plan and sends nothing; an unknown value is refused', async () => {
+  const r = await plugin(['replace', '-f', dirA, '-i', mesh.istioNamespace, '--dry-run', '--yes', '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(json(r).dryRun, 'client');
+  assert.equal(json(r).plan.kind, 'new-secret');
+  const bad = await plugin(['replace', '-f', dirA, '-i', mesh.istioNamespace, '--dry-run=yes', '--yes']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.equal(await getCacerts(mesh.istioNamespace), null);
+  await assert.rejects(stat(backups), 'no backup in a dry run');
 });
 
 test('replace without --yes in a non-interactive shell is refused', async () => {

@@ -69,7 +69,7 @@ test('a change to cacerts between read and write aborts with a clear message and
         {
           fromDir: dirC,
           namespace: ns,
-          dryRun: false,
+          dryRun: 'none',
           backupDir: backups,
           noBackup: true,
           allowRootChange: false,

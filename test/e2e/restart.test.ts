@@ -11,6 +11,7 @@ import {
   createNamespace,
   deleteFixtureMesh,
   deleteNamespace,
+  kubectl,
   kubectlJson,
   kubectlOk,
   uniqueName,
@@ -102,12 +103,12 @@ test('setup: the fixture mesh in namespaces of its own', async () => {
   });
 });
 
-test('--dry-run lists what would restart, passes the API server, and changes nothing', async () => {
+test('--dry-run=server (as kubectl users write it) lists what would restart, passes the API server, changes nothing', async () => {
   const before = versions(await workloadObjects());
-  const r = await plugin(['restart', ...scope(), '--dry-run', '-o', 'json']);
+  const r = await plugin(['restart', ...scope(), '--dry-run=server', '-o', 'json']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const out = json(r);
-  assert.equal(out.dryRun, true);
+  assert.equal(out.dryRun, 'server');
   assert.deepEqual(ids(out.controlPlane), [
     `${mesh.istioNamespace}/Deployment/istiod`,
     `${mesh.istioNamespace}/Deployment/istio-ingressgateway`,
@@ -120,8 +121,39 @@ test('--dry-run lists what would restart, passes the API server, and changes not
   assert.deepEqual(versions(await workloadObjects()), before, 'no resourceVersion changed');
 });
 
-test('a cluster-wide --dry-run finds the mesh among everything else and leaves the plain namespace out', async () => {
-  const r = await plugin(['restart', '-i', mesh.istioNamespace, '--dry-run', '-o', 'json']);
+test('--dry-run (client) and --dry-run=client list the same workloads, send no patch and change nothing', async () => {
+  const before = versions(await workloadObjects());
+  for (const flag of [['--dry-run'], ['--dry-run=client']]) {
+    const r = await plugin(['restart', ...scope(), ...flag, '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const out = json(r);
+    assert.equal(out.dryRun, 'client');
+    assert.deepEqual(ids(out.workloads).sort(), sidecarWorkloads());
+    assert.ok([...out.controlPlane, ...out.workloads].every((i: Item) => i.status === 'dry-run'));
+  }
+  assert.deepEqual(versions(await workloadObjects()), before, 'no resourceVersion changed');
+});
+
+test('--dry-run values: accepted and refused exactly where kubectl accepts and refuses them; never a write', async () => {
+  const before = versions(await workloadObjects());
+  for (const value of ['client', 'server', 'true', 'bogus', 'Server', 'serverr']) {
+    const k = await kubectl([
+      'annotate',
+      'namespace',
+      mesh.plainNamespace,
+      'istio-ca.test/dry-run-probe=1',
+      `--dry-run=${value}`,
+    ]);
+    const p = await plugin(['restart', ...scope(), `--dry-run=${value}`, '-o', 'json']);
+    const kubectlAccepts = k.code === 0;
+    assert.equal(p.code === 0, kubectlAccepts, `--dry-run=${value}: kubectl exit ${k.code}, plugin exit ${p.code}`);
+    if (!kubectlAccepts) assert.equal(p.code, 2, p.stderr);
+  }
+  assert.deepEqual(versions(await workloadObjects()), before, 'no resourceVersion changed');
+});
+
+test('a cluster-wide --dry-run=server finds the mesh among everything else and leaves the plain namespace out', async () => {
+  const r = await plugin(['restart', '-i', mesh.istioNamespace, '--dry-run=server', '-o', 'json']);
   const out = json(r);
   const found = ids(out.workloads);
   for (const w of sidecarWorkloads()) assert.ok(found.includes(w), `${w} in ${found.join(', ')}`);

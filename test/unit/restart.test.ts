@@ -101,7 +101,7 @@ const DEFAULTS: RestartOptions = {
   concurrency: 4,
   timeoutMs: 300_000,
   wait: true,
-  dryRun: false,
+  dryRun: 'none',
 };
 
 async function run(m: Mesh, opts: Partial<RestartOptions> = {}, events?: ProgressEvent[]): Promise<RestartResult> {
@@ -184,7 +184,7 @@ test('patches the pod template like kubectl rollout restart: strategic merge of 
   assert.equal(patches.length, 7);
   for (const p of patches) {
     assert.equal(p.patchType, 'strategic');
-    assert.equal(p.dryRun, false);
+    assert.equal(p.dryRun, false, 'a real restart sends no dryRun');
     assert.deepEqual(p.body, { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: START } } } } });
   }
   assert.equal(template(m, Resources.deployments, 'shop', 'web')[RESTARTED_AT], START);
@@ -298,12 +298,12 @@ test('--no-wait patches every workload in order and reads none of them back', as
   assert.equal(exitCodeOf(r), ExitCode.ok);
 });
 
-test('--dry-run sends every patch with dryRun, changes nothing and waits for nothing', async () => {
+test('--dry-run=server sends every patch with dryRun, changes nothing and waits for nothing', async () => {
   const m = mesh();
   const before = [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) =>
     m.kube.objects<KubeObject>(t),
   );
-  const r = await run(m, { dryRun: true });
+  const r = await run(m, { dryRun: 'server' });
   const patches = m.kube.callsWhere({ verb: 'patch' });
   assert.equal(patches.length, 7);
   assert.ok(patches.every((p) => p.dryRun));
@@ -315,14 +315,31 @@ test('--dry-run sends every patch with dryRun, changes nothing and waits for not
   );
   assert.ok([...r.controlPlane, ...r.workloads].every((i) => i.status === 'dry-run'));
   assert.equal(m.sim.events.length, 0);
-  assert.equal(r.dryRun, true);
-  assert.match(renderRestart(r, createStyle(false)), /7 would restart \(server dry run: nothing changed\)/);
+  assert.equal(r.dryRun, 'server');
+  assert.match(renderRestart(r, createStyle(false)), /7 would restart \(server dry run; nothing changed\)/);
+});
+
+test('--dry-run=client lists what would restart and sends no patch at all', async () => {
+  const m = mesh();
+  const r = await run(m, { dryRun: 'client' });
+  assert.equal(m.kube.callsWhere({ verb: 'patch' }).length, 0);
+  assert.ok(
+    m.kube.calls.every((c) => c.verb === 'list' || c.verb === 'get'),
+    'only reads',
+  );
+  assert.equal(r.summary.dryRun, 7);
+  assert.equal(r.dryRun, 'client');
+  assert.equal(r.wait, false);
+  assert.match(
+    renderRestart(r, createStyle(false)),
+    /7 would restart \(client dry run: nothing sent; nothing changed\)/,
+  );
 });
 
 test('--dry-run reports a forbidden patch as the real run would, and still tries the rest', async () => {
   const m = mesh();
   m.kube.fail({ verb: 'patch', resource: 'deployments', namespace: 'istio-system' }, 403);
-  const r = await run(m, { dryRun: true });
+  const r = await run(m, { dryRun: 'server' });
   assert.equal(find(r, 'istiod').status, 'failed');
   assert.equal(r.summary.dryRun, 5);
 });
