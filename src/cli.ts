@@ -11,6 +11,7 @@ import { ExitCode, isIstioCaError, RefusedError } from './errors.js';
 import { OUTPUT_FORMATS, renderResult, type CommandResult, type OutputFormat } from './output/render.js';
 import { createStyle, wantsColor } from './output/style.js';
 import type { CommandSpec } from './commands/spec.js';
+import { namespaceName } from './commands/flags.js';
 import type { Writable } from 'node:stream';
 
 export interface CliIO {
@@ -86,6 +87,29 @@ function connectionFlags(args: Record<string, unknown>): ConnectionFlags {
   return flags;
 }
 
+/**
+ * `--fail-within -5d`: a value that starts with a dash and a digit belongs to the flag before it (yargs would read
+ * it as the short flags -5 and -d). Joined as `--fail-within=-5d`, the flag's own check then says what is wrong.
+ */
+export function joinDashedValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (/^--[a-z][-a-z]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** The hint of a refused command line: the --help of the command named in it, else the plugin's. */
+function helpHint(argv: string[]): string {
+  const named = commands.find((c) => c.describe !== false && argv.includes(c.command.split(' ')[0]!));
+  return `run ${SCRIPT_NAME}${named ? ` ${named.command.split(' ')[0]}` : ''} --help`;
+}
+
 /** Builds the yargs parser; exported for completion. */
 export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Record<string, unknown>) => void): Argv {
   let y = yargs(argv)
@@ -140,7 +164,7 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     )
     .fail((msg, err) => {
       if (err) throw err;
-      throw new RefusedError(msg ?? 'invalid command line', `run ${SCRIPT_NAME} --help`);
+      throw new RefusedError(msg ?? 'invalid command line', helpHint(argv));
     });
   for (const spec of commands) {
     y = y.command({
@@ -158,7 +182,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export async function runCli(argv: string[], io: CliIO): Promise<number> {
+export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
+  const argv = joinDashedValues(rawArgv);
   const noColorFlag = argv.includes('--no-color');
   const errStyle = createStyle(wantsColor(io.stderr, io.env, noColorFlag));
   let selected: { spec: CommandSpec; args: Record<string, unknown> } | undefined;
@@ -180,7 +205,11 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       kubeconfig: args.kubeconfig as string | undefined,
       context: args.context as string | undefined,
       connection: connectionFlags(args),
-      istioNamespace: args['istio-namespace'] as string,
+      istioNamespace: namespaceName(
+        String(args['istio-namespace']),
+        '-i/--istio-namespace',
+        spec.command.split(' ')[0]!,
+      ),
       output: args.output as OutputFormat,
     };
     const given = Object.keys(globals.connection ?? {});

@@ -1,6 +1,8 @@
 /** `backup`: save the CA secrets and every istio-ca-root-cert ConfigMap. */
 import type { CommandSpec } from './spec.js';
 import { withKube } from '../kube/session.js';
+import { checkWritableDir } from '../fsutil/atomic.js';
+import { nonEmpty } from './flags.js';
 
 export const backupCommand: CommandSpec = {
   command: 'backup',
@@ -10,14 +12,16 @@ export const backupCommand: CommandSpec = {
     y.option('out-dir', {
       alias: 'd',
       type: 'string',
-      default: 'istio-ca-backups',
+      defaultDescription: 'istio-ca-backups',
       describe: 'Folder to create the backup in',
     }),
   examples: [['$0 backup --out-dir ./backups', 'Creates ./backups/<context>-<UTC time>/']],
   async run(args, ctx) {
+    const outDir = nonEmpty(args, 'out-dir', 'backup') ?? 'istio-ca-backups';
+    await checkWritableDir(outDir, '--out-dir');
     const { runBackup } = await import('../backup/run.js');
     const result = await withKube(ctx, (client) =>
-      runBackup(client, { outDir: String(args['out-dir']), namespace: ctx.globals.istioNamespace }, ctx.now()),
+      runBackup(client, { outDir, namespace: ctx.globals.istioNamespace }, ctx.now()),
     );
     return {
       data: result,

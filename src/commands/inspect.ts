@@ -2,6 +2,7 @@
 import type { CommandSpec } from './spec.js';
 import { RefusedError } from '../errors.js';
 import { parseDuration } from '../duration.js';
+import { help, nonEmpty } from './flags.js';
 
 export const inspectCommand: CommandSpec = {
   command: 'inspect <path>',
@@ -12,7 +13,7 @@ export const inspectCommand: CommandSpec = {
       .positional('path', { type: 'string', describe: 'A directory laid out like cacerts, or one PEM file' })
       .option('expiry-warning', {
         type: 'string',
-        default: '30d',
+        defaultDescription: '30d',
         describe: 'Warn about certificates expiring within this duration',
       })
       .option('at', { type: 'string', describe: 'Validate at this time (ISO 8601) instead of now' }),
@@ -21,10 +22,15 @@ export const inspectCommand: CommandSpec = {
     ['$0 inspect root-cert.pem -o json', 'Certificates of one file as JSON'],
   ],
   async run(args, ctx) {
-    const expiryMs = parseDuration(String(args['expiry-warning']), 'expiry-warning');
+    const path = nonEmpty(args, 'path', 'inspect');
+    if (path === undefined) throw new RefusedError('inspect needs a PATH', `see ${help('inspect')}`);
+    const expiryMs = parseDuration(nonEmpty(args, 'expiry-warning', 'inspect') ?? '30d', 'expiry-warning', {
+      command: 'inspect',
+    });
     let now = ctx.now();
-    if (args.at !== undefined) {
-      now = new Date(String(args.at));
+    const at = nonEmpty(args, 'at', 'inspect');
+    if (at !== undefined) {
+      now = new Date(at);
       if (Number.isNaN(now.getTime()))
         throw new RefusedError(
           `--at ${JSON.stringify(args.at)} is not a time`,
@@ -32,6 +38,6 @@ export const inspectCommand: CommandSpec = {
         );
     }
     const { runInspect } = await import('../inspect/run.js');
-    return runInspect({ path: String(args.path), now, expiryWarningDays: expiryMs / 86_400_000 });
+    return runInspect({ path, now, expiryWarningDays: expiryMs / 86_400_000 });
   },
 };

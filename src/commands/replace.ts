@@ -2,6 +2,8 @@
 import type { CommandSpec } from './spec.js';
 import { withKube } from '../kube/session.js';
 import { askYesNo } from './confirm.js';
+import { checkWritableDir } from '../fsutil/atomic.js';
+import { nonEmpty } from './flags.js';
 import { dryRunOption, parseDryRun } from './dry-run.js';
 import type { ReplaceResult } from '../replace/run.js';
 import type { Style } from '../output/style.js';
@@ -46,7 +48,7 @@ export const replaceCommand: CommandSpec = {
       })
       .option('backup-dir', {
         type: 'string',
-        default: 'istio-ca-backups',
+        defaultDescription: 'istio-ca-backups',
         describe: 'Where to write the backup taken first',
       })
       .option('backup', {
@@ -56,10 +58,9 @@ export const replaceCommand: CommandSpec = {
       })
       .option('allow-root-change', {
         type: 'boolean',
-        default: false,
         describe: 'Allow removing the current root (breaks mTLS until every workload restarts)',
       })
-      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' }),
+      .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation' }),
   examples: [
     ['$0 replace --from-dir ./ca --dry-run=server', 'Show the plan and check it with the API server'],
     ['$0 replace --from-dir ./ca --yes', 'Apply an intermediate-only change (hot reload, no restarts)'],
@@ -70,14 +71,17 @@ export const replaceCommand: CommandSpec = {
   ],
   async run(args, ctx) {
     const dryRun = parseDryRun(args, { command: 'replace', notice: ctx.notice });
+    const fromDir = nonEmpty(args, 'from-dir', 'replace')!;
+    const backupDir = nonEmpty(args, 'backup-dir', 'replace') ?? 'istio-ca-backups';
+    if (dryRun === 'none' && args.backup !== false) await checkWritableDir(backupDir, '--backup-dir');
     const { runReplace } = await import('../replace/run.js');
     const result = await withKube(ctx, (client) =>
       runReplace(
         {
-          fromDir: String(args['from-dir']),
+          fromDir,
           namespace: ctx.globals.istioNamespace,
           dryRun,
-          backupDir: String(args['backup-dir']),
+          backupDir,
           noBackup: args.backup === false,
           allowRootChange: args['allow-root-change'] === true,
           yes: args.yes === true,

@@ -1,31 +1,13 @@
 /** `restart`: rollout-restart the control plane, then every workload with a sidecar, and wait like kubectl. */
 import type { CommandSpec } from './spec.js';
 import { RefusedError } from '../errors.js';
-import { parseDuration } from '../duration.js';
+import { MAX_WAIT_MS, parseDuration } from '../duration.js';
+import { integerFlag, listFlag, namespaceName, nonEmpty, positiveNumberFlag } from './flags.js';
 import { withKube } from '../kube/session.js';
 import { dryRunOption, parseDryRun } from './dry-run.js';
 
 /** Defaults: 10 rollouts at once, 5 minutes per wait, 50 requests/s with bursts of 100 (the plugin's client default). */
 export const RESTART_DEFAULTS = { concurrency: 10, timeout: '5m', qps: 50, burst: 100 } as const;
-
-function positive(args: Record<string, unknown>, flag: string, integer: boolean): number {
-  const v = Number(args[flag]);
-  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new RefusedError(
-      `--${flag} must be a ${integer ? 'whole number of at least 1' : 'number above 0'}, not ${JSON.stringify(args[flag])}`,
-      `for example --${flag} ${RESTART_DEFAULTS[flag as 'qps']}`,
-    );
-  }
-  return v;
-}
-
-function namespacesOf(args: Record<string, unknown>): string[] | undefined {
-  const raw = ((args.namespace as unknown[] | undefined) ?? [])
-    .flatMap((v) => String(v).split(','))
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return raw.length ? [...new Set(raw)] : undefined;
-}
 
 export const restartCommand: CommandSpec = {
   command: 'restart',
@@ -38,13 +20,11 @@ export const restartCommand: CommandSpec = {
     })
       .option('control-plane-only', {
         type: 'boolean',
-        default: false,
         describe:
           'Restart only the control plane: istiod, then the gateways (Deployments with a proxy in the Istio namespace)',
       })
       .option('workloads-only', {
         type: 'boolean',
-        default: false,
         describe: 'Restart only workloads with a sidecar (not istiod, not the gateways in the Istio namespace)',
       })
       .option('namespace', {
@@ -54,13 +34,13 @@ export const restartCommand: CommandSpec = {
         describe: 'Restart workloads only in these namespaces (repeatable; the control plane is always in -i)',
       })
       .option('concurrency', {
-        type: 'number',
-        default: RESTART_DEFAULTS.concurrency,
+        type: 'string',
+        defaultDescription: String(RESTART_DEFAULTS.concurrency),
         describe: 'Most workloads restarting (patched and not yet rolled out) at once',
       })
       .option('timeout', {
         type: 'string',
-        default: RESTART_DEFAULTS.timeout,
+        defaultDescription: RESTART_DEFAULTS.timeout,
         describe: 'How long to wait for each rollout (e.g. 90s, 10m); a rollout still running then counts as timed out',
       })
       .option('wait', {
@@ -69,13 +49,13 @@ export const restartCommand: CommandSpec = {
         describe: 'Wait for each rollout like kubectl rollout status (--no-wait: patch only)',
       })
       .option('qps', {
-        type: 'number',
-        default: RESTART_DEFAULTS.qps,
+        type: 'string',
+        defaultDescription: String(RESTART_DEFAULTS.qps),
         describe: 'Client-side limit of API requests per second',
       })
       .option('burst', {
-        type: 'number',
-        default: RESTART_DEFAULTS.burst,
+        type: 'string',
+        defaultDescription: String(RESTART_DEFAULTS.burst),
         describe: 'Requests allowed at once above --qps',
       }),
   examples: [
@@ -92,11 +72,16 @@ export const restartCommand: CommandSpec = {
       );
     }
     const dryRun = parseDryRun(args, { command: 'restart', notice: ctx.notice });
-    const concurrency = positive(args, 'concurrency', true);
-    const qps = positive(args, 'qps', false);
-    const burst = positive(args, 'burst', true);
-    const timeoutMs = parseDuration(String(args.timeout), 'timeout');
-    const namespaces = namespacesOf(args);
+    const concurrency =
+      integerFlag(args, 'concurrency', 'restart', { min: 1, max: 1000, example: 10 }) ?? RESTART_DEFAULTS.concurrency;
+    const qps = positiveNumberFlag(args, 'qps', 'restart', { max: 10_000, example: 50 }) ?? RESTART_DEFAULTS.qps;
+    const burst =
+      integerFlag(args, 'burst', 'restart', { min: 1, max: 10_000, example: 100 }) ?? RESTART_DEFAULTS.burst;
+    const timeoutMs = parseDuration(nonEmpty(args, 'timeout', 'restart') ?? RESTART_DEFAULTS.timeout, 'timeout', {
+      maxMs: MAX_WAIT_MS,
+      command: 'restart',
+    });
+    const namespaces = listFlag(args, 'namespace', 'restart')?.map((n) => namespaceName(n, '-n', 'restart'));
     if (namespaces && args['control-plane-only'] === true)
       ctx.notice(
         `note: -n has no effect with --control-plane-only: the control plane is in ${ctx.globals.istioNamespace} (-i)`,

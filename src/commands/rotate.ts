@@ -3,7 +3,9 @@ import type { CommandSpec } from './spec.js';
 import { askYesNo } from './confirm.js';
 import { dryRunOption, parseDryRun } from './dry-run.js';
 import { OperationError, RefusedError, WaitTimeoutError } from '../errors.js';
-import { parseDuration } from '../duration.js';
+import { MAX_WAIT_MS, parseDuration } from '../duration.js';
+import { integerFlag, listFlag, namespaceName, nonEmpty } from './flags.js';
+import { RESTART_DEFAULTS } from './restart.js';
 import { explainKubeError } from '../kube/errors.js';
 import type { RotateResult } from '../rotate/run.js';
 import type { Style } from '../output/style.js';
@@ -42,21 +44,19 @@ export const rotateCommand: CommandSpec = {
         describe:
           'Rotate these kubeconfig contexts in lockstep (comma-separated or repeated; default: the current context)',
       })
-      .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
-      .option('gate-timeout', { type: 'string', default: '10m', describe: 'How long each gate may take' })
+      .option('yes', { alias: 'y', type: 'boolean', describe: 'Do not ask for confirmation' })
+      .option('gate-timeout', { type: 'string', defaultDescription: '10m', describe: 'How long each gate may take' })
       .option('kubelet-sync', {
         type: 'string',
-        default: '75s',
+        defaultDescription: '75s',
         describe: 'Time for the kubelet to refresh the mounted secret, waited after each write',
       })
       .option('resume', {
         type: 'boolean',
-        default: false,
         describe: 'Finish a rotation that was interrupted (phase recorded on cacerts)',
       })
       .option('allow-downtime', {
         type: 'boolean',
-        default: false,
         describe: 'Without ISTIO_MULTIROOT_MESH: replace, restart everything, verify (breaks mTLS meanwhile)',
       })
       .option('backup-dir', {
@@ -76,7 +76,11 @@ export const rotateCommand: CommandSpec = {
         array: true,
         describe: 'Restart workloads only in these namespaces',
       })
-      .option('concurrency', { type: 'number', default: 5, describe: 'Workloads restarted at once' }),
+      .option('concurrency', {
+        type: 'string',
+        defaultDescription: String(RESTART_DEFAULTS.concurrency),
+        describe: 'Workloads restarted at once (as restart --concurrency)',
+      }),
   examples: [
     ['$0 rotate --from-dir ./new-ca --dry-run', 'Show the phases'],
     ['$0 rotate --from-dir ./new-ca --yes', 'Rotate the current context'],
@@ -84,19 +88,23 @@ export const rotateCommand: CommandSpec = {
     ['$0 rotate --from-dir ./new-ca --resume --yes', 'Finish an interrupted rotation'],
   ],
   async run(args, ctx) {
-    const gateTimeoutMs = parseDuration(String(args['gate-timeout']), 'gate-timeout');
-    const kubeletSyncMs = parseDuration(String(args['kubelet-sync']), 'kubelet-sync');
-    const contexts = ((args.contexts as string[] | undefined) ?? [])
-      .flatMap((c) => String(c).split(','))
-      .map((c) => c.trim())
-      .filter(Boolean);
+    const dryRun = parseDryRun(args, { command: 'rotate', notice: ctx.notice, serverSupported: false }) === 'client';
+    const fromDir = nonEmpty(args, 'from-dir', 'rotate')!;
+    const backupDir = nonEmpty(args, 'backup-dir', 'rotate') ?? 'istio-ca-backups';
+    const gateTimeoutMs = parseDuration(nonEmpty(args, 'gate-timeout', 'rotate') ?? '10m', 'gate-timeout', {
+      maxMs: MAX_WAIT_MS,
+      command: 'rotate',
+    });
+    const kubeletSyncMs = parseDuration(nonEmpty(args, 'kubelet-sync', 'rotate') ?? '75s', 'kubelet-sync', {
+      maxMs: MAX_WAIT_MS,
+      command: 'rotate',
+    });
+    const contexts = listFlag(args, 'contexts', 'rotate') ?? [];
     if (ctx.globals.context && contexts.length)
       throw new RefusedError('--context and --contexts exclude each other', 'use --contexts a,b for several clusters');
-    const namespaces = ((args.namespace as string[] | undefined) ?? []).map(String);
-    const concurrency = Number(args.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw new RefusedError('--concurrency must be a whole number of at least 1', 'for example --concurrency 5');
-    const dryRun = parseDryRun(args, { command: 'rotate', notice: ctx.notice, serverSupported: false }) === 'client';
+    const namespaces = (listFlag(args, 'namespace', 'rotate') ?? []).map((n) => namespaceName(n, '-n', 'rotate'));
+    const concurrency =
+      integerFlag(args, 'concurrency', 'rotate', { min: 1, max: 1000, example: 10 }) ?? RESTART_DEFAULTS.concurrency;
     if (!dryRun && args.yes !== true) {
       if (!(await askYesNo('rotate the CA now?')))
         throw new RefusedError(
@@ -138,14 +146,14 @@ export const rotateCommand: CommandSpec = {
       };
       const result = await runRotate(
         {
-          fromDir: String(args['from-dir']),
+          fromDir,
           namespace: ctx.globals.istioNamespace,
           resume: args.resume === true,
           allowDowntime: args['allow-downtime'] === true,
           dryRun,
           gateTimeoutMs,
           kubeletSyncMs,
-          backupDir: String(args['backup-dir']),
+          backupDir,
           restartWorkloads: args['restart-workloads'] !== false,
         },
         {

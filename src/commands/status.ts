@@ -3,6 +3,7 @@ import type { CommandSpec } from './spec.js';
 import { ExitCode } from '../errors.js';
 import { parseDuration } from '../duration.js';
 import { withKube } from '../kube/session.js';
+import { nonEmpty } from './flags.js';
 
 export const statusCommand: CommandSpec = {
   command: 'status',
@@ -18,8 +19,9 @@ export const statusCommand: CommandSpec = {
     ['$0 status --fail-within 30d -o json', 'For a cron job'],
   ],
   async run(args, ctx) {
+    const failWithin = nonEmpty(args, 'fail-within', 'status');
     const failWithinMs =
-      args['fail-within'] !== undefined ? parseDuration(String(args['fail-within']), 'fail-within') : undefined;
+      failWithin !== undefined ? parseDuration(failWithin, 'fail-within', { command: 'status' }) : undefined;
     const { takeSnapshot } = await import('../mesh/snapshot.js');
     const { deriveStatus } = await import('../status/run.js');
     const { renderStatus } = await import('../status/render.js');

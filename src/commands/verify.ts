@@ -2,9 +2,10 @@
 import type { CommandSpec } from './spec.js';
 import { ExitCode, RefusedError } from '../errors.js';
 import { withKube } from '../kube/session.js';
+import { integerFlag, listFlag, namespaceName } from './flags.js';
 
 export function namespaceScope(args: Record<string, unknown>): string[] | undefined {
-  const ns = ((args.namespace as string[] | undefined) ?? []).map(String);
+  const ns = listFlag(args, 'namespace', 'verify')?.map((n) => namespaceName(n, '-n', 'verify')) ?? [];
   if (args['all-namespaces'] === true && ns.length)
     throw new RefusedError(
       '-A and -n exclude each other',
@@ -22,8 +23,7 @@ export const verifyCommand: CommandSpec = {
       .option('all-namespaces', {
         alias: 'A',
         type: 'boolean',
-        default: false,
-        describe: 'Check every namespace (the default when -n is not given)',
+        describe: 'Check every namespace (what verify does when -n is not given)',
       })
       .option('namespace', {
         alias: 'n',
@@ -33,10 +33,13 @@ export const verifyCommand: CommandSpec = {
       })
       .option('proxies', {
         type: 'boolean',
-        default: false,
         describe: 'Also read what each sidecar holds (pods/exec: pilot-agent request GET config_dump)',
       })
-      .option('proxy-concurrency', { type: 'number', default: 8, describe: 'Sidecars read at once with --proxies' }),
+      .option('proxy-concurrency', {
+        type: 'string',
+        defaultDescription: '8',
+        describe: 'Sidecars read at once with --proxies',
+      }),
   examples: [
     ['$0 verify -A', 'Every namespace'],
     ['$0 verify -n shop -n payments -o json', 'Two namespaces, as JSON'],
@@ -47,12 +50,7 @@ export const verifyCommand: CommandSpec = {
     const { runChecks, summarize } = await import('../verify/checks.js');
     const { renderVerify } = await import('../verify/render.js');
     const now = ctx.now();
-    const concurrency = Number(args['proxy-concurrency']);
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw new RefusedError(
-        '--proxy-concurrency must be a whole number of at least 1',
-        'for example --proxy-concurrency 8',
-      );
+    const concurrency = integerFlag(args, 'proxy-concurrency', 'verify', { min: 1, max: 1000, example: 8 }) ?? 8;
     const result = await withKube(ctx, async (client) => {
       const snapshot = await takeSnapshot(client, {
         istioNamespace: ctx.globals.istioNamespace,

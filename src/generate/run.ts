@@ -1,5 +1,5 @@
 /** `generate`: issue a root (or reuse one) and one intermediate per cluster, write them atomically, validate. */
-import { readFile, stat } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readBundleDir } from '../ca/bundle.js';
 import {
@@ -16,7 +16,14 @@ import { parsePrivateKey } from '../ca/keys.js';
 import { parsePem } from '../ca/pem.js';
 import { checkCertificate, validateBundle } from '../ca/validate.js';
 import { OperationError, RefusedError } from '../errors.js';
-import { ensurePrivateDir, KEY_FILE_MODE, PUBLIC_FILE_MODE, writeFileAtomic } from '../fsutil/atomic.js';
+import { fileSystemError } from '../fsutil/errors.js';
+import {
+  checkWritableDir,
+  ensurePrivateDir,
+  KEY_FILE_MODE,
+  PUBLIC_FILE_MODE,
+  writeFileAtomic,
+} from '../fsutil/atomic.js';
 import type { CommandResult } from '../output/render.js';
 import { renderTable } from '../output/table.js';
 
@@ -75,10 +82,7 @@ async function loadExistingRoot(
     try {
       return await readFile(p, 'utf8');
     } catch (e) {
-      throw new RefusedError(
-        `cannot read ${what} ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        `check the path given to --${what}`,
-      );
+      throw fileSystemError(e, p, `read --${what}`, true);
     }
   };
   const certText = await read(certPath, 'root-cert');
@@ -131,10 +135,11 @@ async function loadExistingRoot(
 
 async function exists(path: string): Promise<boolean> {
   try {
-    await stat(path);
+    await lstat(path);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw fileSystemError(e, path, 'check', true);
   }
 }
 
@@ -160,6 +165,8 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       ? opts.clusters.map((c) => ({ cluster: c as string | null, dir: join(opts.outDir, c) }))
       : [{ cluster: null, dir: opts.outDir }];
 
+  // Where the files go must be writable before any key is made (a refusal then writes nothing).
+  await checkWritableDir(opts.outDir, '--out-dir');
   const targets = [join(opts.outDir, 'root-cert.pem'), ...(existing ? [] : [join(opts.outDir, 'root-key.pem')])];
   for (const b of bundles)
     targets.push(...['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'].map((f) => join(b.dir, f)));
@@ -174,6 +181,8 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       );
     }
   }
+
+  for (const dir of new Set([opts.outDir, ...bundles.map((b) => b.dir)])) await ensurePrivateDir(dir);
 
   // Key generation dominates; run all of it at once on the thread pool.
   const [rootKeys, ...intermediateKeys] = await Promise.all([
@@ -222,7 +231,6 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       files.push({ path: join(b.dir, 'root-cert.pem'), content: rootPem, mode: PUBLIC_FILE_MODE });
   }
 
-  for (const dir of new Set([opts.outDir, ...bundles.map((b) => b.dir)])) await ensurePrivateDir(dir);
   for (const f of files) await writeFileAtomic(f.path, f.content, f.mode);
 
   const certificates: GeneratedCertificate[] = [];

@@ -622,9 +622,9 @@ test('rollout status follows kubectl for each kind', () => {
 test('restart refuses bad flags with exit 2 before connecting', async () => {
   const cases: [string[], RegExp][] = [
     [['--control-plane-only', '--workloads-only'], /exclude each other/],
-    [['--concurrency', '0'], /--concurrency must be a whole number of at least 1/],
-    [['--qps', '-1'], /--qps must be a number above 0/],
-    [['--burst', '1.5'], /--burst must be a whole number/],
+    [['--concurrency', '0'], /--concurrency "0" is not a whole number from 1 to 1000/],
+    [['--qps', '-1'], /--qps "-1" is not a number above 0/],
+    [['--burst', '1.5'], /--burst "1.5" is not a whole number/],
     [['--timeout', 'soon'], /--timeout "soon" is not a duration/],
   ];
   for (const [args, message] of cases) {
@@ -651,7 +651,7 @@ test('restart --help documents every flag and its default', async () => {
   ])
     assert.ok(r.stdout.includes(flag), flag);
   assert.match(r.stdout, /\[default: 10\]/);
-  assert.match(r.stdout, /\[default: "5m"\]/);
+  assert.match(r.stdout, /\[default: 5m\]/);
   assert.match(r.stdout, /\[default: 50\]/);
   assert.match(r.stdout, /\[default: 100\]/);
 });
