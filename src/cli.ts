@@ -11,12 +11,14 @@ import { ExitCode, isIstioCaError, RefusedError } from './errors.js';
 import { OUTPUT_FORMATS, renderResult, type CommandResult, type OutputFormat } from './output/render.js';
 import { createStyle, wantsColor } from './output/style.js';
 import type { CommandSpec } from './commands/spec.js';
-import { namespaceName } from './commands/flags.js';
+import { namespaceName, STDIN_ARG } from './commands/flags.js';
 import type { Writable } from 'node:stream';
 
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
+  /** Standard input (inspect -); defaults to none. */
+  stdin?: NodeJS.ReadableStream;
   env: NodeJS.ProcessEnv;
   now?: () => Date;
 }
@@ -90,6 +92,7 @@ function connectionFlags(args: Record<string, unknown>): ConnectionFlags {
 /**
  * `--fail-within -5d`: a value that starts with a dash and a digit belongs to the flag before it (yargs would read
  * it as the short flags -5 and -d). Joined as `--fail-within=-5d`, the flag's own check then says what is wrong.
+ * A lone `-` (standard input) becomes STDIN_ARG: yargs would read it as an empty flag.
  */
 export function joinDashedValues(argv: string[]): string[] {
   const out: string[] = [];
@@ -99,7 +102,7 @@ export function joinDashedValues(argv: string[]): string[] {
     if (/^--[a-z][-a-z]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
       out.push(`${a}=${next}`);
       i++;
-    } else out.push(a);
+    } else out.push(a === '-' ? STDIN_ARG : a);
   }
   return out;
 }
@@ -224,6 +227,7 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
       globals,
       stdout: io.stdout,
       stderr: io.stderr,
+      ...(io.stdin ? { stdin: io.stdin } : {}),
       style,
       errStyle: createStyle(wantsColor(io.stderr, io.env, !color)),
       interactive: io.stderr.isTTY === true,

@@ -17,6 +17,8 @@ export interface CommandContext {
   globals: GlobalOptions;
   stdout: Writable;
   stderr: Writable;
+  /** Standard input, when the command may read it (inspect -). */
+  stdin?: NodeJS.ReadableStream;
   /** Styling for stdout (results). */
   style: Style;
   /** Styling for stderr (progress, notices). */

@@ -1,7 +1,9 @@
 /** A cacerts bundle as files: the two layouts istiod reads, and reading one from a directory. */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RefusedError } from '../errors.js';
+import { fileSystemError } from '../fsutil/errors.js';
+import { readInputFile } from '../fsutil/read.js';
 
 export type BundleLayout = 'cacerts' | 'tls';
 
@@ -40,7 +42,9 @@ export async function readBundleDir(dir: string): Promise<BundleData> {
   let st;
   try {
     st = await stat(dir);
-  } catch {
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fileSystemError(e, `bundle directory ${dir}`, 'read', true);
     throw new RefusedError(
       `bundle directory ${dir} does not exist`,
       'pass a directory holding ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)',
@@ -51,13 +55,8 @@ export async function readBundleDir(dir: string): Promise<BundleData> {
   }
   const data: BundleData = {};
   for (const name of BUNDLE_FILE_NAMES) {
-    try {
-      data[name] = await readFile(join(dir, name));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new RefusedError(`cannot read ${join(dir, name)}: ${(e as Error).message}`, 'check the file permissions');
-      }
-    }
+    const bytes = await readInputFile(join(dir, name), { missingOk: true });
+    if (bytes !== undefined) data[name] = bytes;
   }
   return data;
 }

@@ -5,6 +5,9 @@
  */
 import { RefusedError } from '../errors.js';
 
+/** What the command line's `-` (standard input) arrives as: a NUL cannot come from a real argv. */
+export const STDIN_ARG = '\u0000-';
+
 export const help = (command: string) => `kubectl istio-ca ${command} --help`;
 
 /** A string flag that must not be empty when given (`--out-dir ''`, `--from-dir` with no value). */

@@ -2,7 +2,7 @@
 import type { CommandSpec } from './spec.js';
 import { RefusedError } from '../errors.js';
 import { parseDuration } from '../duration.js';
-import { help, nonEmpty } from './flags.js';
+import { help, nonEmpty, STDIN_ARG } from './flags.js';
 
 export const inspectCommand: CommandSpec = {
   command: 'inspect <path>',
@@ -10,7 +10,10 @@ export const inspectCommand: CommandSpec = {
   printsResult: true,
   builder: (y) =>
     y
-      .positional('path', { type: 'string', describe: 'A directory laid out like cacerts, or one PEM file' })
+      .positional('path', {
+        type: 'string',
+        describe: 'A directory laid out like cacerts, one PEM or DER file, or - for standard input',
+      })
       .option('expiry-warning', {
         type: 'string',
         defaultDescription: '30d',
@@ -20,10 +23,15 @@ export const inspectCommand: CommandSpec = {
   examples: [
     ['$0 inspect ./ca', 'Validate a bundle before replacing cacerts with it'],
     ['$0 inspect root-cert.pem -o json', 'Certificates of one file as JSON'],
+    [
+      "kubectl get cm istio-ca-root-cert -o jsonpath='{.data.root-cert\\.pem}' | $0 inspect -",
+      'What a namespace trusts, from standard input',
+    ],
   ],
   async run(args, ctx) {
-    const path = nonEmpty(args, 'path', 'inspect');
-    if (path === undefined) throw new RefusedError('inspect needs a PATH', `see ${help('inspect')}`);
+    const given = nonEmpty(args, 'path', 'inspect');
+    if (given === undefined) throw new RefusedError('inspect needs a PATH', `see ${help('inspect')}`);
+    const path = given === STDIN_ARG ? '-' : given;
     const expiryMs = parseDuration(nonEmpty(args, 'expiry-warning', 'inspect') ?? '30d', 'expiry-warning', {
       command: 'inspect',
     });
@@ -38,6 +46,13 @@ export const inspectCommand: CommandSpec = {
         );
     }
     const { runInspect } = await import('../inspect/run.js');
-    return runInspect({ path, now, expiryWarningDays: expiryMs / 86_400_000 });
+    const stdin = ctx.stdin;
+    const { readInputStream } = await import('../fsutil/read.js');
+    return runInspect({
+      path,
+      ...(stdin ? { readStdin: () => readInputStream(stdin) } : {}),
+      now,
+      expiryWarningDays: expiryMs / 86_400_000,
+    });
   },
 };

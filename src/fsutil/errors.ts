@@ -15,6 +15,11 @@ const WHAT: Record<string, [string, string]> = {
   ELOOP: ['has a symbolic-link loop', 'fix the links or choose another path'],
 };
 
+const READ_HINTS: Record<string, [string, string]> = {
+  EACCES: ['is not readable: permission denied', 'check its permissions (ls -l), or run as a user who may read it'],
+  EPERM: ['is not readable: operation not permitted', 'check its permissions (ls -l)'],
+};
+
 /**
  * The error to report for `e` met while `doing` (e.g. "create directory") `path`. `refused`: nothing was written yet
  * (exit 2); otherwise the operation failed midway (exit 1).
@@ -22,10 +27,9 @@ const WHAT: Record<string, [string, string]> = {
 export function fileSystemError(e: unknown, path: string, doing: string, refused = false): IstioCaError {
   if (e instanceof IstioCaError) return e;
   const code = (e as NodeJS.ErrnoException)?.code ?? '';
-  const [what, hint] = WHAT[code] ?? [
-    `failed (${code || (e as Error)?.message || 'unknown error'})`,
-    'check the path and try again',
-  ];
+  const reading = doing.startsWith('read') || doing === 'use';
+  const [what, hint] = (reading ? READ_HINTS[code] : undefined) ??
+    WHAT[code] ?? [`failed (${code || (e as Error)?.message || 'unknown error'})`, 'check the path and try again'];
   const message = `cannot ${doing} ${path}: it ${what}${code && WHAT[code] ? ` (${code})` : ''}`;
   return refused ? new RefusedError(message, hint) : new OperationError(message, hint);
 }

@@ -1,10 +1,10 @@
 /** `inspect`: fetch (read files) -> derive (validate) -> render. */
-import { readFile, stat } from 'node:fs/promises';
 import { BUNDLE_FILE_NAMES, readBundleDir } from '../ca/bundle.js';
 import { inspectCertificate, parseCertificate, type CertificateInfo } from '../ca/certificate.js';
 import { hasErrors, type Finding } from '../ca/findings.js';
 import { describeKey, isPrivateKeyLabel, parsePrivateKey, type KeyDescription } from '../ca/keys.js';
-import { looksLikePem, parsePem } from '../ca/pem.js';
+import { encodePem, looksLikePem, parsePem, type PemBlock } from '../ca/pem.js';
+import { inputKind, readInputFile } from '../fsutil/read.js';
 import { checkCertificate, validateBundle, type BundleReport } from '../ca/validate.js';
 import { ExitCode, RefusedError } from '../errors.js';
 import type { CommandResult } from '../output/render.js';
@@ -12,7 +12,9 @@ import type { Style } from '../output/style.js';
 import { renderBundleReport, renderCertificate, renderFindings } from './render.js';
 
 export interface InspectOptions {
+  /** A directory, a file, or `-` for standard input (read with readStdin). */
   path: string;
+  readStdin?: () => Promise<Buffer>;
   now: Date;
   expiryWarningDays: number;
 }
@@ -30,13 +32,8 @@ export type InspectResult =
 
 /** Inspects a bundle directory or a PEM file; exit 0 when valid (warnings allowed), 2 when any error finding. */
 export async function runInspect(opts: InspectOptions): Promise<CommandResult<InspectResult>> {
-  let st;
-  try {
-    st = await stat(opts.path);
-  } catch {
-    throw new RefusedError(`${opts.path} does not exist`, 'pass a bundle directory or a PEM file');
-  }
-  const data: InspectResult = st.isDirectory() ? await inspectDir(opts) : await inspectFile(opts);
+  const kind = opts.path === '-' ? 'stdin' : await inputKind(opts.path);
+  const data: InspectResult = kind === 'directory' ? await inspectDir(opts) : await inspectFile(opts);
   return {
     data,
     exitCode: data.valid ? ExitCode.ok : ExitCode.refused,
@@ -57,16 +54,37 @@ async function inspectDir(opts: InspectOptions): Promise<InspectResult> {
   return { kind: 'bundle', path: opts.path, valid: report.valid, report };
 }
 
-async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
-  const text = await readFile(opts.path, 'utf8');
-  if (!looksLikePem(text))
-    throw new RefusedError(`${opts.path} holds no PEM block`, 'pass a PEM file (-----BEGIN CERTIFICATE-----)');
-  let blocks;
-  try {
-    blocks = parsePem(text);
-  } catch (e) {
-    throw new RefusedError(`${opts.path}: ${(e as Error).message}`, 're-export the file as PEM');
+/** The PEM blocks of a file; a DER certificate (as `openssl x509 -outform der` writes) counts as one block. */
+function blocksOf(bytes: Buffer, name: string): PemBlock[] {
+  const text = bytes.toString('utf8');
+  if (!looksLikePem(text)) {
+    if (bytes[0] === 0x30) {
+      try {
+        parseCertificate(bytes);
+        return [{ label: 'CERTIFICATE', headers: {}, der: bytes, pem: encodePem('CERTIFICATE', bytes) }];
+      } catch {
+        // not DER either: refused below
+      }
+    }
+    throw new RefusedError(
+      `${name} holds no PEM block and is not a DER certificate`,
+      'pass a PEM file (-----BEGIN CERTIFICATE-----) or one DER-encoded certificate',
+    );
   }
+  try {
+    return parsePem(text);
+  } catch (e) {
+    throw new RefusedError(`${name}: ${(e as Error).message}`, 're-export the file as PEM');
+  }
+}
+
+async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
+  let bytes: Buffer;
+  if (opts.path === '-') {
+    if (!opts.readStdin) throw new RefusedError('inspect - needs standard input', 'pipe the PEM or DER file in');
+    bytes = await opts.readStdin();
+  } else bytes = (await readInputFile(opts.path))!;
+  const blocks = blocksOf(bytes, opts.path === '-' ? 'standard input' : opts.path);
   const findings: Finding[] = [];
   const certificates: CertificateInfo[] = [];
   const keys: KeyDescription[] = [];

@@ -1,5 +1,5 @@
 /** Runs the CLI in-process with captured streams, for tests that assert on output and exit codes. */
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { runCli } from '../../../src/cli.js';
 
 export interface CliRun {
@@ -23,7 +23,7 @@ class Capture extends Writable {
 
 export async function cli(
   argv: string[],
-  opts: { tty?: boolean; env?: NodeJS.ProcessEnv; now?: Date } = {},
+  opts: { tty?: boolean; env?: NodeJS.ProcessEnv; now?: Date; stdin?: string | Buffer } = {},
 ): Promise<CliRun> {
   const stdout = new Capture(opts.tty ?? false);
   const stderr = new Capture(opts.tty ?? false);
@@ -31,6 +31,7 @@ export async function cli(
     stdout,
     stderr,
     env: opts.env ?? {},
+    ...(opts.stdin !== undefined ? { stdin: Readable.from([Buffer.from(opts.stdin)]) } : {}),
     ...(opts.now ? { now: () => opts.now! } : {}),
   });
   return { code, stdout: stdout.text, stderr: stderr.text };
