@@ -36,7 +36,7 @@ function cluster(opts: { goneAs?: 'event' | 'http'; sim?: Omit<RolloutSimulation
 
 async function restart(c: ReturnType<typeof cluster>, timeoutMs = 60_000): Promise<RestartResult> {
   const r = await runRestart(
-    { istioNamespace: 'istio-system', scope: 'workloads', concurrency: 4, timeoutMs, wait: true, dryRun: false },
+    { istioNamespace: 'istio-system', scope: 'workloads', concurrency: 4, timeoutMs, wait: true, dryRun: 'none' },
     { client: c.kube, now: c.clock.now, sleep: c.clock.sleep, pollIntervalMs: 500 },
   );
   c.kube.assertNoUnexpectedCalls();
