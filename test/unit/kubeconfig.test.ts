@@ -258,3 +258,21 @@ test('pods/exec (client-node) gets the same resolved connection, and refuses imp
     /cannot impersonate groups/,
   );
 });
+
+test('every cluster command exits 3 when the API server cannot be reached, naming the step that failed', async () => {
+  const bundle = join(dir, 'every/bundle');
+  assert.equal((await cli(['generate', '-d', bundle, '--kty', 'EC'])).code, 0);
+  const unreachable = ['--server', 'https://127.0.0.1:1', '--insecure-skip-tls-verify'];
+  for (const argv of [
+    ['status'],
+    ['verify'],
+    ['backup', '-d', join(dir, 'every/backups')],
+    ['replace', '--from-dir', bundle, '--yes', '--backup-dir', join(dir, 'every/backups')],
+    ['restart'],
+    ['rotate', '--from-dir', bundle, '--yes'],
+  ]) {
+    const r = await cli([...argv, ...unreachable], { env: { HOME: dir, KUBECONFIG: join(dir, 'none') } });
+    assert.equal(r.code, 3, `${argv[0]}: exit ${r.code}\n${r.stderr}`);
+    assert.match(r.stderr, /TCP: connection to 127\.0\.0\.1:1 refused/, argv[0]);
+  }
+});
