@@ -142,6 +142,8 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     controlPlane,
     workloads: workloadsWanted,
   });
+  // The pods were needed only to choose (targets keep their names); thousands of them need not outlive the waits.
+  inventory.pods = [];
   if (controlPlane && sel.istiod.length === 0) {
     throw new OperationError(
       `no istiod Deployment (label app=istiod) in namespace ${opts.istioNamespace}; nothing was restarted`,
