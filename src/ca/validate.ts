@@ -1,10 +1,11 @@
 /**
- * Validates a cacerts bundle the way istiod does (x509 verification of ca-cert through cert-chain to the roots,
- * key parses and matches, CA flag) and more strictly (key usage, chain order, signature and key strength, pathLen,
- * expiry). Pure: no cluster, no file system.
+ * Validates a cacerts bundle the way istiod loads it and the way peers then verify what it issues: the files as Go
+ * reads them (go-load.ts), istiod's start-up checks (util.Verify of ca-cert through the chain to the roots, the key,
+ * IsCA, the CRL in the cacerts layout, the chain's first certificate not expired), then a workload certificate for
+ * spiffe://<trust domain>/... and istiod's serving certificate istiod.<namespace>.svc verified for client and
+ * server auth (path.ts). Stricter rules are policy findings (POLICY_FINDINGS) and say so. Pure: no cluster, no I/O.
  */
 import type { KeyObject } from 'node:crypto';
-import { X509Crl } from './x509.js';
 import {
   CRL_FILE,
   detectLayout,
@@ -14,28 +15,30 @@ import {
   type BundleLayout,
 } from './bundle.js';
 import {
-  basicConstraints,
-  certificateKey,
-  extKeyUsage,
   fingerprint,
   inspectCertificate,
-  isIssuedBy,
   isSelfSigned,
-  keyUsage,
-  parseCertificate,
   type Certificate,
   type CertificateInfo,
 } from './certificate.js';
-import { signatureAlgorithmOid, SIGNATURE_ALGORITHMS } from './der.js';
+import { checkCrl } from './crl.js';
 import { finding, hasErrors, type Finding } from './findings.js';
-import { describeKey, isPrivateKeyLabel, KeyError, parsePrivateKey, type KeyDescription } from './keys.js';
-import { looksLikePem, parsePem, PemError, type PemBlock } from './pem.js';
+import { goBlocks, goCertPool, goParseCertificate, goParseKey } from './go-load.js';
+import { describeKey, isPrivateKeyLabel, type KeyDescription } from './keys.js';
+import { pathFindings, checkCertificate, checkExpiry } from './validate-path.js';
+import { simulatedLeaf, toPathCert, verifyPath, type PathCert } from './path.js';
+
+export { checkCertificate } from './validate-path.js';
 
 export interface ValidateOptions {
   /** The time at which the chain must verify. */
   now: Date;
   /** Certificates expiring within this many days get a CERT_EXPIRING warning. */
   expiryWarningDays: number;
+  /** istiod's namespace: the plugged CA also signs istiod.<namespace>.svc. Default istio-system. */
+  istioNamespace?: string;
+  /** The mesh trust domain of workload identities. Default cluster.local. */
+  trustDomain?: string;
 }
 
 /** The parsed bundle, for callers that act on it (fingerprints, PEM bytes). Holds the key: never print it. */
@@ -66,14 +69,176 @@ export interface BundleValidation {
   parsed: ParsedBundle;
 }
 
-const MAX_PATH = 8;
+const LEAF_CONTEXT = '\u0000who\u0000';
 
 /** Validates bundle files (name -> bytes). Never throws on bad input: every problem becomes a finding. */
 export function validateBundle(data: BundleData, opts: ValidateOptions): BundleValidation {
   const findings: Finding[] = [];
   const layout = detectLayout(data);
   const names = LAYOUT_FILES[layout];
+  layoutFindings(data, layout, findings);
 
+  // Incomplete bundle: istiod refuses ("incomplete signing CA bundle detected").
+  const required = layout === 'tls' ? [names.signingCert, names.signingKey, names.roots] : Object.values(names);
+  for (const name of new Set(required)) {
+    if (data[name] === undefined) {
+      findings.push(
+        finding(
+          'BUNDLE_FILE_MISSING',
+          name,
+          `${name} is missing; istiod refuses an incomplete bundle ("incomplete signing CA bundle detected"). Add it.`,
+        ),
+      );
+    }
+  }
+
+  const signingCert = readSigningCert(data, names.signingCert, layout, findings);
+  const signingKey = readSigningKey(data, names.signingKey, findings);
+  // istiod reads tls.crt + ca.crt as the chain in the tls layout: byte concatenation, so a missing final line
+  // break on tls.crt joins two blocks.
+  const chainBytes =
+    layout === 'tls'
+      ? Buffer.concat([data['tls.crt'] ?? Buffer.alloc(0), data['ca.crt'] ?? Buffer.alloc(0)])
+      : (data[names.chain] ?? Buffer.alloc(0));
+  const chainFile = layout === 'tls' ? 'tls.crt + ca.crt' : names.chain;
+  const chainRead = readPool(chainBytes, chainFile, findings);
+  const chain = chainRead.certs;
+  const rootsRead = data[names.roots] ? readPool(data[names.roots], names.roots, findings) : { certs: [], dropped: [] };
+  const roots = rootsRead.certs;
+  for (const d of rootsRead.dropped) {
+    findings.push(
+      finding(
+        'ROOT_UNPARSEABLE',
+        names.roots,
+        `policy: certificate ${d.index + 1} in ${names.roots} ${d.why}; Go drops it from the trust pool without a word, so the mesh would not trust it. Reissue that root.`,
+      ),
+    );
+  }
+  rootBundleFindings(roots, names.roots, findings);
+
+  if (signingCert && signingKey && !signingCert.native.checkPrivateKey(signingKey)) {
+    findings.push(
+      finding(
+        'KEY_MISMATCH',
+        names.signingKey,
+        `${names.signingKey} does not belong to ${names.signingCert}; supply the key that was issued with this certificate.`,
+      ),
+    );
+  }
+
+  const now = opts.now;
+  let path: Certificate[] | null = null;
+  if (signingCert && data[names.roots] !== undefined) {
+    const pool = {
+      intermediates: chain.map(toPathCert),
+      roots: roots.map(toPathCert),
+      now,
+    };
+    const ca = toPathCert(signingCert);
+    // istiod at start-up and on reload: util.Verify, x509 Verify of ca-cert with default (serverAuth) usage.
+    const load = verifyPath(ca, { ...pool, usage: 'serverAuth' });
+    if (!load.chain) {
+      findings.push(...pathFindings(load.problems, 'istiod refuses the bundle', names, pool, signingCert));
+    } else {
+      path = load.chain.map((c) => c.cert!);
+      if (!isCA(signingCert)) {
+        // reported below by checkSigningCert; no certificate can be issued
+      } else {
+        const trustDomain = opts.trustDomain ?? 'cluster.local';
+        const istiodName = `istiod.${opts.istioNamespace ?? 'istio-system'}.svc`;
+        const leaves: [string, PathCert][] = [
+          [
+            `workload certificates (spiffe://${trustDomain}/...)`,
+            simulatedLeaf(ca, { uris: [`spiffe://${trustDomain}/ns/default/sa/default`] }, now),
+          ],
+          [`istiod's serving certificate (${istiodName})`, simulatedLeaf(ca, { dns: [istiodName] }, now)],
+        ];
+        if (ca.notAfter > now) {
+          // One finding per cause, naming every certificate kind it breaks.
+          const causes = new Map<string, { f: Finding; whats: Set<string> }>();
+          for (const [what, leaf] of leaves) {
+            for (const usage of ['clientAuth', 'serverAuth'] as const) {
+              const r = verifyPath(leaf, { ...pool, usage });
+              for (const f of r.chain ? [] : pathFindings(r.problems, LEAF_CONTEXT, names, pool, signingCert)) {
+                const key = `${f.code}\0${f.file}\0${f.message}`;
+                const cause = causes.get(key) ?? { f, whats: new Set<string>() };
+                cause.whats.add(what);
+                causes.set(key, cause);
+              }
+            }
+          }
+          for (const { f, whats } of causes.values()) {
+            findings.push({
+              ...f,
+              message: f.message.replace(LEAF_CONTEXT, `peers reject ${[...whats].join(' and ')}`),
+            });
+          }
+        }
+      }
+      chainOrderFindings(signingCert, chain, path, layout, names.chain, findings);
+    }
+  }
+  if (signingCert) checkSigningCert(signingCert, names.signingCert, findings);
+  firstChainCert(chainBytes, chainFile, now, findings);
+
+  if (data[CRL_FILE] !== undefined) {
+    if (layout === 'tls') {
+      findings.push(
+        finding(
+          'CRL_IGNORED',
+          CRL_FILE,
+          `${CRL_FILE} is ignored: istiod reads a CRL only in the ca-cert.pem layout, never beside tls.crt. Move to that layout or drop the file.`,
+        ),
+      );
+    } else {
+      checkCrl(data[CRL_FILE], chainBytes, names.chain, findings);
+    }
+  }
+
+  // Strength and validity of what is used; expired extras only warn (Go tries every path and skips them).
+  const used = new Set((path ?? []).map(fingerprint));
+  const seen = new Set<string>();
+  const where = (c: Certificate) =>
+    signingCert && c.der.equals(signingCert.der) ? names.signingCert : roots.includes(c) ? names.roots : names.chain;
+  for (const c of [...(signingCert ? [signingCert] : []), ...chain, ...roots]) {
+    const fp = fingerprint(c);
+    if (seen.has(fp)) continue;
+    seen.add(fp);
+    if (used.has(fp)) checkCertificate(c, where(c), opts, findings);
+    else if (path) checkExpiry(c, where(c), opts, findings, true);
+  }
+  if (path) outlivesRoot(path, names, findings);
+
+  const unique = dedupe(findings);
+  const info = (c: Certificate) => inspectCertificate(c, opts.now);
+  const report: BundleReport = {
+    layout,
+    valid: !hasErrors(unique),
+    multiRoot: roots.length > 1,
+    signingCert: signingCert ? info(signingCert) : null,
+    signingKey: signingKey ? describeKey(signingKey) : null,
+    chain: chain.map(info),
+    roots: roots.map(info),
+    findings: unique,
+  };
+  return { report, parsed: { layout, signingCert, signingKey, chain, roots, path } };
+}
+
+function isCA(cert: Certificate): boolean {
+  return toPathCert(cert).bc?.ca === true;
+}
+
+function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const key = `${f.code}\0${f.file}\0${f.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function layoutFindings(data: BundleData, layout: BundleLayout, findings: Finding[]): void {
   if (layout === 'tls' && data['ca-cert.pem'] !== undefined) {
     findings.push(
       finding(
@@ -92,296 +257,225 @@ export function validateBundle(data: BundleData, opts: ValidateOptions): BundleV
       ),
     );
   }
+}
 
-  const certFile = (name: string): Certificate[] | null => {
-    const blocks = readBlocks(data, name, findings);
-    if (!blocks) return null;
-    if (blocks.some((b) => isPrivateKeyLabel(b.label))) {
-      findings.push(
-        finding(
-          'PRIVATE_KEY_IN_CERT_FILE',
-          name,
-          `${name} holds a private key block; certificate files are published (root-cert.pem reaches every namespace). Remove the key from it.`,
-        ),
-      );
-    }
-    const certs: Certificate[] = [];
-    for (const b of blocks.filter((x) => x.label === 'CERTIFICATE')) {
-      try {
-        certs.push(parseCertificate(b.der));
-      } catch {
-        findings.push(
-          finding(
-            'CERT_UNPARSEABLE',
-            name,
-            `a CERTIFICATE block in ${name} is not a valid X.509 certificate; regenerate or re-export it.`,
-          ),
-        );
-        return null;
-      }
-    }
-    if (certs.length === 0) {
-      findings.push(
-        finding('PEM_NOT_FOUND', name, `${name} holds no CERTIFICATE block; put the PEM-encoded certificate in it.`),
-      );
-      return null;
-    }
-    return certs;
-  };
+/** Empty or garbage files, and blocks Go cannot see; null when there is nothing to read. */
+function readFileBlocks(bytes: Buffer | undefined, name: string, findings: Finding[]) {
+  if (bytes === undefined) return null;
+  const text = bytes.toString('latin1');
+  if (text.trim() === '') {
+    findings.push(finding('BUNDLE_FILE_EMPTY', name, `${name} is empty; put the PEM data in it.`));
+    return null;
+  }
+  const { blocks, lost } = goBlocks(bytes);
+  if (blocks.length === 0 && lost === 0) {
+    findings.push(
+      finding('PEM_NOT_FOUND', name, `${name} holds no PEM block (is it DER or another format?); convert it to PEM.`),
+    );
+    return null;
+  }
+  if (lost > 0) {
+    findings.push(
+      finding(
+        'PEM_MALFORMED',
+        name,
+        `${name}: istiod (Go's PEM decoder) cannot read ${lost} of its ${blocks.length + lost} block(s): a BEGIN line without an END line, an END line followed by more text (blocks joined on one line, or a file without a final line break concatenated with the next), an indented BEGIN line or invalid base64. Put every BEGIN and END line on a line of its own.`,
+      ),
+    );
+  }
+  return blocks;
+}
 
-  const signingCerts = certFile(names.signingCert);
-  const signingCert = signingCerts?.[0] ?? null;
-  if (signingCerts && signingCerts.length > 1 && layout === 'cacerts') {
+function readSigningCert(
+  data: BundleData,
+  name: string,
+  layout: BundleLayout,
+  findings: Finding[],
+): Certificate | null {
+  const blocks = readFileBlocks(data[name], name, findings);
+  if (!blocks || blocks.length === 0) return null;
+  // util.ParsePemEncodedCertificate: the first block, whatever its label.
+  const first = blocks[0]!;
+  if (first.label !== 'CERTIFICATE') {
+    findings.push(
+      finding(
+        isPrivateKeyLabel(first.label) ? 'PRIVATE_KEY_IN_CERT_FILE' : 'CERT_UNPARSEABLE',
+        name,
+        `${isPrivateKeyLabel(first.label) ? 'policy and istiod: ' : ''}${name} starts with a ${first.label} block; istiod reads only the first block as the signing certificate. Put the certificate first.`,
+      ),
+    );
+    return null;
+  }
+  const cert = goParseCertificate(first.der);
+  if (typeof cert === 'string') {
+    findings.push(
+      finding('CERT_UNPARSEABLE', name, `the certificate in ${name} ${cert}; istiod refuses it. Reissue it.`),
+    );
+    return null;
+  }
+  const more = blocks.filter((b) => b.label === 'CERTIFICATE').length;
+  if (more > 1 && layout === 'cacerts') {
     findings.push(
       finding(
         'CA_CERT_EXTRA_BLOCKS',
-        names.signingCert,
-        `${names.signingCert} holds ${signingCerts.length} certificates; istiod reads only the first. Put the intermediates in cert-chain.pem.`,
+        name,
+        `${name} holds ${more} certificates; istiod signs with the first only. Put the intermediates in cert-chain.pem.`,
       ),
     );
   }
-  const chain = layout === 'tls' ? (signingCerts ?? []) : (certFile(names.chain) ?? []);
-  const roots = certFile(names.roots) ?? [];
+  if (blocks.some((b) => isPrivateKeyLabel(b.label))) privateKeyInCertFile(name, findings);
+  return cert;
+}
 
-  let signingKey: KeyObject | null = null;
-  const keyBlocks = readBlocks(data, names.signingKey, findings);
-  if (keyBlocks) {
-    try {
-      signingKey = parsePrivateKey(keyBlocks);
-    } catch (e) {
-      const ke = e as KeyError;
-      if (ke.reason === 'encrypted') {
-        findings.push(
-          finding(
-            'KEY_ENCRYPTED',
-            names.signingKey,
-            `${names.signingKey} is encrypted; istiod needs it unencrypted (PKCS#1, SEC1 or PKCS#8). Decrypt it, e.g. openssl pkey -in KEY -out KEY.`,
-          ),
-        );
-      } else {
-        findings.push(
-          finding(
-            'KEY_UNPARSEABLE',
-            names.signingKey,
-            `${names.signingKey}: ${ke.message}. Use an unencrypted RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY block.`,
-          ),
-        );
-      }
-    }
-  }
-  if (signingCert && signingKey && !signingCert.native.checkPrivateKey(signingKey)) {
-    findings.push(
-      finding(
-        'KEY_MISMATCH',
-        names.signingKey,
-        `${names.signingKey} does not belong to ${names.signingCert}; supply the key that was issued with this certificate.`,
-      ),
-    );
-  }
+function privateKeyInCertFile(name: string, findings: Finding[]): void {
+  findings.push(
+    finding(
+      'PRIVATE_KEY_IN_CERT_FILE',
+      name,
+      `policy: ${name} holds a private key block; certificate files are published (root-cert.pem reaches every namespace, the chain every peer). Remove the key from it.`,
+    ),
+  );
+}
 
-  if (signingCert) checkSigningCert(signingCert, names.signingCert, findings);
-
-  if (signingCert && chain.length > 0 && layout === 'cacerts') {
-    if (!chain[0]!.der.equals(signingCert.der)) {
-      findings.push(
-        finding(
-          'CHAIN_NOT_STARTING_WITH_CA_CERT',
-          names.chain,
-          `${names.chain} must start with ca-cert.pem, then any higher intermediates, then the root (cat ca-cert.pem root-cert.pem > cert-chain.pem).`,
+function readSigningKey(data: BundleData, name: string, findings: Finding[]): KeyObject | null {
+  const blocks = readFileBlocks(data[name], name, findings);
+  if (!blocks) return null;
+  const r = goParseKey(blocks);
+  if ('key' in r) return r.key;
+  findings.push(
+    r.encrypted
+      ? finding(
+          'KEY_ENCRYPTED',
+          name,
+          `${name} is encrypted; istiod needs it unencrypted (PKCS#1, SEC1 or PKCS#8). Decrypt it, e.g. openssl pkey -in KEY -out KEY.`,
+        )
+      : finding(
+          'KEY_UNPARSEABLE',
+          name,
+          `${name} ${r.why}; istiod reads only the first PEM block and needs an unencrypted RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY there (openssl ecparam -genkey writes EC PARAMETERS first: add -noout, or convert with openssl pkey).`,
         ),
-      );
-    }
-  }
-  for (let i = 0; i + 1 < chain.length; i++) {
-    if (!isIssuedBy(chain[i]!, chain[i + 1]!)) {
-      findings.push(
-        finding(
-          'CHAIN_NOT_ISSUER_ORDERED',
-          names.chain,
-          `${names.chain}: certificate ${i + 1} (${chain[i]!.x509.subject}) is not issued by certificate ${i + 2} (${chain[i + 1]!.x509.subject}); order it issuer-first: ca-cert, intermediates, root.`,
-        ),
-      );
-      break;
-    }
-  }
+  );
+  return null;
+}
 
+function readPool(bytes: Buffer, name: string, findings: Finding[]) {
+  const blocks = readFileBlocks(bytes.length > 0 ? bytes : undefined, name, findings) ?? [];
+  if (blocks.some((b) => isPrivateKeyLabel(b.label))) privateKeyInCertFile(name, findings);
+  return goCertPool(blocks);
+}
+
+function rootBundleFindings(roots: Certificate[], file: string, findings: Finding[]): void {
   for (const root of roots) {
     const name = root.x509.subject;
     if (!isSelfSigned(root)) {
       findings.push(
         finding(
           'ROOT_NOT_SELF_SIGNED',
-          names.roots,
-          `${names.roots} holds "${name}", which is not self-signed; put only root certificates in it.`,
+          file,
+          `policy: ${file} holds "${name}", which is not self-signed; Go would trust it as an anchor, but the trust bundle should hold only roots. Remove it.`,
         ),
       );
-    }
-    if (!basicConstraints(root)?.ca) {
+    } else if (!isCA(root)) {
       findings.push(
         finding(
           'ROOT_NOT_CA',
-          names.roots,
-          `${names.roots} holds "${name}", which is not a CA certificate; put only root CA certificates in it.`,
+          file,
+          `policy: ${file} holds "${name}", which is not a CA certificate; put only root CA certificates in it.`,
         ),
       );
     }
-  }
-
-  let path: Certificate[] | null = null;
-  if (signingCert && roots.length > 0) {
-    path = buildPath(signingCert, chain.slice(1), roots);
-    if (!path) {
-      findings.push(
-        finding(
-          'CHAIN_UNTRUSTED',
-          names.chain,
-          `${names.signingCert} does not chain through ${names.chain} to any root in ${names.roots}; add the missing intermediates or the root that issued it.`,
-        ),
-      );
-    } else {
-      checkPath(path, layout, findings);
-    }
-  }
-
-  const where = new Map<string, string>();
-  for (const [file, certs] of [
-    [names.signingCert, signingCerts ?? []],
-    [names.chain, chain],
-    [names.roots, roots],
-  ] as const) {
-    for (const c of certs) if (!where.has(fingerprint(c))) where.set(fingerprint(c), file);
-  }
-  const seen = new Set<string>();
-  for (const c of [...(signingCerts ?? []), ...chain, ...roots]) {
-    const fp = fingerprint(c);
-    if (seen.has(fp)) continue;
-    seen.add(fp);
-    checkCertificate(c, where.get(fp)!, opts, findings);
-  }
-
-  if (data[CRL_FILE] !== undefined) checkCrl(data[CRL_FILE], findings);
-
-  const info = (c: Certificate) => inspectCertificate(c, opts.now);
-  const report: BundleReport = {
-    layout,
-    valid: !hasErrors(findings),
-    multiRoot: roots.length > 1,
-    signingCert: signingCert ? info(signingCert) : null,
-    signingKey: signingKey ? describeKey(signingKey) : null,
-    chain: chain.map(info),
-    roots: roots.map(info),
-    findings,
-  };
-  return { report, parsed: { layout, signingCert, signingKey, chain, roots, path } };
-}
-
-/** Reads and PEM-decodes one file, turning absence, emptiness and garbage into findings. */
-function readBlocks(data: BundleData, name: string, findings: Finding[]): PemBlock[] | null {
-  const bytes = data[name];
-  if (bytes === undefined) {
-    findings.push(
-      finding(
-        'BUNDLE_FILE_MISSING',
-        name,
-        `${name} is missing; istiod refuses an incomplete bundle ("incomplete signing CA bundle detected"). Add it.`,
-      ),
-    );
-    return null;
-  }
-  const text = bytes.toString('utf8');
-  if (text.trim() === '') {
-    findings.push(finding('BUNDLE_FILE_EMPTY', name, `${name} is empty; put the PEM data in it.`));
-    return null;
-  }
-  if (!looksLikePem(text)) {
-    findings.push(
-      finding('PEM_NOT_FOUND', name, `${name} holds no PEM block (is it DER or another format?); convert it to PEM.`),
-    );
-    return null;
-  }
-  try {
-    const blocks = parsePem(text);
-    if (blocks.length === 0) {
-      findings.push(
-        finding('PEM_MALFORMED', name, `${name} has a BEGIN line without a matching END line; re-export the file.`),
-      );
-      return null;
-    }
-    return blocks;
-  } catch (e) {
-    findings.push(finding('PEM_MALFORMED', name, `${name}: ${(e as PemError).message}; re-export the file.`));
-    return null;
   }
 }
 
 function checkSigningCert(cert: Certificate, file: string, findings: Finding[]): void {
-  if (!basicConstraints(cert)?.ca) {
+  const p = toPathCert(cert);
+  if (!p.bc?.ca) {
     findings.push(
       finding(
         'CA_CERT_NOT_CA',
         file,
-        `${file} ("${cert.x509.subject}") is not a CA certificate (basicConstraints CA:TRUE missing); a leaf cannot sign workload certificates. Use an intermediate CA certificate.`,
+        `${file} ("${cert.x509.subject}") is not a CA certificate (basicConstraints CA:TRUE missing); istiod refuses it ("certificate is not authorized to sign other certificates"). Use an intermediate CA certificate.`,
       ),
     );
   }
-  const ku = keyUsage(cert);
-  if (!ku?.includes('keyCertSign')) {
+  if (p.keyUsage === null) {
     findings.push(
       finding(
-        'CA_CERT_NO_KEY_CERT_SIGN',
+        'CA_CERT_NO_KEY_USAGE',
         file,
-        `${file} ("${cert.x509.subject}") ${ku ? 'has key usage without keyCertSign' : 'has no key usage extension'}; RFC 5280 requires keyCertSign on a certificate that signs others. Reissue it with keyCertSign and cRLSign.`,
+        `${file} ("${cert.x509.subject}") has no key usage extension; Go accepts that, but RFC 5280 requires keyCertSign on a CA. Reissue it with keyCertSign and cRLSign when you next rotate.`,
       ),
     );
   }
 }
 
-/** Finds a path from `leaf` through `intermediates` to one of `roots`, checking names and signatures. */
-function buildPath(leaf: Certificate, intermediates: Certificate[], roots: Certificate[]): Certificate[] | null {
-  const path = [leaf];
-  let current = leaf;
-  while (path.length <= MAX_PATH) {
-    const anchor = roots.find((r) => r.der.equals(current.der) || isIssuedBy(current, r));
-    if (anchor) {
-      if (!anchor.der.equals(current.der)) path.push(anchor);
-      return path;
-    }
-    const next = intermediates.find((c) => !path.includes(c) && !c.der.equals(current.der) && isIssuedBy(current, c));
-    if (!next) return null;
-    path.push(next);
-    current = next;
+/** NewIstioCA: the first certificate of the chain (istiod's chain TTL) must parse and be valid. */
+function firstChainCert(chainBytes: Buffer, file: string, now: Date, findings: Finding[]): void {
+  if (chainBytes.length === 0) return;
+  const first = goBlocks(chainBytes).blocks[0];
+  const cert = first ? goParseCertificate(first.der) : 'is missing';
+  if (typeof cert === 'string') {
+    findings.push(
+      finding(
+        'CERT_UNPARSEABLE',
+        file,
+        `the first certificate of ${file} ${cert}; istiod fails to create its CA ("failed to get cert chain TTL"). Start the chain with ca-cert.pem.`,
+      ),
+    );
+  } else if (cert.x509.notAfter <= now) {
+    findings.push(
+      finding(
+        'CERT_EXPIRED',
+        file,
+        `the first certificate of ${file} ("${cert.x509.subject}") has expired; istiod fails to create its CA ("cert chain has expired"). Start the chain with a valid ca-cert.pem.`,
+      ),
+    );
   }
-  return null;
 }
 
-/** CA flag on intermediates, pathLen on every issuer, and the intermediate's lifetime against its root. */
-function checkPath(path: Certificate[], layout: BundleLayout, findings: Finding[]): void {
-  const names = LAYOUT_FILES[layout];
-  const anchor = path[path.length - 1]!;
-  for (let k = 1; k < path.length; k++) {
-    const cert = path[k]!;
-    const isAnchor = k === path.length - 1;
-    const bc = basicConstraints(cert);
-    if (!isAnchor && !bc?.ca) {
-      findings.push(
-        finding(
-          'INTERMEDIATE_NOT_CA',
-          names.chain,
-          `intermediate "${cert.x509.subject}" in ${names.chain} is not a CA certificate; reissue it with CA:TRUE.`,
-        ),
-      );
-    }
-    // ca-cert issues end-entity workload certs, so the issuer k steps above it has k CA certificates below it.
-    if (bc?.pathLen !== null && bc?.pathLen !== undefined && bc.pathLen < k) {
-      findings.push(
-        finding(
-          'PATHLEN_EXCEEDED',
-          isAnchor ? names.roots : names.chain,
-          `"${cert.x509.subject}" has pathLen ${bc.pathLen} but ${k} CA certificate(s) below it; reissue it with pathLen >= ${k} or shorten the chain.`,
-        ),
-      );
-    }
+function chainOrderFindings(
+  signingCert: Certificate,
+  chain: Certificate[],
+  path: Certificate[],
+  layout: BundleLayout,
+  file: string,
+  findings: Finding[],
+): void {
+  if (layout !== 'cacerts' || chain.length === 0) return;
+  const at = (c: Certificate) => chain.findIndex((x) => x.der.equals(c.der));
+  if (!chain[0]!.der.equals(signingCert.der) && at(signingCert) > 0) {
+    findings.push(
+      finding(
+        'CHAIN_NOT_STARTING_WITH_CA_CERT',
+        file,
+        `policy: ${file} must start with ca-cert.pem, then any higher intermediates, then the root (cat ca-cert.pem root-cert.pem > cert-chain.pem).`,
+      ),
+    );
   }
+  const positions = path.map(at).filter((i) => i >= 0);
+  if (positions.some((p, i) => i > 0 && p < positions[i - 1]!)) {
+    findings.push(
+      finding(
+        'CHAIN_NOT_ISSUER_ORDERED',
+        file,
+        `policy: ${file} is not in issuer order; order it ca-cert, intermediates, root (Go accepts any order, not every TLS peer does).`,
+      ),
+    );
+  }
+  const extras = chain.filter((c) => !path.some((p) => p.der.equals(c.der)));
+  if (extras.length > 0) {
+    findings.push(
+      finding(
+        'CHAIN_EXTRA_CERTS',
+        file,
+        `${file} holds ${extras.length} certificate(s) not on the path from ca-cert to the root (${extras.map((c) => `"${c.x509.subject}"`).join(', ')}); istiod sends them to every peer. Remove them.`,
+      ),
+    );
+  }
+}
+
+function outlivesRoot(path: Certificate[], names: (typeof LAYOUT_FILES)[BundleLayout], findings: Finding[]): void {
+  const anchor = path[path.length - 1]!;
   for (const cert of path.slice(0, -1)) {
     if (cert.x509.notAfter.getTime() > anchor.x509.notAfter.getTime()) {
       findings.push(
@@ -392,101 +486,5 @@ function checkPath(path: Certificate[], layout: BundleLayout, findings: Finding[
         ),
       );
     }
-  }
-}
-
-/** Signature algorithm, key strength, CA EKU and validity of one certificate, appended to `findings`. */
-export function checkCertificate(cert: Certificate, file: string, opts: ValidateOptions, findings: Finding[]): void {
-  const subject = cert.x509.subject;
-  const oid = signatureAlgorithmOid(cert.der);
-  const alg = SIGNATURE_ALGORITHMS[oid];
-  if (alg?.weak) {
-    findings.push(
-      finding(
-        'SIGNATURE_WEAK',
-        file,
-        `"${subject}" is signed with ${alg.name}; istiod (Go crypto/x509) rejects SHA-1 and MD5. Reissue it with SHA-256 or stronger.`,
-      ),
-    );
-  }
-  const key = certificateKey(cert);
-  if (key.type === 'RSA' && key.bits < 2048) {
-    findings.push(
-      finding(
-        'KEY_TOO_SMALL',
-        file,
-        `"${subject}" has an RSA ${key.bits} key; use RSA 2048 or larger (4096 is Istio's default for plugged-in CAs).`,
-      ),
-    );
-  } else if (key.type === 'EC' && key.curve !== 'P-256' && key.curve !== 'P-384') {
-    findings.push(
-      finding(
-        'KEY_UNSUPPORTED',
-        file,
-        `"${subject}" uses curve ${key.curve}; istiod supports EC P-256 and P-384. Reissue it with one of those or with RSA.`,
-      ),
-    );
-  } else if (key.type === 'other') {
-    findings.push(
-      finding(
-        'KEY_UNSUPPORTED',
-        file,
-        `"${subject}" has a ${key.label} key; istiod supports RSA and EC P-256/P-384 keys. Reissue it.`,
-      ),
-    );
-  }
-  const eku = extKeyUsage(cert);
-  if (basicConstraints(cert)?.ca && eku && !eku.includes('serverAuth') && !eku.includes('any')) {
-    findings.push(
-      finding(
-        'CA_EKU_NO_SERVER_AUTH',
-        file,
-        `CA "${subject}" restricts extended key usage to ${eku.join(', ')}; Go's verifier then rejects the chain for serverAuth. Remove the EKU from CA certificates or include serverAuth.`,
-      ),
-    );
-  }
-  const now = opts.now.getTime();
-  const notAfter = cert.x509.notAfter;
-  if (notAfter.getTime() <= now) {
-    findings.push(
-      finding(
-        'CERT_EXPIRED',
-        file,
-        `"${subject}" expired on ${notAfter.toISOString()}; issue a new one (kubectl istio-ca generate).`,
-      ),
-    );
-  } else if (cert.x509.notBefore.getTime() > now) {
-    findings.push(
-      finding(
-        'CERT_NOT_YET_VALID',
-        file,
-        `"${subject}" is not valid before ${cert.x509.notBefore.toISOString()}; check the clock of the machine that issued it, or wait.`,
-      ),
-    );
-  } else if (notAfter.getTime() - now < opts.expiryWarningDays * 86_400_000) {
-    const days = Math.floor((notAfter.getTime() - now) / 86_400_000);
-    findings.push(
-      finding(
-        'CERT_EXPIRING',
-        file,
-        `"${subject}" expires in ${days} day(s) (${notAfter.toISOString()}); rotate it soon.`,
-      ),
-    );
-  }
-}
-
-function checkCrl(bytes: Buffer, findings: Finding[]): void {
-  try {
-    const blocks = parsePem(bytes.toString('utf8')).filter((b) => b.label === 'X509 CRL');
-    if (blocks.length === 0) throw new Error('no X509 CRL block');
-    for (const b of blocks) new X509Crl(new Uint8Array(b.der));
-  } catch {
-    findings.push(
-      finding(
-        'CRL_UNPARSEABLE',
-        CRL_FILE,
-        `${CRL_FILE} is not a PEM X509 CRL; istiod (1.27+) fails on it. Fix or remove it.`,
-      ),
-    );
   }
 }

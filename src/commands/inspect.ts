@@ -53,6 +53,7 @@ export const inspectCommand: CommandSpec = {
       ...(stdin ? { readStdin: () => readInputStream(stdin) } : {}),
       now,
       expiryWarningDays: expiryMs / 86_400_000,
+      istioNamespace: ctx.globals.istioNamespace,
     });
   },
 };

@@ -231,13 +231,34 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       files.push({ path: join(b.dir, 'root-cert.pem'), content: rootPem, mode: PUBLIC_FILE_MODE });
   }
 
+  // Validate what would be written before writing anything: a root whose name constraints exclude the trust
+  // domain or istiod's DNS name yields intermediates istiod or its peers reject.
+  for (const b of bundles) {
+    const content = (name: string) =>
+      files.find((f) => f.path === join(b.dir, name))?.content ?? (name === 'root-cert.pem' ? rootPem : '');
+    const planned = Object.fromEntries(
+      ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem'].map((n) => [n, Buffer.from(content(n))]),
+    );
+    const { report } = validateBundle(planned, { now, expiryWarningDays: 0, istioNamespace: opts.istioNamespace });
+    if (!report.valid) {
+      const errors = report.findings.filter((f) => f.severity === 'error').map((f) => `${f.code}: ${f.message}`);
+      throw new RefusedError(
+        `the intermediate this root would sign is not usable, no file was written: ${errors.join('; ')}`,
+        existing ? 'use a root whose constraints permit the mesh, or generate a new root' : 'check the flags',
+      );
+    }
+  }
   for (const f of files) await writeFileAtomic(f.path, f.content, f.mode);
 
   const certificates: GeneratedCertificate[] = [];
   const rootInfo = inspectCertificate(existing?.cert ?? parseCertificate(Buffer.from(root!.cert.rawData)), now);
   certificates.push({ role: 'root', cluster: null, bundleDir: null, ...pick(rootInfo) });
   for (const b of bundles) {
-    const { report } = validateBundle(await readBundleDir(b.dir), { now, expiryWarningDays: 0 });
+    const { report } = validateBundle(await readBundleDir(b.dir), {
+      now,
+      expiryWarningDays: 0,
+      istioNamespace: opts.istioNamespace,
+    });
     if (!report.valid) {
       const errors = report.findings.filter((f) => f.severity === 'error').map((f) => `${f.code}: ${f.message}`);
       throw new OperationError(

@@ -3,7 +3,8 @@ import { BUNDLE_FILE_NAMES, readBundleDir } from '../ca/bundle.js';
 import { inspectCertificate, parseCertificate, type CertificateInfo } from '../ca/certificate.js';
 import { hasErrors, type Finding } from '../ca/findings.js';
 import { describeKey, isPrivateKeyLabel, parsePrivateKey, type KeyDescription } from '../ca/keys.js';
-import { encodePem, looksLikePem, parsePem, type PemBlock } from '../ca/pem.js';
+import { goBlocks, goParseCertificate } from '../ca/go-load.js';
+import { encodePem, looksLikePem, type PemBlock } from '../ca/pem.js';
 import { inputKind, readInputFile } from '../fsutil/read.js';
 import { checkCertificate, validateBundle, type BundleReport } from '../ca/validate.js';
 import { ExitCode, RefusedError } from '../errors.js';
@@ -17,6 +18,8 @@ export interface InspectOptions {
   readStdin?: () => Promise<Buffer>;
   now: Date;
   expiryWarningDays: number;
+  /** istiod's namespace, for the serving certificate istiod.<namespace>.svc the CA also signs. */
+  istioNamespace?: string;
 }
 
 export type InspectResult =
@@ -50,13 +53,17 @@ async function inspectDir(opts: InspectOptions): Promise<InspectResult> {
       'expected ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)',
     );
   }
-  const { report } = validateBundle(files, { now: opts.now, expiryWarningDays: opts.expiryWarningDays });
+  const { report } = validateBundle(files, {
+    now: opts.now,
+    expiryWarningDays: opts.expiryWarningDays,
+    ...(opts.istioNamespace ? { istioNamespace: opts.istioNamespace } : {}),
+  });
   return { kind: 'bundle', path: opts.path, valid: report.valid, report };
 }
 
 /** The PEM blocks of a file; a DER certificate (as `openssl x509 -outform der` writes) counts as one block. */
 function blocksOf(bytes: Buffer, name: string): PemBlock[] {
-  const text = bytes.toString('utf8');
+  const text = bytes.toString('latin1');
   if (!looksLikePem(text)) {
     if (bytes[0] === 0x30) {
       try {
@@ -71,11 +78,41 @@ function blocksOf(bytes: Buffer, name: string): PemBlock[] {
       'pass a PEM file (-----BEGIN CERTIFICATE-----) or one DER-encoded certificate',
     );
   }
-  try {
-    return parsePem(text);
-  } catch (e) {
-    throw new RefusedError(`${name}: ${(e as Error).message}`, 're-export the file as PEM');
+  // Read as istiod reads it: a block Go cannot see is an error, not something to skip quietly.
+  const { blocks, lost } = goBlocks(bytes);
+  if (lost > 0) {
+    throw new RefusedError(
+      `${name}: ${lost} PEM block(s) cannot be read (a BEGIN line without a matching END line, blocks joined on one line, an indented BEGIN line or invalid base64)`,
+      're-export the file as PEM, every BEGIN and END line on a line of its own',
+    );
   }
+  if (!blocks.some((b) => b.label === 'CERTIFICATE' || isPrivateKeyLabel(b.label))) {
+    refuseNonCertificate(
+      name,
+      blocks.map((b) => b.label),
+    );
+  }
+  return blocks;
+}
+
+const WHAT_BLOCK: Record<string, string> = {
+  'CERTIFICATE REQUEST': 'a certificate signing request (CSR)',
+  'NEW CERTIFICATE REQUEST': 'a certificate signing request (CSR)',
+  'PUBLIC KEY': 'a public key',
+  'RSA PUBLIC KEY': 'an RSA public key',
+  'X509 CRL': 'a certificate revocation list (CRL)',
+  'EC PARAMETERS': 'EC parameters',
+  PKCS7: 'a PKCS#7 bundle',
+  'TRUSTED CERTIFICATE': 'an OpenSSL TRUSTED CERTIFICATE (istiod reads only CERTIFICATE blocks)',
+};
+
+/** Refuses (exit 2) a file that holds neither a certificate nor a private key, naming what it holds instead. */
+function refuseNonCertificate(name: string, labels: string[]): never {
+  const what = [...new Set(labels.map((l) => WHAT_BLOCK[l] ?? `a ${l} block`))].join(', ');
+  throw new RefusedError(
+    `${name} is not a certificate or a bundle: it holds ${what}`,
+    'pass a PEM certificate file or a bundle directory (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem)',
+  );
 }
 
 async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
@@ -90,17 +127,17 @@ async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
   const keys: KeyDescription[] = [];
   for (const b of blocks) {
     if (b.label === 'CERTIFICATE') {
-      try {
-        const cert = parseCertificate(b.der);
-        certificates.push(inspectCertificate(cert, opts.now));
-        checkCertificate(cert, opts.path, opts, findings);
-      } catch {
+      const cert = goParseCertificate(b.der);
+      if (typeof cert === 'string') {
         findings.push({
           code: 'CERT_UNPARSEABLE',
           severity: 'error',
           file: opts.path,
-          message: `a CERTIFICATE block in ${opts.path} is not a valid X.509 certificate; re-export it.`,
+          message: `a CERTIFICATE block in ${opts.path} ${cert}; istiod cannot use it. Reissue or re-export it.`,
         });
+      } else {
+        certificates.push(inspectCertificate(cert, opts.now));
+        checkCertificate(cert, opts.path, opts, findings);
       }
     } else if (isPrivateKeyLabel(b.label)) {
       try {

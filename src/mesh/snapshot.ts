@@ -155,7 +155,7 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
   }
   if (ca.cacerts && ca.mode !== 'self-signed') {
     const data: BundleData = bundleFromSecret(ca.cacerts);
-    bundle = validateBundle(data, { now: opts.now, expiryWarningDays: 30 }).report;
+    bundle = validateBundle(data, { now: opts.now, expiryWarningDays: 30, istioNamespace: opts.istioNamespace }).report;
     referenceRoots = [...new Set(bundle.roots.map((r) => r.fingerprintSha256))];
     referenceSource = 'cacerts';
   } else if (ca.selfSigned?.data?.['ca-cert.pem']) {
