@@ -2,7 +2,9 @@
 // The project's test command (npm test): unit tests, release tests on the packaged binary, then the end-to-end
 // suite on a real test cluster started once for the run by scripts/test-cluster.
 //   --unit-only / --e2e-only / --release-only   run one phase
-//   SKIP_E2E=1                                   skip the cluster phase (it needs Go)
+//   SKIP_E2E=1                                   skip everything that needs Go: the cluster phase, and the
+//                                                differential test against istiod's own bundle loading (its
+//                                                oracle, test/istiod/cmd/bundle-oracle, is built before the unit tests)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -32,10 +34,32 @@ function nodeTest(files, env = {}, concurrency = 1) {
   return run(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files], env);
 }
 
+/** Builds a main package of the test/istiod module (istio.io/istio pin; the Go build cache is reused). */
+function buildIstioModule(pkg, out) {
+  return run(
+    'go',
+    ['build', '-trimpath', '-ldflags', '-s -w', '-o', out, pkg],
+    { CGO_ENABLED: '0' },
+    join(root, 'test/istiod'),
+  );
+}
+
 let failed = 0;
 if (want('unit')) {
+  const unitEnv = {};
+  if (process.env.SKIP_E2E !== '1') {
+    // The differential test runs the plugin's validator against Istio's own CA loading code.
+    console.log('building test/istiod/cmd/bundle-oracle (istiod bundle loading from istio.io/istio)…');
+    if (buildIstioModule('./cmd/bundle-oracle', 'bin/bundle-oracle') !== 0) {
+      console.error('building the bundle oracle failed: the differential test against istiod cannot run');
+      process.exit(1);
+    }
+    unitEnv.ISTIO_CA_BUNDLE_ORACLE = join(root, 'test/istiod/bin/bundle-oracle');
+  } else {
+    console.log('SKIP_E2E=1: the differential test against istiod is skipped (it needs Go to build its oracle)');
+  }
   console.log('\n== unit tests ==');
-  failed |= nodeTest(testFiles('build/test/unit'), {}, 2);
+  failed |= nodeTest(testFiles('build/test/unit'), unitEnv, 2);
 }
 
 if (want('release') && testFiles('build/test/release').length > 0) {
@@ -52,14 +76,7 @@ if (want('e2e') && process.env.SKIP_E2E !== '1') {
   console.log('\n== end-to-end tests on the real test cluster ==');
   // The real istiod for the rotation tests, built from the istio.io/istio module (Go build cache reused).
   console.log('building test/istiod (istio.io/istio pilot-discovery)…');
-  if (
-    run(
-      'go',
-      ['build', '-trimpath', '-ldflags', '-s -w', '-o', 'bin/istiod', '.'],
-      { CGO_ENABLED: '0' },
-      join(root, 'test/istiod'),
-    ) !== 0
-  ) {
+  if (buildIstioModule('.', 'bin/istiod') !== 0) {
     console.error('building test/istiod failed: the rotation tests cannot run');
     process.exit(1);
   }
