@@ -216,14 +216,17 @@ async function main() {
   if (only.includes('restart')) {
     const namespaces = Array.from({ length: SHAPE.deployNamespaces }, (_, i) => nsName(i));
     const expected = SHAPE.deployNamespaces * SHAPE.deploymentsPerNamespace;
-    // The discovery a restart cannot skip: the pods (metadata) and Deployments lists, 500 a page.
-    const discoveryRequests = Math.ceil((SHAPE.pods + 2) / 500) + Math.ceil((expected + 1) / 500);
+    // The discovery a restart cannot skip: the pods (metadata; 5000 sidecar pods and istiod's 2) and Deployments
+    // lists, 1000 a page (src/restart/discover.ts LIST_PAGE).
+    const podPages = Math.ceil((SHAPE.pods + 2) / 1000);
+    const discoveryRequests = podPages + Math.ceil((expected + 1) / 1000);
     add(
       await restart(ctx, {
         ...RESTART,
         namespaces,
         expected,
         discoveryRequests,
+        podPages,
         withNoWait: opt['no-wait-too'],
         settle: () => waitSettled(admin, expected + 1, log),
       }),

@@ -98,7 +98,7 @@ export function missedNotes(targets) {
           `Deployments through the API: a restart is one PATCH per Deployment (there is no bulk patch) after the discovery lists, ` +
           `${w.expected} + ${Math.round(w.floorS * w.qps - w.expected)} requests, which at ${w.qps} QPS take at least ${w.floorS.toFixed(0)} s; the kubectl loop ` +
           `took ${w.kubectlS.toFixed(0)} s, so the best ratio at ${w.qps} QPS is ${best.toFixed(2)}. The plugin took ${w.pluginS.toFixed(0)} s, ${(((w.pluginS - w.floorS) / w.floorS) * 100).toFixed(0)}% above that floor, ` +
-          `with ${w.pluginRequests} requests (the ${w.pluginRequests - Math.round(w.floorS * w.qps)} above the floor are its status polls) at ${(w.pluginRequests / w.pluginS).toFixed(1)} req/s` +
+          `with ${w.pluginRequests} requests (${w.pluginRequests - Math.round(w.floorS * w.qps)} above the floor: its watch, and re-lists or resumed watches if any) at ${(w.pluginRequests / w.pluginS).toFixed(1)} req/s` +
           (w.pluginRequests / w.pluginS < 0.9 * w.qps
             ? `, below the limit: in this run its rollouts bound it (median ${w.rolloutP50S.toFixed(1)} s from patch to rolled out, --concurrency ${w.concurrency} at once, waiting for a token included), not the limiter. `
             : ': the limiter bound it. ') +
@@ -110,9 +110,8 @@ export function missedNotes(targets) {
           `(2) then rollouts, not requests, bound the run: with --concurrency ${w.concurrency} and a median rollout of ${w.defaults ? w.defaults.rolloutP50S.toFixed(1) : w.rolloutP50S.toFixed(1)} s here ` +
           `(kwok marks pods Ready 200 ms after scheduling; the controllers and API server share ${cpus().length} cores with the benchmark) the plugin at its defaults took ` +
           `${w.defaults ? w.defaults.s.toFixed(0) : '?'} s, so 5× also needs more rollouts at once (--concurrency ~${Math.ceil((w.expected * (w.defaults?.rolloutP50S ?? w.rolloutP50S)) / (w.kubectlS / 5))} at that rollout time), which the control plane here does not keep up with (each rollout slows down as more run at once); ` +
-          `(3) cheaper waiting: the plugin's RolloutWatcher polls every 500 ms with cluster-wide Deployment lists (${Math.ceil((w.expected + 1) / 500)} pages of full objects) because that is fewest requests, ` +
-          `which cost the plugin ${w.pluginCpuS.toFixed(0)} s of CPU at ${w.qps} QPS${w.defaults ? ` and ${w.defaults.cpuS.toFixed(0)} s at its defaults (peak RSS ${w.defaults.rssMB.toFixed(0)} MB)` : ''}, taken from the same 2 cores the rollouts need; ` +
-          `one watch on Deployments from the discovery list's resourceVersion would be 1 request and only changed objects.`,
+          `(3) waiting is no longer the cost: the plugin waits by one watch on Deployments from discovery's list (no polls), ` +
+          `and took ${w.pluginCpuS.toFixed(1)} s of CPU at ${w.qps} QPS${w.defaults ? ` and ${w.defaults.cpuS.toFixed(1)} s at its defaults (peak RSS ${w.defaults.rssMB.toFixed(0)} MB)` : ''}.`,
       );
     } else {
       out.push(

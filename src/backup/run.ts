@@ -13,7 +13,7 @@ import { Resources, type ConfigMap, type KubeObject, type Secret } from '../kube
 import { CACERTS, ROOT_CERT_CONFIGMAP, SELF_SIGNED_SECRET } from '../istio/names.js';
 import { bundleFromSecret } from '../istio/secret-bundle.js';
 import { ensurePrivateDir } from '../fsutil/atomic.js';
-import { OperationError } from '../errors.js';
+import { OperationError, ConnectionError } from '../errors.js';
 import { KubeApiError } from '../kube/errors.js';
 
 export interface BackupOptions {
@@ -83,7 +83,8 @@ export async function runBackup(client: KubeClient, opts: BackupOptions, now: Da
       client.list<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
     ]);
   } catch (e) {
-    if (e instanceof KubeApiError) throw e;
+    // API refusals and connection failures (exit 3) keep their own type and message.
+    if (e instanceof KubeApiError || e instanceof ConnectionError) throw e;
     throw new OperationError(`backup failed while reading the cluster: ${(e as Error).message}; nothing was written`);
   }
 

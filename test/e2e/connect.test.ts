@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { createNamespace, deleteNamespace, e2eEnv, kubectlOk, repoRoot } from './support/cluster.js';
 import { assertNoKeyBytes, bundleData, registerKeys } from './support/plugin.js';
+import { makeMaterial, malformedKubeconfigs } from '../unit/support/kubeconfig-corpus.js';
 
 interface Run {
   code: number;
@@ -482,5 +483,30 @@ describe('connecting as kubectl does (differential, real test cluster)', () => {
     assert.match(slow.stderr, /did not complete the TLS handshake within 10\.\d s \(the connect timeout\)/);
     console.log(`silent server, no --request-timeout: ${slow.ms} ms`);
     assert.ok(slow.ms - refused.ms < 11_000, `took ${slow.ms} ms, start-up ${refused.ms} ms`);
+  });
+
+  test('kubectl refuses every kubeconfig of the malformed corpus too, before connecting', async () => {
+    const cdir = join(work, 'corpus');
+    mkdirSync(cdir, { recursive: true });
+    const cases = malformedKubeconfigs(makeMaterial(cdir));
+    const accepted: string[] = [];
+    for (const [i, [what, text]] of cases.entries()) {
+      const path = join(cdir, `${i}.yaml`);
+      writeFileSync(path, text());
+      const e = { PATH: process.env.PATH, HOME: cdir };
+      const k = await run(env.kubectl, ['--kubeconfig', path, 'get', 'ns', '--request-timeout', '5s'], e, cdir);
+      // Every corpus server is 127.0.0.1:1: reaching the connection means kubectl accepted the kubeconfig.
+      // (An exec plugin runs only when kubectl sends a request: its failures name "getting credentials".)
+      const connected = /connection refused|dial tcp|Unable to connect/.test(k.stderr);
+      if (k.code === 0 || (connected && !/getting credentials/.test(k.stderr))) accepted.push(what);
+    }
+    console.log(`kubectl refused ${cases.length - accepted.length} of ${cases.length} malformed kubeconfigs`);
+    // Where the plugin is stricter on purpose: kubectl falls back to http://localhost:8080 when the context's cluster
+    // is missing or has no server, and it can use socks5 proxies, which this plugin does not support.
+    assert.deepEqual(accepted.sort(), [
+      'a socks5 proxy-url',
+      'the cluster has no server',
+      'the context names a cluster that does not exist',
+    ]);
   });
 });
