@@ -160,7 +160,6 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     .exitProcess(false)
     .demandCommand(1, 'name a command: see kubectl istio-ca --help')
     .recommendCommands()
-    .completion('completion', 'Print a shell completion script (bash, zsh)')
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .epilog(
       'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.',
@@ -199,7 +198,7 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
       printed = output ?? '';
     });
     if (!selected) {
-      // --help, completion: yargs hands us the text instead of printing it.
+      // --help: yargs hands us the text instead of printing it.
       await write(io.stdout, printed === '' || printed.endsWith('\n') ? printed : printed + '\n');
       return ExitCode.ok;
     }

@@ -11,6 +11,65 @@ import type { CommandResult } from '../output/render.js';
 /** Cobra's ShellCompDirective bits. */
 const DIRECTIVE = { default: 0, noFileComp: 4, filterDirs: 16, keepOrder: 32 } as const;
 
+/** Values of flags that yargs does not check itself (case-insensitive, or a bare form like --dry-run). */
+const FLAG_VALUES: Record<string, [string, string][]> = {
+  kty: [
+    ['RSA', 'RSA key (default)'],
+    ['EC', 'ECDSA key'],
+  ],
+  curve: [
+    ['P-256', 'NIST P-256 (default)'],
+    ['P-384', 'NIST P-384'],
+  ],
+  size: [
+    ['4096', 'RSA 4096 (default)'],
+    ['3072', 'RSA 3072'],
+    ['2048', 'RSA 2048'],
+  ],
+  'dry-run': [
+    ['none', 'write (default)'],
+    ['client', 'show the plan; send nothing'],
+    ['server', 'send writes as a server-side dry run'],
+  ],
+};
+const NAMESPACE_FLAGS = new Set(['namespace', 'istio-namespace']);
+const CONTEXT_FLAGS = new Set(['context', 'contexts']);
+
+/** Namespaces of the cluster, for -n and -i. Best effort: nothing on any error or after 3 s. */
+async function kubeNamespaces(words: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const flag = (name: string) => {
+    const i = words.findIndex((w) => w === `--${name}` || w.startsWith(`--${name}=`));
+    if (i < 0) return undefined;
+    return words[i]!.includes('=') ? words[i]!.slice(words[i]!.indexOf('=') + 1) : words[i + 1];
+  };
+  try {
+    const [{ connect }, { Resources }] = await Promise.all([
+      import('../kube/connect.js'),
+      import('../kube/resources.js'),
+    ]);
+    const kubeconfig = flag('kubeconfig');
+    const context = flag('context');
+    const ctx = {
+      globals: { kubeconfig, context, istioNamespace: 'istio-system', output: 'table' },
+      env,
+      notice: () => undefined,
+    } as unknown as Parameters<typeof connect>[0];
+    const work = (async () => {
+      const client = await connect(ctx);
+      try {
+        const items = await client.list(Resources.namespaces, { metadataOnly: true });
+        return items.map((n) => n.metadata.name ?? '').filter(Boolean);
+      } finally {
+        client.close();
+      }
+    })();
+    const timeout = new Promise<string[]>((resolve) => setTimeout(() => resolve([]), 3000).unref());
+    return await Promise.race([work.catch(() => []), timeout]);
+  } catch {
+    return [];
+  }
+}
+
 interface OptionInfo {
   name: string;
   aliases: string[];
@@ -88,25 +147,43 @@ export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise
     import('./index.js'),
     import('yargs'),
   ]);
-  const current = words.length > 0 ? words[words.length - 1] : '';
-  const before = words.slice(0, -1);
+  let current = words.length > 0 ? words[words.length - 1]! : '';
+  let before = words.slice(0, -1);
+  // --flag=VALUE: complete VALUE as after `--flag VALUE`, and answer with the --flag= prefix.
+  let prefix = '';
+  const eq = /^(--[a-z][-a-z]*)=(.*)$/.exec(current);
+  if (eq) {
+    prefix = `${eq[1]}=`;
+    before = [...before, eq[1]!];
+    current = eq[2]!;
+  }
   const visible = commands.filter((c) => c.describe !== false);
   const nameOf = (c: CommandSpec) => c.command.split(' ')[0];
   const spec = visible.find((c) => before.includes(nameOf(c)));
   const options = optionsOf(buildParser([], () => undefined));
   if (spec) options.push(...optionsOf(spec.builder(yargs([]))));
   const byFlag = new Map(options.flatMap((o) => flagForms(o).map((f) => [f, o] as const)));
-  const prefixed = (list: [string, string][]) => list.filter(([c]) => c.startsWith(current));
+  const prefixed = (list: [string, string][]): [string, string][] =>
+    list
+      .filter(([c]) => c.toLowerCase().startsWith(current.toLowerCase()))
+      .map(([c, d]) => [prefix + c, d] as [string, string]);
 
   // The value of a flag: choices, directories, files or nothing to offer.
   const prev = before[before.length - 1];
   const valueOf = prev !== undefined ? byFlag.get(prev) : undefined;
-  if (valueOf?.takesValue && !current.startsWith('-')) {
+  if (valueOf?.takesValue && (!current.startsWith('-') || prefix)) {
     if (valueOf.choices)
       return { candidates: prefixed(valueOf.choices.map((c) => [c, ''])), directive: DIRECTIVE.noFileComp };
+    const known = FLAG_VALUES[valueOf.name];
+    if (known) return { candidates: prefixed(known), directive: DIRECTIVE.noFileComp | DIRECTIVE.keepOrder };
+    if (NAMESPACE_FLAGS.has(valueOf.name))
+      return {
+        candidates: prefixed((await kubeNamespaces(words, env)).map((n) => [n, ''])),
+        directive: DIRECTIVE.noFileComp,
+      };
     if (valueOf.name.endsWith('-dir')) return { candidates: [], directive: DIRECTIVE.filterDirs };
     if (/^(kubeconfig|.+-cert|.+-key)$/.test(valueOf.name)) return { candidates: [], directive: DIRECTIVE.default };
-    if (valueOf.name === 'context')
+    if (CONTEXT_FLAGS.has(valueOf.name))
       return {
         candidates: prefixed((await kubeContexts(words, env)).map((c) => [c, ''])),
         directive: DIRECTIVE.noFileComp,

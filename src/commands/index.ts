@@ -10,6 +10,7 @@ import { verifyCommand } from './verify.js';
 import { statusCommand } from './status.js';
 import { rotateCommand } from './rotate.js';
 import { completeCommand } from './complete.js';
+import { completionCommand } from './completion.js';
 
 export const commands: CommandSpec[] = [
   generateCommand,
@@ -21,5 +22,6 @@ export const commands: CommandSpec[] = [
   statusCommand,
   rotateCommand,
   versionCommand,
+  completionCommand,
   completeCommand,
 ];

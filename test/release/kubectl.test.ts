@@ -64,3 +64,18 @@ test('kubectl completes `kubectl istio-ca` through kubectl_complete-istio_ca', {
   const o = run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', '__complete', 'istio-ca', 'status', '-o', '']);
   assert.deepEqual(o.stdout.trimEnd().split('\n'), ['table', 'json', 'yaml', ':4']);
 });
+
+test("kubectl's plugin completion completes flag values: --kty, --curve, --dry-run=, directories", { skip }, () => {
+  const bin = isolatedBin({
+    kubectl: kubectl!,
+    'kubectl-istio_ca': binary,
+    'kubectl_complete-istio_ca': join(root, 'completion', 'kubectl_complete-istio_ca'),
+  });
+  const home = tempDir('home');
+  const complete = (...words: string[]) =>
+    run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', '__complete', 'istio-ca', ...words]).stdout.trimEnd();
+  assert.deepEqual(complete('generate', '--kty', '').split('\n'), ['RSA\tRSA key (default)', 'EC\tECDSA key', ':36']);
+  assert.match(complete('generate', '--kty', 'EC', '--curve', 'P-3'), /^P-384\tNIST P-384\n:36$/);
+  assert.match(complete('restart', '--dry-run=s'), /^--dry-run=server\t/);
+  assert.equal(complete('generate', '--out-dir', ''), ':16');
+});
