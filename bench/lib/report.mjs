@@ -113,6 +113,16 @@ export function missedNotes(targets) {
           `(3) waiting is no longer the cost: the plugin waits by one watch on Deployments from discovery's list (no polls), ` +
           `and took ${w.pluginCpuS.toFixed(1)} s of CPU at ${w.qps} QPS${w.defaults ? ` and ${w.defaults.cpuS.toFixed(1)} s at its defaults (peak RSS ${w.defaults.rssMB.toFixed(0)} MB)` : ''}.`,
       );
+    } else if (w?.kind === 'restart-watch-wall') {
+      out.push(
+        `**${t.target}: ${fig(t.figure)}, wanted ${t.limit}.** At its defaults the plugin's wall is bound by rollouts, not ` +
+          `requests or waiting: ${w.expected} rollouts, at most ${w.concurrency} at once, a median of ${w.rolloutP50S.toFixed(1)} s ` +
+          `each from patch to rolled out (the controllers, the scheduler and kwok share the machine's cores with everything ` +
+          `else running), about ${((w.expected * w.rolloutP50S) / w.concurrency).toFixed(0)} s; it took ${w.pluginS.toFixed(0)} s. ` +
+          `Half the kubectl loop's ${w.kubectlS.toFixed(0)} s needs a median rollout of ${(((w.kubectlS / 2) * w.concurrency) / w.expected).toFixed(2)} s at ` +
+          `--concurrency ${w.concurrency}, or more rollouts at once (--concurrency ${Math.ceil((w.expected * w.rolloutP50S) / (w.kubectlS / 2))} at this rollout time), ` +
+          `if the control plane keeps up with them.`,
+      );
     } else {
       out.push(
         `**${t.target}: ${fig(t.figure)}, wanted ${t.limit}.** Missed in this run; see the figures above and the notes below. The machine is shared, so a figure near its limit can move between runs.`,

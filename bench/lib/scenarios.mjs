@@ -360,6 +360,14 @@ export async function restart(
     figure: pd.ms / kw.ms,
     limit: '≤ 0.5',
     met: pd.ms / kw.ms <= 0.5,
+    why: {
+      kind: 'restart-watch-wall',
+      pluginS: pd.ms / 1000,
+      kubectlS: kw.ms / 1000,
+      rolloutP50S: pd.rolloutP50 / 1000,
+      expected,
+      concurrency: 10,
+    },
   });
   for (const [label, run] of [
     ['at its defaults', pd],

@@ -115,6 +115,13 @@ export class Informer<T extends KubeObject> {
     return this.fatalError;
   }
 
+  /** The local copy and the resourceVersion it is current at (to start another informer from), once synced. */
+  snapshot(): VersionedList<T> | undefined {
+    return this.synced && this.resourceVersion !== undefined
+      ? { items: this.list(), resourceVersion: this.resourceVersion }
+      : undefined;
+  }
+
   get(namespace: string | undefined, name: string): T | undefined {
     return this.store.get(key(namespace, name));
   }

@@ -55,9 +55,19 @@ interface Waiter {
 
 const objKey = (kind: string, ns: string, name: string) => `${kind}/${ns}/${name}`;
 
+/**
+ * Watches kept open at once, unless more waits in flight need one each. Each watch holds a connection of the client's
+ * pool (32), which patches share: with -n across many namespaces, watches no wait needs now are closed (their copy
+ * kept, to resume from) before new ones open.
+ */
+export const MAX_OPEN_WATCHES = 12;
+
 export class RolloutWatcher {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly informers = new Map<string, Informer<Workload>>();
+  /** Copies of closed watches, to resume from. */
+  private readonly parked = new Map<string, VersionedList<Workload>>();
+  private readonly closed: Informer<Workload>[] = [];
   private running = false;
   private stopped = false;
 
@@ -66,9 +76,12 @@ export class RolloutWatcher {
     private readonly opts: WatcherOptions,
   ) {}
 
-  /** Starts watching what these targets need now, so the watches are open before their restarts begin. */
+  /** Starts watching what these targets need (up to MAX_OPEN_WATCHES), so the watches are open before their restarts. */
   watchFor(targets: WatchTarget[]): void {
-    for (const t of targets) this.informerFor(t.kind, t.namespace);
+    for (const t of targets) {
+      if (!this.informers.has(this.scopeKey(t.kind, t.namespace)) && this.informers.size >= MAX_OPEN_WATCHES) return;
+      this.informerFor(t.kind, t.namespace);
+    }
   }
 
   /** Resolves when the workload's restart has rolled out, failed, or the deadline (epoch ms) passed. */
@@ -97,13 +110,13 @@ export class RolloutWatcher {
   /** Closes every watch. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+    await Promise.all([...this.informers.values(), ...this.closed].map((i) => i.stop()));
   }
 
   /** Request figures of the watches: lists, watches, re-lists after 410, resumed watches. */
   stats(): { lists: number; watches: number; relists: number; reconnects: number } {
     const s = { lists: 0, watches: 0, relists: 0, reconnects: 0 };
-    for (const i of this.informers.values()) {
+    for (const i of [...this.informers.values(), ...this.closed]) {
       s.lists += i.stats.lists;
       s.watches += i.stats.watches;
       s.relists += i.stats.relists;
@@ -120,7 +133,9 @@ export class RolloutWatcher {
     const scope = this.scopeKey(kind, namespace);
     let inf = this.informers.get(scope);
     if (inf) return inf;
-    const seed = this.opts.seeds.get(scope);
+    this.closeIdleWatches();
+    const seed = this.parked.get(scope) ?? this.opts.seeds.get(scope);
+    this.parked.delete(scope);
     inf = new Informer<Workload>(this.client, RESOURCE_OF[kind], {
       ...(this.opts.clusterWide ? {} : { namespace }),
       ...(seed ? { initial: seed } : {}),
@@ -128,11 +143,15 @@ export class RolloutWatcher {
       sleep: this.opts.sleep,
       ...(this.opts.random ? { random: this.opts.random } : {}),
       onChange: (_type, o) => {
+        if (this.informers.get(scope) !== inf) return;
         const set = this.waiters.get(objKey(kind, o.metadata.namespace ?? '', o.metadata.name));
         if (set) for (const w of [...set]) this.judge(w, inf!);
       },
-      onSynced: () => this.judgeScope(scope),
+      onSynced: () => {
+        if (this.informers.get(scope) === inf) this.judgeScope(scope);
+      },
       onError: (e, fatal) => {
+        if (this.informers.get(scope) !== inf) return;
         const explained = explainKubeError(e, this.client.context);
         for (const w of this.waitersIn(scope)) {
           if (fatal) this.finish(w, this.cannotWatch(explained));
@@ -143,6 +162,19 @@ export class RolloutWatcher {
     this.informers.set(scope, inf);
     if (!this.stopped) inf.start();
     return inf;
+  }
+
+  /** Closes watches no open wait needs, oldest first, while MAX_OPEN_WATCHES are open; keeps their copies. */
+  private closeIdleWatches(): void {
+    for (const [scope, inf] of this.informers) {
+      if (this.informers.size < MAX_OPEN_WATCHES) return;
+      if (this.waitersIn(scope).length > 0 || inf.failed()) continue;
+      const snap = inf.snapshot();
+      if (snap) this.parked.set(scope, snap);
+      this.informers.delete(scope);
+      this.closed.push(inf);
+      void inf.stop();
+    }
   }
 
   private cannotWatch(explained: unknown): WaitOutcome {

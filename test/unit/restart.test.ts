@@ -23,6 +23,7 @@ import {
   type RolloutItem,
 } from '../../src/restart/run.js';
 import { rolloutState, unrollable } from '../../src/restart/rollout.js';
+import { MAX_OPEN_WATCHES } from '../../src/restart/watcher.js';
 import { progressReporter, renderRestart } from '../../src/restart/render.js';
 import {
   daemonSet,
@@ -457,6 +458,18 @@ test('with -n the watches are per namespace, one per kind and namespace, never c
       .sort(),
     ['daemonsets shop', 'deployments istio-system', 'deployments shop', 'statefulsets shop'],
   );
+});
+
+test('with -n across many namespaces, watches no wait needs are closed: never more open than MAX_OPEN_WATCHES', async () => {
+  const m = mesh();
+  const namespaces = Array.from({ length: 30 }, (_, i) => `many${i}`);
+  for (const ns of namespaces) add(m.kube, deployment(ns, 'svc'), { sidecar: 'annotation' });
+  let most = 0;
+  m.kube.beforeCall(() => void (most = Math.max(most, m.kube.liveWatches().length)));
+  const r = await run(m, { namespaces, scope: 'workloads', concurrency: 3 });
+  assert.equal(r.summary.restarted, 30);
+  assert.ok(most <= MAX_OPEN_WATCHES, `${most} watches open at once`);
+  assert.equal(m.kube.liveWatches().length, 0, 'all closed at the end');
 });
 
 test('a watch that never delivers the restart never counts the old, rolled-out copy as restarted', async () => {
