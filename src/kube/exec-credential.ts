@@ -12,6 +12,9 @@ import { spawn } from 'node:child_process';
 import { ConnectionError, RefusedError } from '../errors.js';
 import type { ClusterEntry, ExecConfig } from './kubeconfig.js';
 
+/** Terminal escape sequences, dropped from installHint as client-go does (cleanANSIEscapeCodes). */
+const ANSI_ESCAPE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, 'g');
+
 const API_VERSIONS = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'];
 
 export interface ExecCredentialStatus {
@@ -72,7 +75,7 @@ export class ExecCredentialPlugin {
   }
 
   private fail(what: string, hint?: string): ConnectionError {
-    const install = this.o.exec.installHint ? ` ${this.o.exec.installHint.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')}` : '';
+    const install = this.o.exec.installHint ? ` ${this.o.exec.installHint.replace(ANSI_ESCAPE, '')}` : '';
     return new ConnectionError(
       `${this.o.where}: the exec credential plugin ${this.name} ${what}`,
       hint ?? `run the plugin by hand to see its error, and log in again if it asks you to${install}`,
@@ -130,7 +133,7 @@ export class ExecCredentialPlugin {
           this.fail(
             e.code === 'ENOENT' ? 'was not found' : `could not be started (${e.code ?? 'unknown error'})`,
             exec.installHint
-              ? exec.installHint.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+              ? exec.installHint.replace(ANSI_ESCAPE, '')
               : 'install it or fix exec.command in the kubeconfig',
           ),
         ),

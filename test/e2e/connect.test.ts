@@ -473,14 +473,18 @@ describe('connecting as kubectl does (differential, real test cluster)', () => {
     assert.equal(quick.code, 3, quick.stderr);
     assert.ok(quick.ms < 5000 || quick.ms - refused.ms < 3600, `took ${quick.ms} ms, start-up ${refused.ms} ms`);
     const said = Number(/within (\d+\.\d) s/.exec(quick.stderr)?.[1]);
-    assert.ok(said >= 3 && said < 3.5, `the message states the time waited: ${quick.stderr}`);
+    // The figure is the time actually waited: at least the timeout, never more than the whole run.
+    assert.ok(said >= 3 && said <= quick.ms / 1000, `the message states the time waited: ${quick.stderr}`);
     assert.match(
       quick.stderr,
-      /^error: no answer from the API server .+ within 3\.\d s \(--request-timeout\)\n {2}hint: /,
+      /^error: no answer from the API server .+ within \d+\.\d s \(--request-timeout\)\n {2}hint: /,
     );
     const slow = await run(process.execPath, [plugin, ...args], e, work);
     assert.equal(slow.code, 3, slow.stderr);
-    assert.match(slow.stderr, /did not complete the TLS handshake within 10\.\d s \(the connect timeout\)/);
+    const waited = Number(
+      /did not complete the TLS handshake within (\d+\.\d) s \(the connect timeout\)/.exec(slow.stderr)?.[1],
+    );
+    assert.ok(waited >= 10 && waited <= slow.ms / 1000, `the message states the connect time waited: ${slow.stderr}`);
     console.log(`silent server, no --request-timeout: ${slow.ms} ms`);
     assert.ok(slow.ms - refused.ms < 11_000, `took ${slow.ms} ms, start-up ${refused.ms} ms`);
   });
