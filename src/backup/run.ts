@@ -73,6 +73,23 @@ async function optionalSecret(client: KubeClient, ns: string, name: string): Pro
   return client.get<Secret>(Resources.secrets, ns, name);
 }
 
+/**
+ * Renames the finished folder to `base`, or `base-2`, `base-3` ... when a backup of the same context already holds
+ * that name (two backups in one second: rotate backs up before every phase).
+ */
+async function renameUnique(tmp: string, base: string): Promise<string> {
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? base : `${base}-${n}`;
+    try {
+      await rename(tmp, candidate);
+      return candidate;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || n >= 1000) throw e;
+    }
+  }
+}
+
 /** Reads everything, then writes the backup folder atomically (temp folder + rename). */
 export async function runBackup(client: KubeClient, opts: BackupOptions, now: Date): Promise<BackupResult> {
   let cacerts: Secret | null, selfSigned: Secret | null, configMaps: ConfigMap[];
@@ -118,7 +135,6 @@ export async function runBackup(client: KubeClient, opts: BackupOptions, now: Da
   const createdAt = now.toISOString();
   const name = `${client.context.replace(/[^A-Za-z0-9._-]/g, '_')}-${timestamp(now)}`;
   await ensurePrivateDir(opts.outDir);
-  const final = join(opts.outDir, name);
   const tmp = join(opts.outDir, `.${name}.${randomBytes(4).toString('hex')}.partial`);
   await mkdir(tmp, { mode: 0o700 });
   try {
@@ -138,7 +154,7 @@ export async function runBackup(client: KubeClient, opts: BackupOptions, now: Da
       files: out,
     };
     await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-    await rename(tmp, final);
+    const final = await renameUnique(tmp, join(opts.outDir, name));
     return {
       path: final,
       context: client.context,

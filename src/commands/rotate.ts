@@ -7,20 +7,30 @@ import { MAX_WAIT_MS, parseDuration } from '../duration.js';
 import { integerFlag, listFlag, namespaceName, nonEmpty } from './flags.js';
 import { RESTART_DEFAULTS } from './restart.js';
 import { explainKubeError } from '../kube/errors.js';
-import type { RotateResult } from '../rotate/run.js';
-import type { Style } from '../output/style.js';
 import type { HttpKubeClient } from '../kube/http.js';
+import type { ProxyReader } from '../proxies/read.js';
+import type { CommandContext } from '../context.js';
 
-function render(r: RotateResult, style: Style): string {
-  let out = `${style.bold('rotation')} ${r.kind}${r.dryRun ? ' (dry run: nothing changed)' : ''} on ${r.contexts.join(', ')}\n`;
-  for (const p of r.phases) {
-    out += `  ${style.bold(p.phase)}\n`;
-    for (const c of p.clusters)
-      out += `    ${c.context}: ${c.action}${c.gateSeconds !== null ? `, gates passed in ${c.gateSeconds}s` : ''}${c.backup ? ` (backup ${c.backup})` : ''}\n`;
-  }
-  if (!r.dryRun)
-    out += `${style.ok('√')} every cluster ends on root ${r.finalRoots.map((f) => f.slice(0, 23) + '…').join(', ')}\n`;
-  return out;
+/**
+ * A proxy reader (pods/exec through client-node, on the plugin's resolved connection for `context`) that loads
+ * client-node only when a gate first reads a proxy.
+ */
+function lazyProxyReader(ctx: CommandContext, context: string | undefined): ProxyReader {
+  let real: Promise<ProxyReader> | null = null;
+  const open = async (): Promise<ProxyReader> => {
+    const { execProxyReader } = await import('../proxies/read.js');
+    const { resolveConnection } = await import('../kube/connect.js');
+    const { clientNodeConfig } = await import('../kube/client-node.js');
+    const g = ctx.globals;
+    const conn = await resolveConnection(g.kubeconfig, context, ctx.env, g.connection ?? {}, { stderr: ctx.stderr });
+    return execProxyReader(await clientNodeConfig(conn));
+  };
+  return {
+    async read(namespace, pod) {
+      real ??= open();
+      return (await real).read(namespace, pod);
+    },
+  };
 }
 
 export const rotateCommand: CommandSpec = {
@@ -68,7 +78,8 @@ export const rotateCommand: CommandSpec = {
         type: 'boolean',
         default: true,
         describe:
-          'Restart sidecar workloads after switching the signer (--no-restart-workloads relies on the multi-root push)',
+          'Restart istiod, gateways and sidecar workloads after trust-both and after switch-signer, unless every ' +
+          'proxy gets the multi-root push (--no-restart-workloads: rely on the push, refused without it)',
       })
       .option('namespace', {
         alias: 'n',
@@ -80,6 +91,11 @@ export const rotateCommand: CommandSpec = {
         type: 'string',
         defaultDescription: String(RESTART_DEFAULTS.concurrency),
         describe: 'Workloads restarted at once (as restart --concurrency)',
+      })
+      .option('push-wait', {
+        type: 'string',
+        defaultDescription: '2m',
+        describe: 'With the multi-root push: how long to wait for it before restarting proxies rotate cannot read',
       }),
   examples: [
     ['$0 rotate --from-dir ./new-ca --dry-run', 'Show the phases'],
@@ -105,6 +121,10 @@ export const rotateCommand: CommandSpec = {
     const namespaces = (listFlag(args, 'namespace', 'rotate') ?? []).map((n) => namespaceName(n, '-n', 'rotate'));
     const concurrency =
       integerFlag(args, 'concurrency', 'rotate', { min: 1, max: 1000, example: 10 }) ?? RESTART_DEFAULTS.concurrency;
+    const pushWaitMs = parseDuration(nonEmpty(args, 'push-wait', 'rotate') ?? '2m', 'push-wait', {
+      maxMs: MAX_WAIT_MS,
+      command: 'rotate',
+    });
     if (!dryRun && args.yes !== true) {
       if (!(await askYesNo('rotate the CA now?')))
         throw new RefusedError(
@@ -115,12 +135,13 @@ export const rotateCommand: CommandSpec = {
     const { connect } = await import('../kube/connect.js');
     const { runRotate } = await import('../rotate/run.js');
     const { runRestart } = await import('../restart/run.js');
+    const { renderRotate } = await import('../rotate/render.js');
     const clients: HttpKubeClient[] = [];
     try {
       for (const c of contexts.length ? contexts : [ctx.globals.context])
         clients.push(await connect({ ...ctx, globals: { ...ctx.globals, context: c } }));
       const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-      const restart = async (client: HttpKubeClient, scope: 'control-plane' | 'all') => {
+      const restart = async (client: HttpKubeClient, scope: 'control-plane' | 'all', ungated: Set<string>) => {
         const r = await runRestart(
           {
             istioNamespace: ctx.globals.istioNamespace,
@@ -138,11 +159,20 @@ export const rotateCommand: CommandSpec = {
             `restarting on context ${client.context} timed out for ${r.summary.timeout} workload(s)`,
             'check those rollouts, then kubectl istio-ca rotate --resume',
           );
-        if (r.summary.failed > 0)
+        // Workloads the plan reported as needing attention (OnDelete, paused) cannot roll: said, not fatal.
+        const failed = [...r.controlPlane, ...r.workloads].filter(
+          (i) => i.status === 'failed' && !ungated.has(`${i.namespace}/${i.kind}/${i.name}`),
+        );
+        if (failed.length > 0)
           throw new OperationError(
-            `restarting on context ${client.context} failed for ${r.summary.failed} workload(s)`,
+            `restarting on context ${client.context} failed for ${failed.length} workload(s): ` +
+              failed
+                .slice(0, 5)
+                .map((i) => `${i.namespace}/${i.kind}/${i.name}: ${i.message}`)
+                .join('; '),
             'kubectl istio-ca restart shows which; then kubectl istio-ca rotate --resume',
           );
+        return r.summary.restarted;
       };
       const result = await runRotate(
         {
@@ -154,14 +184,19 @@ export const rotateCommand: CommandSpec = {
           gateTimeoutMs,
           kubeletSyncMs,
           backupDir,
-          restartWorkloads: args['restart-workloads'] !== false,
+          proxyUpdate: args['restart-workloads'] === false ? 'push' : 'auto',
+          concurrency,
+          pushWaitMs,
+          ...(namespaces.length ? { namespaces } : {}),
         },
         {
-          clusters: clients.map((client) => ({
-            client,
-            restartControlPlane: () => restart(client, 'control-plane'),
-            restartWorkloads: () => restart(client, 'all'),
-          })),
+          clusters: await Promise.all(
+            clients.map(async (client) => ({
+              client,
+              restart: (scope: 'control-plane' | 'all', ungated: Set<string>) => restart(client, scope, ungated),
+              reader: lazyProxyReader(ctx, client.context),
+            })),
+          ),
           now: ctx.now,
           notice: ctx.notice,
           sleep,
@@ -169,7 +204,7 @@ export const rotateCommand: CommandSpec = {
       ).catch((e: unknown) => {
         throw explainKubeError(e, clients.map((c) => c.context).join(','));
       });
-      return { data: result, human: (style) => render(result, style) };
+      return { data: result, human: (style) => renderRotate(result, style) };
     } finally {
       for (const c of clients) c.close();
     }

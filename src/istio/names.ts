@@ -21,6 +21,11 @@ export const Annotations = {
   replacedBy: `${PREFIX}/replaced-by`,
   rotationPhase: `${PREFIX}/rotation-phase`,
   rotationTarget: `${PREFIX}/rotation-target`,
+  rotationKind: `${PREFIX}/rotation-kind`,
+  /** When the signing CA last changed (rotate's switch-signer): pods created before it hold the old signer's leaves. */
+  signerChangedAt: `${PREFIX}/signer-changed-at`,
+  /** When rotate read every gated sidecar after switch-signer and found its leaf issued by the new intermediate. */
+  leavesVerifiedAt: `${PREFIX}/leaves-verified-at`,
 } as const;
 
 /** Whether a namespace has sidecar injection turned on by label. */

@@ -39,6 +39,10 @@ export interface LastChange {
   by: string | null;
   bundleSha256: string | null;
   source: 'annotation' | 'managed-fields' | 'creation' | 'none';
+  /** When rotate switched the signer (pods created before hold the previous intermediate's leaves), if recorded. */
+  signerChangedAt?: string | null;
+  /** When rotate read every gated proxy and found its leaf issued by the current intermediate, if recorded. */
+  leavesVerifiedAt?: string | null;
 }
 
 export interface MeshSnapshot {
@@ -69,6 +73,8 @@ function lastChangeOf(secret: KubeObject | null): LastChange {
       by: a[Annotations.replacedBy] ?? null,
       bundleSha256: a[Annotations.bundleSha256] ?? null,
       source: 'annotation',
+      signerChangedAt: a[Annotations.signerChangedAt] ?? null,
+      leavesVerifiedAt: a[Annotations.leavesVerifiedAt] ?? null,
     };
   }
   const times = (secret.metadata.managedFields ?? [])

@@ -1,5 +1,7 @@
 /** Classifying a cacerts change (pure): what it does to trust, and whether it is safe to apply as is. */
-import type { BundleData } from '../ca/bundle.js';
+import { detectLayout, LAYOUT_FILES, type BundleData } from '../ca/bundle.js';
+import { fingerprint, isIssuedBy, isSelfSigned, parseCertificate, type Certificate } from '../ca/certificate.js';
+import { parsePem } from '../ca/pem.js';
 import { pemFingerprints, rootFileOf } from '../istio/secret-bundle.js';
 
 export type ChangeKind =
@@ -8,8 +10,9 @@ export type ChangeKind =
   | 'unchanged' // byte-identical bundle
   | 'intermediate-only' // root-cert.pem byte-identical: istiod hot-reloads, no restart
   | 'root-bundle-rewritten' // same set of roots, different bytes (order, duplicates)
-  | 'root-added' // every current root kept, new roots added
-  | 'root-change'; // a current root is removed: trust breaks until every workload restarts
+  | 'root-added' // every current root kept, new roots added; the signer chains to a root trusted today
+  | 'root-removed' // a root is dropped, the signer chains to a root kept (rotate's drop-old)
+  | 'root-change'; // a current root is removed, or the signer chains to a root proxies do not trust yet
 
 export interface ChangePlan {
   kind: ChangeKind;
@@ -17,9 +20,39 @@ export interface ChangePlan {
   newRoots: string[];
   addedRoots: string[];
   removedRoots: string[];
-  /** True when the change removes a root workloads trust today. */
+  /** True when the change removes a root workloads trust today, or signs with one they do not trust yet. */
   breaksTrust: boolean;
+  /** Fingerprint of the root the new signing certificate chains to, when the bundle shows it. */
+  signerRoot: string | null;
   notes: string[];
+}
+
+function certs(text: Buffer | undefined): Certificate[] {
+  if (!text) return [];
+  try {
+    return parsePem(text.toString('utf8'))
+      .filter((b) => b.label === 'CERTIFICATE')
+      .flatMap((b) => {
+        try {
+          return [parseCertificate(b.der)];
+        } catch {
+          return [];
+        }
+      });
+  } catch {
+    return [];
+  }
+}
+
+/** The root the bundle's signing certificate chains to: the chain's top if self-signed, else the root that issued it. */
+export function signerRootOf(bundle: BundleData): string | null {
+  const files = LAYOUT_FILES[detectLayout(bundle)];
+  const chain = certs(bundle[files.chain]);
+  const top = chain[chain.length - 1] ?? certs(bundle[files.signingCert])[0];
+  if (!top) return null;
+  if (isSelfSigned(top)) return fingerprint(top);
+  const root = certs(bundle[files.roots]).find((r) => isIssuedBy(top, r));
+  return root ? fingerprint(root) : null;
 }
 
 function sameBytes(a: BundleData, b: BundleData): boolean {
@@ -47,11 +80,16 @@ export function planChange(
   const addedRoots = newRoots.filter((f) => !currentRoots.includes(f));
   const removedRoots = currentRoots.filter((f) => !newRoots.includes(f));
   const notes: string[] = [];
+  const signerRoot = signerRootOf(next);
+  // Proxies verify peers against the roots they hold today: a signer under any other root is a root change.
+  const untrustedSigner = signerRoot !== null && currentRoots.length > 0 && !currentRoots.includes(signerRoot);
   let kind: ChangeKind;
   if (!current && selfSignedRoot) kind = 'self-signed-to-plugged';
   else if (!current) kind = 'new-secret';
   else if (sameBytes(current, next)) kind = 'unchanged';
   else if (rootFileOf(current)?.equals(rootFileOf(next) ?? Buffer.alloc(0))) kind = 'intermediate-only';
+  else if (untrustedSigner) kind = 'root-change';
+  else if (removedRoots.length > 0 && addedRoots.length === 0 && newRoots.length > 0) kind = 'root-removed';
   else if (removedRoots.length > 0) kind = 'root-change';
   else if (addedRoots.length > 0) kind = 'root-added';
   else kind = 'root-bundle-rewritten';
@@ -85,14 +123,30 @@ export function planChange(
           'istiod does not run with ISTIO_MULTIROOT_MESH=true: it rejects any root-cert.pem change on hot reload ("Multi root is disabled") until it restarts',
         );
       break;
+    case 'root-removed':
+      notes.push(
+        'a root is removed: workloads still holding certificates issued under it fail mTLS with the others until they restart',
+      );
+      break;
     case 'root-change':
       notes.push(
-        'the current root is removed: workloads holding certificates from the old root and workloads with new ones cannot verify each other until every workload restarts',
+        untrustedSigner
+          ? 'the new signing certificate chains to a root proxies do not trust yet: every certificate istiod issues from now on is rejected by the proxies that have not restarted'
+          : 'the current root is removed: workloads holding certificates from the old root and workloads with new ones cannot verify each other until every workload restarts',
       );
       break;
     case 'unchanged':
       notes.push('the bundle is byte-identical to cacerts: nothing to do');
       break;
   }
-  return { kind, currentRoots, newRoots, addedRoots, removedRoots, breaksTrust: removedRoots.length > 0, notes };
+  return {
+    kind,
+    currentRoots,
+    newRoots,
+    addedRoots,
+    removedRoots,
+    breaksTrust: removedRoots.length > 0 || untrustedSigner,
+    signerRoot,
+    notes,
+  };
 }

@@ -69,6 +69,8 @@ function nextSteps(plan: ChangePlan, multiRoot: boolean | null): string[] {
       return multiRoot
         ? ['kubectl istio-ca verify -A']
         : ['kubectl istio-ca restart --control-plane-only', 'kubectl istio-ca verify -A'];
+    case 'root-removed':
+      return ['kubectl istio-ca verify -A --proxies   (every sidecar must hold a certificate from a kept root)'];
     case 'root-change':
       return [
         'kubectl istio-ca restart   (control plane first, then every workload with a sidecar)',
@@ -172,8 +174,11 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
   if (plan.kind === 'unchanged') return result;
 
   if (plan.breaksTrust && !opts.allowRootChange) {
+    const what = plan.removedRoots.length
+      ? `this bundle removes the root the mesh trusts today (${plan.removedRoots.join(', ')})`
+      : `this bundle's signing certificate chains to a root proxies do not trust yet (${plan.signerRoot ?? ''}), a root change`;
     throw new RefusedError(
-      `this bundle removes the root the mesh trusts today (${plan.removedRoots.join(', ')}); workloads on the old root and workloads on the new one would fail mTLS with each other until every one restarts. Nothing was changed.`,
+      `${what}; workloads on the old root and workloads on the new one would fail mTLS with each other until every one restarts. Nothing was changed.`,
       'rotate without downtime: kubectl istio-ca rotate --from-dir DIR (trust both roots, switch the signer, drop the old root); or accept the outage with --allow-root-change and then kubectl istio-ca restart',
     );
   }

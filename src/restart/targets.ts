@@ -74,6 +74,15 @@ export function isIstiod(w: Workload): boolean {
   return w.metadata.labels?.app === 'istiod' || w.spec?.template?.metadata?.labels?.app === 'istiod';
 }
 
+/**
+ * Ambient's ztunnel: a DaemonSet whose container is also named istio-proxy, holding certificates for every pod on
+ * its node. Restarting it is a node-wide disruption, never a sidecar restart.
+ */
+export function isZtunnel(w: Workload): boolean {
+  const labels = { ...(w.spec?.template?.metadata?.labels ?? {}), ...(w.metadata.labels ?? {}) };
+  return labels.app === 'ztunnel' || labels['app.kubernetes.io/name'] === 'ztunnel' || w.metadata.name === 'ztunnel';
+}
+
 type OwnerKey = `${WorkloadKind}/${string}/${string}`;
 const key = (kind: WorkloadKind, namespace: string, name: string): OwnerKey => `${kind}/${namespace}/${name}`;
 
@@ -139,6 +148,7 @@ export function selectTargets(inv: Inventory, opts: SelectOptions): Selection {
       else if (sidecar) sel.gateways.push(target('gateway'));
       continue;
     }
+    if (kind === 'DaemonSet' && isZtunnel(object)) continue;
     if (opts.workloads && sidecar && inScope(namespace)) sel.workloads.push(target('workload'));
   }
   sel.istiod.sort(byName);

@@ -1,45 +1,280 @@
-/** Gates between rotation phases: conditions on the live cluster, polled until they hold or time runs out. */
+/**
+ * Gates between rotation phases: small named objects, each saying what it waits for and, when checked, what is
+ * still missing and how it judged (proxy truth read through pods/exec, or pod start time where it cannot read).
+ */
 import type { KubeClient } from '../kube/client.js';
 import { Resources, type ConfigMap, type KubeObject, type Pod } from '../kube/resources.js';
-import { EXCLUDED_NAMESPACES, ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY } from '../istio/names.js';
+import { EXCLUDED_NAMESPACES, ROOT_CERT_KEY } from '../istio/names.js';
 import { pemFingerprints } from '../istio/secret-bundle.js';
-import { podReady } from '../verify/checks.js';
+import { takeSnapshot } from '../mesh/snapshot.js';
+import type { ProxyReader, ProxyReading } from '../proxies/read.js';
+import { podHasSidecar, podWorkload } from '../restart/targets.js';
+import { podReady, runChecks, summarize } from '../verify/checks.js';
+import { proxyChecks } from '../verify/proxies.js';
+import type { ExpectedProxies, GateName } from './plan.js';
 
 export interface GateResult {
   passed: boolean;
   /** What is still missing, for progress lines and the timeout message. */
   waitingFor: string[];
+  /** How the gate judged, e.g. "read 12 proxies through pods/exec". */
+  evidence?: string;
+  /** Proxies that could not be read and were judged by pod start time instead. */
+  unreadable?: number;
+  /** Every proxy this gate passed was read through pods/exec (none judged by start time). */
+  allRead?: boolean;
 }
 
-/** Every istiod pod in `namespace` is Ready. */
-export async function istiodReady(client: KubeClient, namespace: string): Promise<GateResult> {
-  const pods = await client.list<Pod>(Resources.pods, { namespace, labelSelector: 'app=istiod' });
-  const notReady = pods.filter((p) => !podReady(p)).map((p) => `istiod pod ${p.metadata.name} not Ready`);
-  if (pods.length === 0) notReady.push(`no istiod pods in ${namespace}`);
-  return { passed: notReady.length === 0, waitingFor: notReady };
+export interface Gate {
+  readonly name: GateName;
+  /** What the gate waits for, in a sentence. */
+  readonly waitsFor: string;
+  check(): Promise<GateResult>;
 }
 
-/** Every namespace's istio-ca-root-cert holds `roots` (exactly them when `exact`). */
-export async function namespacesTrust(client: KubeClient, roots: string[], exact: boolean): Promise<GateResult> {
-  const [namespaces, configMaps] = await Promise.all([
-    client.list<KubeObject>(Resources.namespaces, { metadataOnly: true }),
-    client.list<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
-  ]);
-  const byNs = new Map(
-    configMaps.map((c) => [c.metadata.namespace!, [...new Set(pemFingerprints(c.data?.[ROOT_CERT_KEY]))]]),
+/** Where a cluster's gates look: the Istio namespace, the root ConfigMap's name, the namespaces istiod selects. */
+export interface GateScope {
+  istioNamespace: string;
+  /** istio-ca-root-cert, or PILOT_CA_CERT_CONFIGMAP. */
+  configMap: string;
+  /** Namespaces istiod's discoverySelectors select; null when istiod selects every namespace. */
+  namespaces: string[] | null;
+  /** Workloads a restart cannot roll ("ns/Kind/name"): their pods are reported, not waited for. */
+  ungated: Set<string>;
+}
+
+export interface GateContext {
+  client: KubeClient;
+  reader: ProxyReader | null;
+  scope: GateScope;
+  expect: ExpectedProxies;
+  /** Pods created at or after this time got their certificate after the phase took effect. */
+  since: () => Date;
+  now: () => Date;
+}
+
+const MAX_LISTED = 10;
+
+/** Every istiod pod (every revision: label app=istiod) in the Istio namespace is Ready. */
+export function istiodReadyGate(c: GateContext): Gate {
+  const ns = c.scope.istioNamespace;
+  return {
+    name: 'istiod-ready',
+    waitsFor: `every istiod pod in ${ns} Ready`,
+    async check() {
+      const pods = await c.client.list<Pod>(Resources.pods, { namespace: ns, labelSelector: 'app=istiod' });
+      const waiting = pods.filter((p) => !podReady(p)).map((p) => `istiod pod ${p.metadata.name} not Ready`);
+      if (pods.length === 0) waiting.push(`no istiod pods in ${ns}`);
+      return { passed: waiting.length === 0, waitingFor: waiting, evidence: `${pods.length} istiod pod(s) Ready` };
+    },
+  };
+}
+
+/** Every namespace istiod writes to holds the expected roots in its root ConfigMap (exactly them when exact). */
+export function namespacesTrustGate(c: GateContext): Gate {
+  const { roots, exactRoots } = c.expect;
+  const cm = c.scope.configMap;
+  return {
+    name: 'namespaces-trust',
+    waitsFor:
+      `every ${c.scope.namespaces ? 'selected ' : ''}namespace's ${cm} holds ` +
+      `${exactRoots ? 'only ' : ''}${roots.length} root(s)`,
+    async check() {
+      const [namespaces, configMaps] = await Promise.all([
+        c.client.list<KubeObject>(Resources.namespaces, { metadataOnly: true }),
+        c.client.list<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${cm}` }),
+      ]);
+      const byNs = new Map(
+        configMaps.map((m) => [m.metadata.namespace ?? '', [...new Set(pemFingerprints(m.data?.[ROOT_CERT_KEY]))]]),
+      );
+      const selected = c.scope.namespaces ? new Set(c.scope.namespaces) : null;
+      const waiting: string[] = [];
+      let checked = 0;
+      for (const n of namespaces) {
+        const ns = n.metadata.name;
+        if (EXCLUDED_NAMESPACES.has(ns) || (selected && !selected.has(ns)) || n.metadata.deletionTimestamp) continue;
+        checked++;
+        const have = byNs.get(ns);
+        if (!have) waiting.push(`${ns}: no ${cm}`);
+        else if (!roots.every((r) => have.includes(r)))
+          waiting.push(`${ns}: lacks ${roots.filter((r) => !have.includes(r)).length} root(s)`);
+        else if (exactRoots && have.length !== roots.length)
+          waiting.push(`${ns}: still trusts ${have.length - roots.length} old root(s)`);
+      }
+      const how = selected ? `${checked} namespaces istiod selects (discoverySelectors)` : `${checked} namespaces`;
+      return { passed: waiting.length === 0, waitingFor: waiting, evidence: `${cm} in ${how}` };
+    },
+  };
+}
+
+/** Sidecar pods a gate waits for: running with a proxy, not istiod, not ztunnel, not terminating, restartable. */
+async function gatedPods(c: GateContext): Promise<KubeObject[]> {
+  const scoped = c.scope.namespaces;
+  const pods = scoped
+    ? (
+        await Promise.all(
+          scoped.map((namespace) => c.client.list<KubeObject>(Resources.pods, { namespace, metadataOnly: true })),
+        )
+      ).flat()
+    : await c.client.list<KubeObject>(Resources.pods, { metadataOnly: true });
+  return pods.filter((p) => {
+    const ns = p.metadata.namespace ?? '';
+    const owner = podWorkload(p);
+    if (!podHasSidecar(p) || p.metadata.deletionTimestamp) return false;
+    if (p.metadata.labels?.app === 'ztunnel') return false;
+    if (ns === c.scope.istioNamespace && p.metadata.labels?.app === 'istiod') return false;
+    if (owner.kind === null) return false;
+    return !c.scope.ungated.has(`${ns}/${owner.kind}/${owner.name}`);
+  });
+}
+
+async function readAll(reader: ProxyReader, pods: KubeObject[]): Promise<ProxyReading[]> {
+  const { readProxies } = await import('../proxies/read.js');
+  return readProxies(
+    reader,
+    pods.map((p) => ({ namespace: p.metadata.namespace ?? '', name: p.metadata.name })),
+    8,
   );
-  const waiting: string[] = [];
-  for (const ns of namespaces
-    .map((n) => n.metadata.name)
-    .filter((n) => !EXCLUDED_NAMESPACES.has(n) && (n as string) !== '')) {
-    if ((namespaces.find((x) => x.metadata.name === ns)?.metadata as { deletionTimestamp?: string }).deletionTimestamp)
-      continue;
-    const have = byNs.get(ns);
-    if (!have) waiting.push(`${ns}: no istio-ca-root-cert`);
-    else if (!roots.every((r) => have.includes(r)))
-      waiting.push(`${ns}: lacks ${roots.filter((r) => !have.includes(r)).length} root(s)`);
-    else if (exact && have.length !== roots.length)
-      waiting.push(`${ns}: still trusts ${have.length - roots.length} old root(s)`);
-  }
-  return { passed: waiting.length === 0, waitingFor: waiting };
+}
+
+type Judge = (r: Extract<ProxyReading, { ok: true }>) => string | null;
+
+/**
+ * A gate on what proxies hold. Each sidecar is read through pods/exec (pilot-agent config_dump); one that cannot
+ * be read (exec forbidden, no agent answering) is judged by its creation time instead: created after `since`, it
+ * fetched its certificate and trust bundle after the phase took effect. A pod that passed is not read again.
+ */
+function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judge, prove?: Judge): Gate {
+  const passed = new Set<string>();
+  let everByStart = 0;
+  let everRead = 0;
+  return {
+    name,
+    waitsFor,
+    async check() {
+      const pods = await gatedPods(c);
+      const since = c.since().getTime();
+      const todo = pods.filter((p) => !passed.has(p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`));
+      const reader = c.reader;
+      const readings: ProxyReading[] = reader
+        ? await readAll(reader, todo)
+        : todo.map((p) => ({
+            namespace: p.metadata.namespace ?? '',
+            pod: p.metadata.name,
+            ok: false,
+            forbidden: false,
+            error: 'no proxy reader',
+          }));
+      const waiting: string[] = [];
+      let read = 0;
+      let byStart = 0;
+      let proof: string | null = null;
+      const reasons = new Set<string>();
+      todo.forEach((p, i) => {
+        const r = readings[i];
+        const id = `${p.metadata.namespace}/${p.metadata.name}`;
+        if (r?.ok) {
+          read++;
+          everRead++;
+          const miss = judge(r);
+          if (miss) waiting.push(`${id}: ${miss}`);
+          else passed.add(p.metadata.uid ?? id);
+          if (prove && !proof && !prove(r)) proof = id;
+          return;
+        }
+        byStart++;
+        everByStart++;
+        reasons.add(r?.forbidden ? 'pods/exec forbidden' : (r?.error ?? 'unreadable').slice(0, 80));
+        const created = Date.parse(p.metadata.creationTimestamp ?? '');
+        if (created >= since) passed.add(p.metadata.uid ?? id);
+        else waiting.push(`${id}: could not be read and started before the phase took effect`);
+      });
+      const parts = [`${pods.length} sidecar pod(s)`];
+      if (read) parts.push(`${read} read through pods/exec`);
+      if (byStart) parts.push(`${byStart} judged by pod start time (${[...reasons].slice(0, 2).join('; ')})`);
+      if (prove)
+        parts.push(
+          proof
+            ? `istiod signs with the new intermediate: ${proof}'s leaf chains to it`
+            : 'istiod signer not read from a leaf',
+        );
+      return {
+        passed: waiting.length === 0,
+        waitingFor: waiting,
+        evidence: parts.join(', '),
+        unreadable: byStart,
+        allRead: everByStart === 0 && everRead > 0,
+      };
+    },
+  };
+}
+
+/** Every proxy's trust bundle (ROOTCA) holds every expected root. */
+export function proxiesTrustGate(c: GateContext): Gate {
+  const roots = c.expect.roots;
+  return proxyGate(c, 'proxies-trust', `every sidecar trusts all ${roots.length} root(s)`, (r) => {
+    const lacks = roots.filter((f) => !r.certs.roots.includes(f)).length;
+    return lacks ? `trusts ${r.certs.roots.length} root(s), lacks ${lacks}` : null;
+  });
+}
+
+/**
+ * Every proxy's workload certificate is issued by the new intermediate. A leaf read from any proxy that chains to
+ * it proves istiod signs with it (only istiod holds its key), which the evidence says.
+ */
+export function proxiesSignedByGate(c: GateContext): Gate {
+  const signer = c.expect.signer;
+  const judge: Judge = (r) => (r.certs.chain[1] === signer ? null : 'holds a certificate from another intermediate');
+  return proxyGate(
+    c,
+    'proxies-signed-by',
+    'every sidecar holds a certificate issued by the new intermediate',
+    judge,
+    judge,
+  );
+}
+
+/** `verify` passes (with --proxies when a reader is given): rotate and verify agree on what done means. */
+export function verifyPassesGate(c: GateContext): Gate {
+  return {
+    name: 'verify-passes',
+    waitsFor: `kubectl istio-ca verify${c.reader ? ' --proxies' : ''} passes`,
+    async check() {
+      const now = c.now();
+      const snapshot = await takeSnapshot(c.client, {
+        istioNamespace: c.scope.istioNamespace,
+        now,
+        ...(c.scope.namespaces ? { namespaces: c.scope.namespaces } : {}),
+      });
+      let result = runChecks(snapshot, now);
+      if (c.reader) {
+        const { readProxies } = await import('../proxies/read.js');
+        const readings = await readProxies(c.reader, snapshot.sidecarPods, 8);
+        const signer = snapshot.bundle?.signingCert?.fingerprintSha256 ?? null;
+        const extra = proxyChecks(readings, snapshot.referenceRoots, signer);
+        result = summarize({ ...result, checks: [...result.checks, ...extra] });
+      }
+      const failed = result.checks.filter((x) => x.status === 'fail');
+      return {
+        passed: result.passed,
+        waitingFor: failed.map(
+          (x) => `${x.id}: ${x.message}${x.items?.length ? ` (${x.items.slice(0, MAX_LISTED).join(', ')})` : ''}`,
+        ),
+        evidence: `verify: ${result.summary.ok} ok, ${result.summary.warn} warning(s), ${result.summary.fail} failed`,
+      };
+    },
+  };
+}
+
+const FACTORIES: Record<GateName, (c: GateContext) => Gate> = {
+  'istiod-ready': istiodReadyGate,
+  'namespaces-trust': namespacesTrustGate,
+  'proxies-trust': proxiesTrustGate,
+  'proxies-signed-by': proxiesSignedByGate,
+  'verify-passes': verifyPassesGate,
+};
+
+/** The gate called `name` for one cluster and phase. */
+export function makeGate(name: GateName, c: GateContext): Gate {
+  return FACTORIES[name](c);
 }

@@ -1,85 +1,60 @@
 /**
- * The zero-downtime root rotation A -> B as Istio's own integration test does it (pure):
+ * The bundles of a zero-downtime root rotation A -> B, as Istio's own integration test builds them (pure):
  *   1 trust-both     ca-cert A, key A, chain A, root-cert.pem = A + B
  *   2 switch-signer  ca-cert B, key B, chain B, root-cert.pem = A + B + B (new bytes: pushed, workloads re-sign)
  *   3 drop-old       ca-cert B, key B, chain B, root-cert.pem = B
- * Each bundle's roots are a byte-superset or subset of the previous one, which istiod's multi-root hot reload
- * accepts (byte-substring before 1.30, set inclusion since).
+ * The old root file is kept byte for byte (CRLF, text around the PEM blocks): Istio before 1.30 accepts a root
+ * change on hot reload only when the old bundle's bytes are a substring of the new one, or the new one's of the
+ * old one. `rootTransitionAccepted` states that rule so the planner can check every step against it.
  */
 import type { BundleData } from '../ca/bundle.js';
 import { parsePem } from '../ca/pem.js';
 import { pemFingerprints } from '../istio/secret-bundle.js';
+import { fileOf } from './layout.js';
 
-export const PHASES = ['trust-both', 'switch-signer', 'drop-old'] as const;
-export type Phase = (typeof PHASES)[number];
-export type RotationKind = 'intermediate-only' | 'root-rotation' | 'self-signed-to-plugged';
+const SIGNER = ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem'] as const;
 
-export interface PhaseStep {
-  phase: Phase;
-  bundle: BundleData;
-  /** Roots every namespace must trust once the phase has reached it. */
-  expectedRoots: string[];
-  /** Whether namespaces may trust only exactly expectedRoots (the last phase). */
-  exact: boolean;
-  /** Fingerprint of the signing CA after this phase. */
-  signer: string;
+/** The signing files of `from` with `roots` as root-cert.pem. */
+export function withRoots(from: BundleData, roots: Buffer): BundleData {
+  const out: BundleData = {};
+  for (const n of SIGNER) out[n] = fileOf(from, n);
+  out['root-cert.pem'] = roots;
+  return out;
 }
 
-const pick = (b: BundleData, names: string[]) =>
-  Object.fromEntries(names.filter((n) => b[n] !== undefined).map((n) => [n, b[n]!])) as BundleData;
-const SIGNER = ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem'];
+/** `a` then `b`, with a line break between them when `a` does not end with one (a PEM END line needs it). */
+export function appendPem(a: Buffer, b: Buffer): Buffer {
+  const last = a.length ? a[a.length - 1] : 0x0a;
+  return Buffer.concat(last === 0x0a ? [a, b] : [a, Buffer.from('\n'), b]);
+}
 
-function certBlocks(text: Buffer): string[] {
-  return parsePem(text.toString('utf8'))
-    .filter((b) => b.label === 'CERTIFICATE')
-    .map((b) => b.pem);
+/** The PEM blocks of `roots` whose certificate is not among `exclude`, re-encoded (only new roots are). */
+function rootsNotIn(roots: Buffer, exclude: string[]): Buffer {
+  const blocks = parsePem(roots.toString('utf8')).filter(
+    (b) => b.label === 'CERTIFICATE' && !exclude.includes(pemFingerprints(b.pem)[0] ?? ''),
+  );
+  return Buffer.from(blocks.map((b) => b.pem).join(''));
+}
+
+/** root-cert.pem of trust-both: the old file verbatim, then every new root it does not hold yet. */
+export function trustBothRoots(oldRoots: Buffer, nextRoots: Buffer): Buffer {
+  const added = rootsNotIn(nextRoots, pemFingerprints(oldRoots));
+  return added.length ? appendPem(oldRoots, added) : oldRoots;
+}
+
+/** root-cert.pem of switch-signer: trust-both's file verbatim plus the new root file again (the bytes change). */
+export function switchSignerRoots(trustBoth: Buffer, nextRoots: Buffer): Buffer {
+  return appendPem(trustBoth, nextRoots);
 }
 
 /**
- * The three phase bundles from the old root PEM(s), the old signer (null once phase 2 is applied and the old key is
- * gone: phase 1 cannot be rebuilt then) and the new bundle.
+ * Whether istiod's multi-root hot reload accepts root file `from` -> `to`. Before 1.30: one file's bytes contain
+ * the other's. Since 1.30: one set of roots contains the other. Unchanged bytes are always accepted.
  */
-export function rotationSteps(oldRoots: Buffer, oldSigner: BundleData | null, next: BundleData): PhaseStep[] {
-  const newRootPem = next['root-cert.pem']!;
-  const newFps = pemFingerprints(newRootPem);
-  const onlyOld = certBlocks(oldRoots)
-    .filter((pem) => !newFps.includes(pemFingerprints(pem)[0]!))
-    .join('');
-  const both = Buffer.from(onlyOld + newRootPem.toString('utf8'));
-  const bothPlusNew = Buffer.from(onlyOld + newRootPem.toString('utf8') + newRootPem.toString('utf8'));
-  const allFps = [...new Set(pemFingerprints(both))];
-  const signerOf = (b: BundleData) => pemFingerprints(b['ca-cert.pem'])[0]!;
-  const steps: PhaseStep[] = [];
-  if (oldSigner)
-    steps.push({
-      phase: 'trust-both',
-      bundle: { ...pick(oldSigner, SIGNER), 'root-cert.pem': both },
-      expectedRoots: allFps,
-      exact: false,
-      signer: signerOf(oldSigner),
-    });
-  steps.push({
-    phase: 'switch-signer',
-    bundle: { ...pick(next, SIGNER), 'root-cert.pem': bothPlusNew },
-    expectedRoots: allFps,
-    exact: false,
-    signer: signerOf(next),
-  });
-  steps.push({
-    phase: 'drop-old',
-    bundle: { ...pick(next, SIGNER), 'root-cert.pem': newRootPem },
-    expectedRoots: newFps,
-    exact: true,
-    signer: signerOf(next),
-  });
-  return steps;
-}
-
-/** Which kind of rotation takes `current` to `next`. */
-export function rotationKind(currentRoots: string[], next: BundleData, selfSigned: boolean): RotationKind {
-  if (selfSigned) return 'self-signed-to-plugged';
-  const nextRoots = pemFingerprints(next['root-cert.pem']);
-  return nextRoots.length === currentRoots.length && nextRoots.every((f) => currentRoots.includes(f))
-    ? 'intermediate-only'
-    : 'root-rotation';
+export function rootTransitionAccepted(from: Buffer, to: Buffer, byteRule: boolean): boolean {
+  if (from.equals(to)) return true;
+  if (byteRule) return to.includes(from) || from.includes(to);
+  const a = new Set(pemFingerprints(from));
+  const b = new Set(pemFingerprints(to));
+  return [...a].every((f) => b.has(f)) || [...b].every((f) => a.has(f));
 }

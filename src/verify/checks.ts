@@ -25,7 +25,9 @@ export interface VerifyResult {
 }
 
 /** Change kinds after which pods created before the change must restart to hold certificates of the new CA. */
-const RESTART_REQUIRED = new Set(['root-change', 'new-secret', 'self-signed-to-plugged']);
+const RESTART_REQUIRED = new Set(['root-change', 'root-removed', 'new-secret', 'self-signed-to-plugged']);
+/** Changes istiod applies by hot reload when it runs with ISTIO_MULTIROOT_MESH=true. */
+const MULTI_ROOT_RELOADS = new Set(['root-added', 'root-bundle-rewritten', 'root-removed']);
 const MAX_ITEMS = 20;
 
 const short = (fp: string) => fp.slice(0, 23) + '…';
@@ -40,13 +42,32 @@ function podStart(p: Pod): number {
   return Date.parse(p.status?.startTime ?? p.metadata.creationTimestamp ?? '') || 0;
 }
 
+/**
+ * When pods must have started to hold certificates of the CA in cacerts: the last change, or, after rotate dropped
+ * the old root, the moment it switched the signer (pods created since hold the new intermediate's leaves).
+ */
+export function restartReference(s: MeshSnapshot): number {
+  const c = s.lastChange;
+  const at = c.kind === 'root-removed' && c.signerChangedAt ? c.signerChangedAt : c.at;
+  return at ? Date.parse(at) : NaN;
+}
+
+/** Whether rotate read a pod's leaf after the signer switch: it existed then and a workload manages it. */
+function verifiedByRotate(s: MeshSnapshot, p: SidecarPod): boolean {
+  const c = s.lastChange;
+  if (c.kind !== 'root-removed' || !c.leavesVerifiedAt || !c.signerChangedAt) return false;
+  if (Date.parse(c.leavesVerifiedAt) < Date.parse(c.signerChangedAt)) return false;
+  const managed = /^(Deployment|StatefulSet|DaemonSet)\//.test(p.owner);
+  return managed && Date.parse(p.createdAt) <= Date.parse(c.leavesVerifiedAt);
+}
+
 /** Sidecar pods created before the last CA change, grouped by owning workload. */
 export function staleWorkloads(s: MeshSnapshot): Map<string, SidecarPod[]> {
-  const at = s.lastChange.at ? Date.parse(s.lastChange.at) : NaN;
+  const at = restartReference(s);
   const out = new Map<string, SidecarPod[]>();
   if (Number.isNaN(at)) return out;
   for (const p of s.sidecarPods) {
-    if (Date.parse(p.createdAt) < at) {
+    if (Date.parse(p.createdAt) < at && !verifiedByRotate(s, p)) {
       const key = `${p.namespace}/${p.owner}`;
       out.set(key, [...(out.get(key) ?? []), p]);
     }
@@ -211,7 +232,7 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
         });
       else if (
         s.lastChange.kind === 'intermediate-only' ||
-        (s.ca.multiRoot && (s.lastChange.kind === 'root-added' || s.lastChange.kind === 'root-bundle-rewritten'))
+        (s.ca.multiRoot && MULTI_ROOT_RELOADS.has(s.lastChange.kind ?? ''))
       ) {
         add({
           id: 'istiod.restarted',
@@ -310,7 +331,10 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
         id: 'workloads.restarted',
         category: 'workloads',
         status: 'ok',
-        message: `all ${s.sidecarPods.length} sidecar pods started after the last CA change`,
+        message:
+          s.lastChange.kind === 'root-removed' && s.lastChange.signerChangedAt
+            ? `all ${s.sidecarPods.length} sidecar pods started after the signer switched (${s.lastChange.signerChangedAt}) or rotate read their certificates since`
+            : `all ${s.sidecarPods.length} sidecar pods started after the last CA change`,
       });
     else if (RESTART_REQUIRED.has(s.lastChange.kind ?? '') || s.lastChange.kind === null) {
       add({

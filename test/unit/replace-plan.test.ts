@@ -49,7 +49,54 @@ test('plans: each kind of change is told apart', async () => {
   assert.equal(swap.breaksTrust, true);
   assert.equal(swap.removedRoots.length, 1);
   const drop = planChange(await bundle('b', rootA + rootB), await bundle('b'), null, true);
-  assert.equal(drop.kind, 'root-change', 'dropping the old root after rotation removes a root');
+  assert.equal(drop.kind, 'root-removed', 'dropping the old root after rotation: the signer chains to a kept root');
+  assert.equal(drop.breaksTrust, true, 'leaves still issued under the removed root break');
+});
+
+test('plans: a signer under a root proxies do not trust yet is a root change, even when the bundle adds that root', async () => {
+  const a = await bundle('a');
+  const sneaky = planChange(a, await bundle('b', rootA + rootB), null, true);
+  assert.equal(sneaky.kind, 'root-change', 'intermediate B, roots A+B: istiod would at once issue leaves under B');
+  assert.equal(sneaky.breaksTrust, true);
+  assert.equal(sneaky.removedRoots.length, 0);
+  assert.match(sneaky.notes.join(' '), /chains to a root proxies do not trust yet/);
+  const trustBoth = planChange(a, await bundle('a', rootA + rootB), null, true);
+  assert.equal(trustBoth.kind, 'root-added', 'signer A under roots A+B is what trust-both writes: safe');
+});
+
+test('replace refuses a signer under an untrusted root without --allow-root-change and points to rotate', async () => {
+  const { FakeKube } = await import('./support/fake-kube.js');
+  const { Resources } = await import('../../src/kube/resources.js');
+  const { runReplace } = await import('../../src/replace/run.js');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const a = await bundle('a');
+  const kube = new FakeKube({ allow: ['get secrets', 'list deployments'] });
+  kube.seed(Resources.secrets, {
+    metadata: { name: 'cacerts', namespace: 'istio-system' },
+    data: Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v.toString('base64')])),
+  });
+  const next = join(dir, 'b-under-ab');
+  await mkdir(next, { recursive: true });
+  const b = await bundle('b', rootA + rootB);
+  for (const [k, v] of Object.entries(b)) await writeFile(join(next, k), v);
+  await assert.rejects(
+    runReplace(
+      {
+        fromDir: next,
+        namespace: 'istio-system',
+        dryRun: 'none',
+        backupDir: join(dir, 'backups'),
+        noBackup: true,
+        allowRootChange: false,
+        yes: true,
+      },
+      { client: kube, now: () => new Date(), notice: () => undefined, confirm: async () => true },
+    ),
+    (e: Error & { exitCode?: number; hint?: string }) =>
+      e.exitCode === 2 && /do not trust yet/.test(e.message) && /kubectl istio-ca rotate/.test(e.hint ?? ''),
+  );
+  assert.equal(kube.writes().length, 0, 'nothing written');
+  kube.assertNoUnexpectedCalls();
 });
 
 test('plans: self-signed to plugged, keeping or breaking the self-signed root', async () => {
