@@ -39,6 +39,8 @@ export interface GateScope {
   configMap: string;
   /** Namespaces istiod's discoverySelectors select; null when istiod selects every namespace. */
   namespaces: string[] | null;
+  /** Namespaces whose sidecars the rotation restarts and gates (-n), null for all. */
+  workloadNamespaces: string[] | null;
   /** Workloads a restart cannot roll ("ns/Kind/name"): their pods are reported, not waited for. */
   ungated: Set<string>;
 }
@@ -108,8 +110,15 @@ export function namespacesTrustGate(c: GateContext): Gate {
 }
 
 /** Sidecar pods a gate waits for: running with a proxy, not istiod, not ztunnel, not terminating, restartable. */
+/** Namespaces whose sidecars gates look at: those rotate restarts (-n) that istiod selects; null for all. */
+export function podNamespaces(scope: GateScope): string[] | null {
+  const { namespaces, workloadNamespaces } = scope;
+  if (namespaces && workloadNamespaces) return workloadNamespaces.filter((n) => namespaces.includes(n));
+  return workloadNamespaces ?? namespaces;
+}
+
 async function gatedPods(c: GateContext): Promise<KubeObject[]> {
-  const scoped = c.scope.namespaces;
+  const scoped = podNamespaces(c.scope);
   const pods = scoped
     ? (
         await Promise.all(
@@ -241,10 +250,11 @@ export function verifyPassesGate(c: GateContext): Gate {
     waitsFor: `kubectl istio-ca verify${c.reader ? ' --proxies' : ''} passes`,
     async check() {
       const now = c.now();
+      const scoped = podNamespaces(c.scope);
       const snapshot = await takeSnapshot(c.client, {
         istioNamespace: c.scope.istioNamespace,
         now,
-        ...(c.scope.namespaces ? { namespaces: c.scope.namespaces } : {}),
+        ...(scoped ? { namespaces: [...new Set([c.scope.istioNamespace, ...scoped])] } : {}),
       });
       let result = runChecks(snapshot, now);
       if (c.reader) {

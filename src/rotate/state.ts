@@ -160,5 +160,6 @@ export async function readClusterState(client: KubeClient, next: BundleData, opt
     next,
     mesh,
   };
-  return { input, scope: { istioNamespace: ns, configMap, namespaces: selected, ungated } };
+  const workloadNamespaces = opts.namespaces ?? null;
+  return { input, scope: { istioNamespace: ns, configMap, namespaces: selected, workloadNamespaces, ungated } };
 }
