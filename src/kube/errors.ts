@@ -9,6 +9,8 @@ export class KubeApiError extends Error {
     readonly verb: string,
     readonly resource: string,
     readonly namespace: string | undefined,
+    /** The Retry-After header of the answer, in seconds, when it had one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${verb} ${resource}${namespace ? ` in namespace ${namespace}` : ''}: ${status} ${reason}: ${apiMessage}`);
   }

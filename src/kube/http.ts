@@ -2,6 +2,7 @@
  * KubeClient over HTTPS with keep-alive, paging and a client-side request rate limit (token bucket). Sockets, proxies
  * and the connect timeout are in transport.ts; credentials are applied per request (credentials.ts).
  */
+import { continueExpired, DEFAULT_RETRY, parseRetryAfter, withRetries, type RetryPolicy } from './retry.js';
 import { request } from 'node:https';
 import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
 import type { ListOptions, PatchType, WriteOptions } from './client.js';
@@ -77,7 +78,21 @@ export class HttpKubeClient implements WatchClient {
     return this.count;
   }
 
-  private async send<T>(
+  /** Retries of failed requests (kube/retry.ts); tests may shorten the waits. */
+  retry: RetryPolicy = DEFAULT_RETRY;
+
+  private send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    what: Parameters<HttpKubeClient['sendOnce']>[4],
+  ): Promise<T> {
+    const once = () => this.sendOnce<T>(method, path, body, headers, what);
+    return what.stream ? once() : withRetries(method, once, this.retry);
+  }
+
+  private async sendOnce<T>(
     method: string,
     path: string,
     body: unknown,
@@ -179,6 +194,7 @@ export class HttpKubeClient implements WatchClient {
                 what.verb ?? VERBS[method] ?? method,
                 what.resource,
                 what.namespace,
+                parseRetryAfter(res.headers['retry-after']),
               ),
             );
           });
@@ -220,19 +236,30 @@ export class HttpKubeClient implements WatchClient {
     const headers: Record<string, string> = opts.metadataOnly
       ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
       : {};
+    let restarts = 0;
+    let again = false;
     do {
+      again = false;
       const q = new URLSearchParams();
       q.set('limit', String(opts.limit ?? 500));
       if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
-      const page = await this.send<{ items?: T[]; metadata?: { continue?: string; resourceVersion?: string } }>(
-        'GET',
-        `${resourcePath(type, opts.namespace)}?${q}`,
-        undefined,
-        headers,
-        { resource: type.plural, namespace: opts.namespace, verb: 'list' },
-      );
+      type Page = { items?: T[]; metadata?: { continue?: string; resourceVersion?: string } };
+      const what = { resource: type.plural, namespace: opts.namespace, verb: 'list' };
+      const page = await this.send<Page>('GET', `${resourcePath(type, opts.namespace)}?${q}`, undefined, headers, what)
+        .then((p): Page | null => p)
+        .catch((e: unknown) => {
+          if (!cont || !continueExpired(e) || ++restarts > 3) throw e;
+          return null;
+        });
+      if (page === null) {
+        // The continue token expired (410): start the list over from a fresh snapshot.
+        items.length = 0;
+        cont = undefined;
+        again = true;
+        continue;
+      }
       // managedFields are most of a listed object's metadata (80% of a pod's) and nothing reads them from a list:
       // dropping them page by page keeps a list of thousands of objects small in memory.
       for (const item of page.items ?? []) {
@@ -242,7 +269,7 @@ export class HttpKubeClient implements WatchClient {
       // Every page of a paged list is served from the first page's snapshot and carries its resourceVersion.
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       cont = page.metadata?.continue || undefined;
-    } while (cont);
+    } while (cont || again);
     return { items, resourceVersion };
   }
 

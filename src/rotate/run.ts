@@ -11,7 +11,7 @@ import { OperationError } from '../errors.js';
 import { runBackup } from '../backup/run.js';
 import { CACERTS } from '../istio/names.js';
 import { bundleFromSecret, pemFingerprints, rootFileOf } from '../istio/secret-bundle.js';
-import type { KubeClient } from '../kube/client.js';
+import type { WatchClient } from '../kube/watch.js';
 import { Resources, type Secret } from '../kube/resources.js';
 import type { ProxyReader } from '../proxies/read.js';
 import { loadValidBundle } from '../replace/run.js';
@@ -43,7 +43,7 @@ export interface RotateOptions {
 }
 
 export interface Cluster {
-  client: KubeClient;
+  client: WatchClient;
   /** Rollout-restarts the control plane, or everything ('all'), and waits; returns the rollouts. */
   restart(scope: 'control-plane' | 'all', ungated: Set<string>): Promise<number>;
   /** Reads what proxies hold (pods/exec); null when not available. */

@@ -11,6 +11,7 @@ import { Annotations, ROOT_CERT_CONFIGMAP } from '../istio/names.js';
 import { managingController } from '../istio/ownership.js';
 import { bundleFromSecret } from '../istio/secret-bundle.js';
 import type { KubeClient } from '../kube/client.js';
+import type { WatchClient } from '../kube/watch.js';
 import { Resources, type ConfigMap, type KubeObject, type Workload } from '../kube/resources.js';
 import { discover } from '../restart/discover.js';
 import { specOf, unrollable } from '../restart/rollout.js';
@@ -69,7 +70,7 @@ async function meshConfigs(client: KubeClient, ns: string, revisions: (string | 
 }
 
 /** Reads one cluster. Refuses (exit 2) when there is no CA to rotate; fails when secrets cannot be read. */
-export async function readClusterState(client: KubeClient, next: BundleData, opts: ReadOptions): Promise<ClusterState> {
+export async function readClusterState(client: WatchClient, next: BundleData, opts: ReadOptions): Promise<ClusterState> {
   const ns = opts.istioNamespace;
   const ctx = client.context;
   const state = await readCaState(client, ns);
