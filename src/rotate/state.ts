@@ -70,7 +70,11 @@ async function meshConfigs(client: KubeClient, ns: string, revisions: (string | 
 }
 
 /** Reads one cluster. Refuses (exit 2) when there is no CA to rotate; fails when secrets cannot be read. */
-export async function readClusterState(client: WatchClient, next: BundleData, opts: ReadOptions): Promise<ClusterState> {
+export async function readClusterState(
+  client: WatchClient,
+  next: BundleData,
+  opts: ReadOptions,
+): Promise<ClusterState> {
   const ns = opts.istioNamespace;
   const ctx = client.context;
   const state = await readCaState(client, ns);
