@@ -107,6 +107,21 @@ export function joinDashedValues(argv: string[]): string[] {
   return out;
 }
 
+const EXIT_CODES =
+  'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.';
+
+/** Examples as kubectl prints them: a comment line, then the command line whole (never wrapped). */
+function examplesText(examples: [string, string][]): string {
+  const lines = examples.map(([cmd, what]) => `  # ${what}\n  ${cmd.replace(/\$0\b/g, SCRIPT_NAME)}`);
+  return `Examples:\n${lines.join('\n\n')}`;
+}
+
+/** `help [COMMAND]`, as kubectl and git take it: the same as `COMMAND --help` (or `--help`). */
+export function helpCommand(argv: string[]): string[] {
+  if (argv[0] !== 'help') return argv;
+  return argv.length > 1 ? [...argv.slice(1), '--help'] : ['--help'];
+}
+
 /** The hint of a refused command line: the --help of the command named in it, else the plugin's. */
 function helpHint(argv: string[]): string {
   const named = commands.find((c) => c.describe !== false && argv.includes(c.command.split(' ')[0]!));
@@ -149,21 +164,20 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     })
     .option('color', {
       type: 'boolean',
-      default: true,
-      describe: 'Colour on a terminal (--no-color or NO_COLOR turn it off)',
+      describe: 'Colour on a terminal; --no-color (or NO_COLOR) turns it off',
       global: true,
     })
     .strict()
     .version(false)
     .help()
     .alias('h', 'help')
+    .group(['istio-namespace', 'output', 'color', 'help'], 'Global flags:')
     .exitProcess(false)
     .demandCommand(1, 'name a command: see kubectl istio-ca --help')
     .recommendCommands()
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
-    .epilog(
-      'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.',
-    )
+    // Examples (in the epilog, kubectl's layout) are command lines to copy: at least 120 columns, so none wraps.
+    .wrap(Math.max(120, Math.min(160, process.stdout.columns ?? 120)))
+    .epilog(EXIT_CODES)
     .fail((msg, err) => {
       if (err) throw err;
       throw new RefusedError(msg ?? 'invalid command line', helpHint(argv));
@@ -173,9 +187,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       command: spec.command,
       describe: spec.describe,
       builder: (sub: Argv) => {
-        let b = spec.builder(sub);
-        for (const [cmd, what] of spec.examples ?? []) b = b.example(cmd, what);
-        return b;
+        const b = spec.builder(sub);
+        return spec.examples?.length ? b.epilog(examplesText(spec.examples) + '\n\n' + EXIT_CODES) : b;
       },
       handler: (args) => onRun(spec, args as Record<string, unknown>),
     });
@@ -185,7 +198,7 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
-  const argv = joinDashedValues(rawArgv);
+  const argv = helpCommand(joinDashedValues(rawArgv));
   const noColorFlag = argv.includes('--no-color');
   const errStyle = createStyle(wantsColor(io.stderr, io.env, noColorFlag));
   let selected: { spec: CommandSpec; args: Record<string, unknown> } | undefined;

@@ -1,0 +1,63 @@
+/** Help as a kubectl user reads it: defaults shown, examples whole, global flags apart, help CMD, hints per command. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cli } from './support/run-cli.js';
+import { commands } from '../../src/commands/index.js';
+
+const visible = commands.filter((c) => c.describe !== false);
+const nameOf = (c: (typeof commands)[number]) => c.command.split(' ')[0]!;
+
+test('help CMD prints the same as CMD --help, and help alone the same as --help', async () => {
+  for (const c of visible) {
+    const viaHelp = await cli(['help', nameOf(c)]);
+    assert.equal(viaHelp.code, 0, `help ${nameOf(c)}: ${viaHelp.stderr}`);
+    assert.equal(viaHelp.stdout, (await cli([nameOf(c), '--help'])).stdout);
+  }
+  assert.equal((await cli(['help'])).stdout, (await cli(['--help'])).stdout);
+});
+
+test('every example is printed whole on one line, under a comment saying what it does', async () => {
+  for (const c of visible) {
+    const out = (await cli([nameOf(c), '--help'])).stdout;
+    for (const [cmd, what] of c.examples ?? []) {
+      const line = cmd.replace(/\$0\b/g, 'kubectl istio-ca');
+      assert.ok(out.split('\n').includes(`  ${line}`), `${nameOf(c)}: example not on one line: ${line}`);
+      assert.ok(out.includes(`  # ${what}\n  ${line}`), `${nameOf(c)}: ${what}`);
+    }
+  }
+});
+
+test('defaults are shown where they apply, and never as "[default: false]"', async () => {
+  const help = async (c: string) => (await cli([c, '--help'])).stdout;
+  const generate = await help('generate');
+  for (const d of ['istio-ca', 'RSA', '4096', 'P-256', 'Root CA', 'Intermediate CA', 'Istio', '87600h', '43800h'])
+    assert.match(generate, new RegExp(`\\[default: ${d}\\]`), d);
+  assert.match(await help('inspect'), /\[default: 30d\]/);
+  assert.match(await help('verify'), /--proxy-concurrency .*\[default: 8\]/);
+  assert.match(await help('rotate'), /--gate-timeout .*\[default: 10m\]/);
+  for (const c of visible) {
+    const out = await help(nameOf(c));
+    assert.doesNotMatch(out, /\[default: false\]/, nameOf(c));
+    assert.doesNotMatch(out, /--color .*\[default: true\]/, nameOf(c));
+    assert.match(out, /^Global flags:\n {2}-i, --istio-namespace .*\[default: "istio-system"\]/m, nameOf(c));
+  }
+});
+
+test('restart and rotate have the same --concurrency default', async () => {
+  const concurrency = async (c: string) =>
+    /--concurrency .*\[default: (\d+)\]/.exec((await cli([c, '--help'])).stdout)?.[1];
+  assert.equal(await concurrency('restart'), '10');
+  assert.equal(await concurrency('rotate'), '10');
+});
+
+test("a refused command line points to that command's --help", async () => {
+  for (const [argv, hint] of [
+    [['generate', '--colour'], 'kubectl istio-ca generate --help'],
+    [['restart', '--timeout'], 'kubectl istio-ca restart --help'],
+    [['frobnicate'], 'kubectl istio-ca --help'],
+  ] as const) {
+    const r = await cli([...argv]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`hint: .*${hint.replace(/ /g, ' ')}`), argv.join(' '));
+  }
+});
