@@ -80,6 +80,20 @@ if (want('e2e') && process.env.SKIP_E2E !== '1') {
     console.error('building test/istiod failed: the rotation tests cannot run');
     process.exit(1);
   }
+  // The real workloads: Istio's pilot-agent, the sidecar-kubelet that runs it per pod, the mTLS probe (links only).
+  for (const name of ['pilot-agent', 'sidecar-kubelet', 'mtls-probe']) {
+    if (
+      run(
+        'go',
+        ['build', '-trimpath', '-ldflags', '-s -w', '-o', `bin/${name}`, `./cmd/${name}`],
+        { CGO_ENABLED: '0' },
+        join(root, 'test/istiod'),
+      ) !== 0
+    ) {
+      console.error(`building test/istiod/cmd/${name} failed: the real-workload tests cannot run`);
+      process.exit(1);
+    }
+  }
   const up = spawnSync(join(root, 'scripts/test-cluster'), ['up'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -60,7 +60,7 @@ export const verifyCommand: CommandSpec = {
       const base = runChecks(snapshot, now);
       if (args.proxies !== true) return base;
       const { execProxyReader, readProxies } = await import('../proxies/read.js');
-      const { proxyChecks } = await import('../verify/proxies.js');
+      const { proxyChecks, proxyReports } = await import('../verify/proxies.js');
       const { resolveConnection } = await import('../kube/connect.js');
       const { clientNodeConfig } = await import('../kube/client-node.js');
       const conn = await resolveConnection(
@@ -74,10 +74,13 @@ export const verifyCommand: CommandSpec = {
       if (ctx.interactive) ctx.notice(`reading ${snapshot.sidecarPods.length} sidecars…`);
       const readings = await readProxies(reader, snapshot.sidecarPods, concurrency);
       const signer = snapshot.bundle?.signingCert?.fingerprintSha256 ?? null;
-      return summarize({
-        ...base,
-        checks: [...base.checks, ...proxyChecks(readings, snapshot.referenceRoots, signer)],
-      });
+      return {
+        ...summarize({
+          ...base,
+          checks: [...base.checks, ...proxyChecks(readings, snapshot.referenceRoots, signer)],
+        }),
+        proxies: proxyReports(readings),
+      };
     });
     return {
       data: result,

@@ -4,7 +4,9 @@
  * istio-proxy container. Envoy redacts private keys in config_dump; only certificates are read.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { X509Certificate } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { parsePem } from '../ca/pem.js';
 import { pemFingerprints } from '../istio/secret-bundle.js';
 import { SIDECAR_CONTAINER } from '../istio/names.js';
 
@@ -13,6 +15,18 @@ export interface ProxyCerts {
   roots: string[];
   /** Fingerprints of the workload certificate chain: leaf first, then its issuers. */
   chain: string[];
+  /** The workload certificate (first block of the chain), when the proxy holds one. */
+  leaf?: ProxyLeaf;
+  /** Subject of each root in `roots`, same order. */
+  rootSubjects?: string[];
+}
+
+export interface ProxyLeaf {
+  /** The URI SAN (spiffe://<trust domain>/ns/<namespace>/sa/<service account>), null when there is none. */
+  spiffeId: string | null;
+  /** The issuer's distinguished name as the leaf names it, one line. */
+  issuer: string;
+  notAfter: string;
 }
 
 export type ProxyReading =
@@ -35,17 +49,53 @@ interface DumpSecret {
   };
 }
 
-/** Extracts the trust bundle and workload chain from a config_dump (JSON text). */
+/**
+ * Extracts the trust bundle and workload chain from a config_dump (JSON text), in either shape Envoy gives: with
+ * `?resource=dynamic_active_secrets` each entry of `configs` is one SecretsConfigDump.DynamicSecret; without it
+ * one entry is a SecretsConfigDump holding `dynamic_active_secrets`.
+ */
 export function parseConfigDump(text: string): ProxyCerts {
-  const dump = JSON.parse(text) as { configs?: { dynamic_active_secrets?: DumpSecret[] }[] };
-  const secrets = (dump.configs ?? []).flatMap((c) => c.dynamic_active_secrets ?? []);
+  const dump = JSON.parse(text) as { configs?: (DumpSecret & { dynamic_active_secrets?: DumpSecret[] })[] };
+  const secrets = (dump.configs ?? []).flatMap((c) => c.dynamic_active_secrets ?? (c.secret ? [c] : []));
   const decode = (b?: string) => (b ? Buffer.from(b, 'base64').toString('utf8') : undefined);
   const rootca = secrets.find((s) => (s.name ?? s.secret?.name) === 'ROOTCA');
   const workload = secrets.find((s) => (s.name ?? s.secret?.name) === 'default');
+  const rootPem = decode(rootca?.secret?.validation_context?.trusted_ca?.inline_bytes);
+  const chainPem = decode(workload?.secret?.tls_certificate?.certificate_chain?.inline_bytes);
+  const leaf = certificatesOf(chainPem)[0];
   return {
-    roots: pemFingerprints(decode(rootca?.secret?.validation_context?.trusted_ca?.inline_bytes)),
-    chain: pemFingerprints(decode(workload?.secret?.tls_certificate?.certificate_chain?.inline_bytes)),
+    roots: pemFingerprints(rootPem),
+    chain: pemFingerprints(chainPem),
+    rootSubjects: certificatesOf(rootPem).map((c) => oneLine(c.subject)),
+    ...(leaf
+      ? {
+          leaf: {
+            spiffeId: /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? '')?.[1] ?? null,
+            issuer: oneLine(leaf.issuer),
+            notAfter: new Date(leaf.validTo).toISOString(),
+          },
+        }
+      : {}),
   };
+}
+
+const oneLine = (dn: string) => dn.split('\n').join(', ');
+
+function certificatesOf(pem: string | undefined): X509Certificate[] {
+  if (!pem) return [];
+  try {
+    return parsePem(pem)
+      .filter((b) => b.label === 'CERTIFICATE')
+      .flatMap((b) => {
+        try {
+          return [new X509Certificate(b.der)];
+        } catch {
+          return [];
+        }
+      });
+  } catch {
+    return [];
+  }
 }
 
 class Collect extends Writable {

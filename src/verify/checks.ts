@@ -22,6 +22,18 @@ export interface VerifyResult {
   summary: Record<CheckStatus, number>;
   checks: Check[];
   skipped: string[];
+  /** With --proxies: what each sidecar holds (its leaf and trusted roots), or why it could not be read. */
+  proxies?: ProxyReport[];
+}
+
+export interface ProxyReport {
+  namespace: string;
+  pod: string;
+  /** The workload certificate: SPIFFE ID, issuer, expiry, and the issuer's SHA-256 fingerprint. */
+  leaf?: { spiffeId: string | null; issuer: string; issuerFingerprint: string | null; notAfter: string } | null;
+  /** The roots the proxy trusts (ROOTCA), every block of the bundle. */
+  roots?: { subject: string; fingerprint: string }[];
+  error?: string;
 }
 
 /** Change kinds after which pods created before the change must restart to hold certificates of the new CA. */

@@ -1,6 +1,20 @@
 /** Derive: checks on what the sidecars hold, compared with cacerts (pure). */
 import type { ProxyReading } from '../proxies/read.js';
-import type { Check } from './checks.js';
+import type { Check, ProxyReport } from './checks.js';
+
+/** What each proxy holds, for the report: leaf (SPIFFE ID, issuer, expiry) and trusted roots, or the read error. */
+export function proxyReports(readings: ProxyReading[]): ProxyReport[] {
+  return readings.map((r) =>
+    r.ok
+      ? {
+          namespace: r.namespace,
+          pod: r.pod,
+          leaf: r.certs.leaf ? { ...r.certs.leaf, issuerFingerprint: r.certs.chain[1] ?? null } : null,
+          roots: r.certs.roots.map((fingerprint, i) => ({ subject: r.certs.rootSubjects?.[i] ?? '', fingerprint })),
+        }
+      : { namespace: r.namespace, pod: r.pod, error: r.error },
+  );
+}
 
 const MAX_ITEMS = 20;
 const cap = (items: string[]) =>

@@ -36,6 +36,7 @@ var commands = map[string]func() int{
 	"kwok":                    runKwok,
 	"pki":                     runPKI,
 	"kwok-config":             runKwokConfig,
+	"kwok-crds":               runKwokCRDs,
 	"readonly-rbac":           runReadonlyRBAC,
 	"free-ports":              runFreePorts,
 }

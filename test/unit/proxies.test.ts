@@ -52,6 +52,23 @@ test('config_dump: every root of a multi-root ROOTCA is decoded, not just the fi
   assert.equal(certs.chain[0], signerA, 'cert-chain.pem of the bundle starts with the signer');
 });
 
+test('config_dump?resource=dynamic_active_secrets: one DynamicSecret per entry of configs, as Envoy answers it', () => {
+  const wrapped = JSON.parse(dump(rootA + rootB, chainA)) as { configs: { dynamic_active_secrets: object[] }[] };
+  const flat = JSON.stringify({
+    configs: wrapped.configs[0]!.dynamic_active_secrets.map((s) => ({
+      '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump.DynamicSecret',
+      ...s,
+    })),
+  });
+  const certs = parseConfigDump(flat);
+  assert.deepEqual(certs.roots, [fpA, fpB]);
+  assert.equal(certs.chain[0], signerA);
+  assert.equal(certs.rootSubjects?.length, 2);
+  assert.equal(certs.leaf?.spiffeId, null, 'an intermediate has no SPIFFE ID');
+  assert.match(certs.leaf!.issuer, /CN=/);
+  assert.ok(Date.parse(certs.leaf!.notAfter) > Date.now());
+});
+
 test('proxy checks: a sidecar lacking the new root or signed by an old intermediate fails, by name', async () => {
   const reader: ProxyReader = {
     async read(namespace, pod) {

@@ -39,6 +39,11 @@ export interface Istiod {
   restarts(): number;
   stop(): Promise<void>;
   rootCaDir: string;
+  /** istiod's secure gRPC address (xDS and the CA, `--secureGRPCAddr`), what pilot-agent dials: 127.0.0.1:PORT. */
+  discoveryAddress: string;
+  /** A DNS name in istiod's serving certificate, for pilot-agent's ISTIOD_SAN. */
+  serverName: string;
+  logPath: string;
 }
 
 /** Builds test/istiod/bin/istiod if needed (Go build cache reused) and returns its path. */
@@ -228,6 +233,9 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
 
   return {
     rootCaDir,
+    discoveryAddress: `127.0.0.1:${ports[3]}`,
+    serverName: `istiod.${opts.namespace}.svc`,
+    logPath,
     log: () => readFileSync(logPath, 'utf8'),
     restarts: () => restarts,
     async stop() {
