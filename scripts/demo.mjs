@@ -54,10 +54,26 @@ process.env.ISTIO_CA_E2E_KUBECTL = kubectl;
 const { startIstiod } = await import('../build/test/e2e/support/istiod.js');
 const istiod = await startIstiod({ namespace: 'istio-system', syncDelayMs: 2000 });
 
+console.log(bold('== real workloads: Istio pilot-agent per pod (no Envoy) and an mTLS probe between them =='));
+const mesh = await import('../build/test/e2e/support/mesh.js');
+const kubelet = await mesh.startSidecarKubelet({ istiod, namespaces: ['mesh-inject', 'mesh-rev'], secretTtl: '24h' });
+await mesh.applyRealWorkloads(kubelet.podsDir, [
+  { namespace: 'mesh-inject', name: 'real-a' },
+  { namespace: 'mesh-inject', name: 'real-b' },
+  { namespace: 'mesh-rev', name: 'real-c' },
+]);
+const probe = await mesh.startProbe(kubelet.podsDir, mkdtempSync(join(tmpdir(), 'istio-ca-demo-probe-')));
+const probeLine = () => {
+  const t = probe.totals();
+  return t
+    ? `probe: ${t.failures} failed of ${t.handshakes} mTLS handshakes between ${t.workloads} real workloads`
+    : '';
+};
+
 const work = mkdtempSync(join(tmpdir(), 'istio-ca-demo-'));
 const ca = join(work, 'ca');
 function step(title, args, allowFail = false) {
-  console.log(`\n${bold(`== ${title}`)}\n$ kubectl istio-ca ${args.join(' ')}`);
+  console.log(`\n${bold(`== ${title}`)}   (${probeLine()})\n$ kubectl istio-ca ${args.join(' ')}`);
   return sh(process.execPath, [join(root, 'bin/kubectl-istio_ca'), ...args], { env, allowFail });
 }
 const scope = ['-n', 'istio-system', '-n', 'mesh-inject', '-n', 'mesh-rev', '-n', 'mesh-plain'];
@@ -98,7 +114,13 @@ try {
       .slice(-6)
       .join('\n')}`,
   );
+  const t = await probe.stop();
+  console.log(
+    `\n${bold('== the probe over the whole run')}: ${t.failures} failed of ${t.handshakes} handshakes` +
+      (t.firstFailure ? `, from ${t.firstFailure.time} to ${t.lastFailure.time}: ${t.firstFailure.error}` : ''),
+  );
 } finally {
+  await kubelet.stop();
   await istiod.stop();
   rmSync(work, { recursive: true, force: true });
   console.log(`\nThe cluster keeps running: scripts/test-cluster down stops it. kubeconfig: ${kubeconfig}`);
