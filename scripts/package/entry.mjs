@@ -2,7 +2,12 @@
 // as Node's single-executable applications run a CommonJS main script.
 import { runCli } from '../../src/cli.ts';
 
-runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+}).then(
   (code) => process.exit(code),
   (e) => {
     process.stderr.write(`error: ${e?.message ?? String(e)}\n`);

@@ -89,23 +89,41 @@ const IMPORT_META_URL = '__istio_ca_import_meta_url';
  * ISTIO_CA_TRACE_CHUNKS=1 lists on stderr each chunk as it is compiled (the release tests check what --help loads).
  */
 const LOADER = `'use strict';
-const { compileFunction } = require('node:vm');
+const { Script } = require('node:vm');
 const { pathToFileURL } = require('node:url');
 const sea = require('node:sea');
 const inSea = sea.isSea();
-const read = inSea ? (name) => sea.getAsset(name, 'utf8') : (name) => require('node:fs').readFileSync(require('node:path').join(__dirname, name), 'utf8');
+const here = (name) => require('node:path').join(__dirname, name);
+const read = inSea ? (name) => sea.getAsset(name, 'utf8') : (name) => require('node:fs').readFileSync(here(name), 'utf8');
+// V8 code cache of each chunk, made at build time by running the CLI (see produceCodeCache): V8 checks its version,
+// flags and the source, and compiles as usual when the cache does not fit (cachedDataRejected).
+const readCache = (name) => {
+  try {
+    return Buffer.from(inSea ? sea.getRawAsset(name + '.cache') : require('node:fs').readFileSync(here(name + '.cache')));
+  } catch {
+    return undefined;
+  }
+};
 const self = inSea ? process.execPath : __filename;
 const metaUrl = pathToFileURL(self).href;
 const trace = process.env.ISTIO_CA_TRACE_CHUNKS === '1';
+const produce = process.env.ISTIO_CA_PRODUCE_CODE_CACHE;
 const cache = new Map();
+const scripts = new Map();
+if (produce) process.on('exit', () => {
+  for (const [name, script] of scripts) require('node:fs').writeFileSync(require('node:path').join(produce, name + '.cache'), script.createCachedData());
+});
 function load(name) {
   let mod = cache.get(name);
   if (mod) return mod.exports;
   mod = { exports: {} };
   cache.set(name, mod);
   const code = read(name);
-  if (trace) process.stderr.write('chunk ' + name + ' ' + Buffer.byteLength(code) + '\\n');
-  const fn = compileFunction(code, ['exports', 'require', 'module', '__filename', '__dirname', '${IMPORT_META_URL}'], { filename: self + '/' + name });
+  const cachedData = produce ? undefined : readCache(name);
+  const script = new Script('(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {' + code + '\\n})', { filename: self + '/' + name, cachedData });
+  if (trace) process.stderr.write('chunk ' + name + ' ' + Buffer.byteLength(code) + (cachedData ? (script.cachedDataRejected ? ' cache-rejected' : ' cached') : '') + '\\n');
+  scripts.set(name, script);
+  const fn = script.runInThisContext();
   fn.call(mod.exports, mod.exports, chunkRequire, mod, self, require('node:path').dirname(self), metaUrl);
   return mod.exports;
 }
@@ -155,8 +173,47 @@ export function thirdPartyNotices(config, metafile, nodeLicenseFile, nodeVersion
   return parts.join('') + rule + sections.join(rule);
 }
 
+/**
+ * Runs the bundled CLI with `generatorNode` (the Node version of the binary) on what users run first (--help,
+ * generate, a cluster command that fails to connect) and keeps V8's code cache of every chunk it compiled, functions
+ * compiled while running included. Returns the cache file names, to ship as assets beside their chunks.
+ */
+function produceCodeCache(generatorNode, app) {
+  const out = join(app.dir, '.code-cache');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out);
+  const tmp = join(out, 'work');
+  const runs = [
+    ['--help'],
+    ['generate', '--kty', 'RSA', '--size', '2048', '-d', join(tmp, 'rsa')],
+    ['generate', '--kty', 'EC', '-d', join(tmp, 'ec')],
+    ['inspect', join(tmp, 'rsa')],
+    ['status', '--kubeconfig', join(tmp, 'no-kubeconfig'), '--request-timeout', '1s'],
+  ];
+  const caches = new Map();
+  for (const [i, args] of runs.entries()) {
+    const runDir = join(out, `${i}-${args[0].replace(/\W/g, '')}`);
+    mkdirSync(runDir);
+    try {
+      runNode(generatorNode, [app.loader, ...args], { env: { ISTIO_CA_PRODUCE_CODE_CACHE: runDir }, cwd: out });
+    } catch {
+      // a failing run (status without a cluster) still leaves the cache of what it compiled
+    }
+    // The first run that compiled a chunk wins; later runs add the chunks it did not load.
+    for (const f of readdirSync(runDir)) if (!caches.has(f)) caches.set(f, join(runDir, f));
+  }
+  const names = [];
+  for (const [f, path] of caches) {
+    copyFileSync(path, join(app.dir, f));
+    names.push(f);
+  }
+  rmSync(out, { recursive: true, force: true });
+  return names;
+}
+
 /** Makes the SEA blob of `app` (from bundle()) with `generatorNode`, the same Node version as the binary. */
 export function makeBlob(generatorNode, app, blobFile, { disableWarning }) {
+  const caches = produceCodeCache(generatorNode, app);
   const dir = dirname(blobFile);
   const seaConfig = join(dir, `${basename(blobFile)}.sea-config.json`);
   writeFileSync(
@@ -165,10 +222,11 @@ export function makeBlob(generatorNode, app, blobFile, { disableWarning }) {
       main: app.loader,
       output: blobFile,
       disableExperimentalSEAWarning: disableWarning,
-      // A snapshot or code cache would tie the blob to one platform; the loader is small and chunks compile lazily.
+      // Node's snapshot and code cache would tie the one blob to the platform that made it (the same blob goes into
+      // every target); the chunks carry their own V8 code cache instead, which V8 drops where it does not fit.
       useSnapshot: false,
       useCodeCache: false,
-      assets: Object.fromEntries(app.chunks.map((name) => [name, join(app.dir, name)])),
+      assets: Object.fromEntries([...app.chunks, ...caches].map((name) => [name, join(app.dir, name)])),
     }),
   );
   runNode(generatorNode, ['--experimental-sea-config', seaConfig], { cwd: dir });

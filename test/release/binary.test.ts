@@ -84,8 +84,15 @@ test('commands that need no cluster do not load the Kubernetes client (nor --hel
   const loaded = (args: string[]) => {
     const dir = tempDir('trace');
     const r = run(binary, args, { cwd: dir, env: { ISTIO_CA_TRACE_CHUNKS: '1', PATH: '' } });
-    const chunks = [...r.stderr.matchAll(/^chunk (\S+) (\d+)$/gm)].map((m) => ({ name: m[1], bytes: Number(m[2]) }));
+    const chunks = [...r.stderr.matchAll(/^chunk (\S+) (\d+)( cached| cache-rejected)?$/gm)].map((m) => ({
+      name: m[1],
+      bytes: Number(m[2]),
+      cache: m[3]?.trim() ?? 'none',
+    }));
     assert.ok(chunks.length > 0, `no chunk trace for ${args.join(' ')}: ${r.stderr}`);
+    // The code cache made at build time by the same Node.js fits on the platform that made it (linux/amd64 here).
+    for (const c of chunks)
+      assert.equal(c.cache, 'cached', `${args.join(' ')}: chunk ${c.name} compiled without cache`);
     const inputs = chunks.flatMap((c) => inputsOf.get(c.name) ?? []);
     return { inputs, bytes: chunks.reduce((n, c) => n + c.bytes, 0), status: r.status };
   };
