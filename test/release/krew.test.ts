@@ -135,6 +135,26 @@ before(() => {
   manifest = parse(readFileSync(manifestFile, 'utf8')) as Manifest;
 });
 
+test('the top-level plugin.yaml is a krew-release-bot template; the shipped manifest is it rendered with real sha256s', async () => {
+  const template = readFileSync(join(root, 'plugin.yaml'), 'utf8');
+  // krew-release-bot's actions: the tag, and one archive URL per platform whose uri and sha256 it fills in.
+  assert.match(template, /^ {2}version: \{\{ \.TagName \}\}$/m);
+  const actions = [...template.matchAll(/^ {6}\{\{addURIAndSha "(\S+)" \.TagName \}\}$/gm)].map((m) => m[1]!);
+  assert.equal(actions.length, manifest.spec!.platforms!.length);
+  for (const a of actions)
+    assert.match(a, /^https:\/\/github\.com\/istio-ca\/kubectl-istio-ca\/releases\/download\/\{\{ \.TagName \}\}\//);
+  const { renderKrewTemplate } = (await import(join(root, 'scripts', 'package', 'krew-template.mjs'))) as {
+    renderKrewTemplate(t: string, tag: string, sha: (url: string) => string): { text: string };
+  };
+  const sums = new Map(manifest.spec!.platforms!.map((p) => [p.uri!, p.sha256!]));
+  const rendered = renderKrewTemplate(template, manifest.spec!.version!, (url) => {
+    const sum = sums.get(url);
+    assert.ok(sum, `template names ${url}, not in the manifest`);
+    return sum;
+  });
+  assert.equal(rendered.text, readFileSync(manifestFile, 'utf8'), 'the shipped manifest is the rendered template');
+});
+
 test('plugin.yaml has what krew requires of a plugin', () => {
   assert.equal(manifest.apiVersion, 'krew.googlecontainertools.github.com/v1alpha2');
   assert.equal(manifest.kind, 'Plugin');
