@@ -12,7 +12,7 @@ import {
 } from '../ca/certificate.js';
 import { hasErrors, type Finding } from '../ca/findings.js';
 import { generateKeyPair, importIssuer, issueIntermediate, issueRoot, type Issuer, type KeySpec } from '../ca/issue.js';
-import { parsePrivateKey } from '../ca/keys.js';
+import { parsePrivateKey, type KeyDescription } from '../ca/keys.js';
 import { parsePem } from '../ca/pem.js';
 import { checkCertificate, validateBundle } from '../ca/validate.js';
 import { OperationError, RefusedError } from '../errors.js';
@@ -53,7 +53,8 @@ export interface GeneratedCertificate {
   bundleDir: string | null;
   subject: string;
   serial: string;
-  key: string;
+  /** The public key, as inspect describes it: { type, bits, curve?, label }. */
+  key: KeyDescription;
   notBefore: string;
   notAfter: string;
   fingerprintSha256: string;
@@ -281,7 +282,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       const rows = certificates.map((c) => [
         c.cluster ? `${c.role} (${c.cluster})` : c.role,
         c.subject,
-        c.key,
+        c.key.label,
         c.notAfter.slice(0, 10),
         c.fingerprintSha256,
       ]);
@@ -299,7 +300,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
 function pick(info: {
   subject: string;
   serial: string;
-  key: { label: string };
+  key: KeyDescription;
   notBefore: string;
   notAfter: string;
   fingerprintSha256: string;
@@ -307,7 +308,7 @@ function pick(info: {
   return {
     subject: info.subject,
     serial: info.serial,
-    key: info.key.label,
+    key: info.key,
     notBefore: info.notBefore,
     notAfter: info.notAfter,
     fingerprintSha256: info.fingerprintSha256,
