@@ -4,7 +4,8 @@
  * verify -A and verify -A --proxies pass right after.
  *
  * The proxy gates must have read every sidecar through pods/exec (proxy truth), not judged any by pod start time.
- * ISTIO_CA_E2E_REAL_MESH=0 skips it (about 2 min on a loaded 2-core machine).
+ * Opt-in for now (ISTIO_CA_E2E_REAL_MESH=1, about 2 min): it passed twice on a fresh cluster but has not yet run
+ * inside a full `npm test`, after the other suites on the same cluster.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { kubectlOk, repoRoot, waitFor } from './support/cluster.js';
 import { plugin, registerKeys } from './support/plugin.js';
 
-const enabled = process.env.ISTIO_CA_E2E_REAL_MESH !== '0';
+const enabled = process.env.ISTIO_CA_E2E_REAL_MESH === '1';
 const work = await mkdtemp(join(tmpdir(), 'istio-ca-real-'));
 const env = { ...process.env, ISTIO_CA_TEST_MESH_DIR: join(work, 'mesh') };
 
