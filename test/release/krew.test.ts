@@ -139,7 +139,7 @@ test('the top-level plugin.yaml is a krew-release-bot template; the shipped mani
   const template = readFileSync(join(root, 'plugin.yaml'), 'utf8');
   // krew-release-bot's actions: the tag, and one archive URL per platform whose uri and sha256 it fills in.
   assert.match(template, /^ {2}version: \{\{ \.TagName \}\}$/m);
-  const actions = [...template.matchAll(/^ {6}\{\{addURIAndSha "(\S+)" \.TagName \}\}$/gm)].map((m) => m[1]!);
+  const actions = [...template.matchAll(/^ {6}\{\{addURIAndSha "([^"]+)" \.TagName \}\}$/gm)].map((m) => m[1]!);
   assert.equal(actions.length, manifest.spec!.platforms!.length);
   for (const a of actions)
     assert.match(a, /^https:\/\/github\.com\/istio-ca\/kubectl-istio-ca\/releases\/download\/\{\{ \.TagName \}\}\//);
