@@ -217,7 +217,9 @@ class Executor {
       // Start on a whole second, so pods created by the restart show a creationTimestamp at or after `since`.
       const ms = this.deps.now().getTime() % 1000;
       if (ms) await this.deps.sleep(1000 - ms);
-      since = this.deps.now();
+      // creationTimestamp is truncated to the second: compare against the whole second the restart starts in, or a
+      // pod created in that same second (a fast rollout) would look older than the phase for ever.
+      since = new Date(Math.floor(this.deps.now().getTime() / 1000) * 1000);
       report.restarted += await h.restart(scope);
     };
     const restartFirst = step.delivery === 'restart-control-plane' || step.phase === 'replace-and-restart';
