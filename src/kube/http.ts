@@ -289,7 +289,9 @@ export class HttpKubeClient implements WatchClient {
       'GET',
       `${resourcePath(type, opts.namespace)}?${watchQuery(opts)}`,
       undefined,
-      {},
+      opts.metadataOnly
+        ? { Accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json' }
+        : {},
       {
         resource: type.plural,
         namespace: opts.namespace,

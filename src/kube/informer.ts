@@ -23,6 +23,8 @@ export interface InformerOptions<T extends KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** Keep only each object's metadata (PartialObjectMetadata lists and watch events). */
+  metadataOnly?: boolean;
   /** A list the caller already made of exactly this scope: the informer starts watching from it without listing. */
   initial?: VersionedList<T>;
   /** Page size of the informer's own lists. */
@@ -187,6 +189,7 @@ export class Informer<T extends KubeObject> {
       ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
       ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
       ...(this.opts.listPage ? { limit: this.opts.listPage } : {}),
+      ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
     };
     const list = await this.client.listVersioned<T>(this.type, listOpts);
     this.stats.lists++;
@@ -224,6 +227,7 @@ export class Informer<T extends KubeObject> {
         ...(this.opts.namespace !== undefined ? { namespace: this.opts.namespace } : {}),
         ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
         ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
+        ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
         resourceVersion: this.resourceVersion!,
         allowWatchBookmarks: true,
         timeoutSeconds: this.opts.timeoutSeconds?.() ?? 300 + Math.floor((this.opts.random ?? Math.random)() * 300),

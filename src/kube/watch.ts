@@ -25,6 +25,8 @@ export interface WatchOptions {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /** Events carry PartialObjectMetadata (each object's metadata only). */
+  metadataOnly?: boolean;
   /** Watch changes after this resourceVersion (from a list or the last event seen). */
   resourceVersion: string;
   /** Ask for BOOKMARK events: the resourceVersion moves on even when no watched object changes. */

@@ -10,6 +10,7 @@ import { Annotations, CACERTS } from '../istio/names.js';
 import { bundleDigest, bundleFromSecret } from '../istio/secret-bundle.js';
 import type { KubeClient } from '../kube/client.js';
 import { KubeApiError, KubeTransportError } from '../kube/errors.js';
+import type { WatchedReads } from '../kube/watched-reads.js';
 import { Resources, type Secret } from '../kube/resources.js';
 import type { ProxyReader } from '../proxies/read.js';
 import { planChange } from '../replace/plan.js';
@@ -22,6 +23,8 @@ import type { ClusterStep, Delivery, GateName, RotationPlan } from './plan.js';
 
 export interface ClusterHandle {
   client: KubeClient;
+  /** What gates read, served from watches: a gate is checked again when something it reads changed. */
+  reads?: WatchedReads;
   /** Rollout-restarts (istiod first, then gateways, then sidecar workloads for 'all') and waits; returns rollouts. */
   restart(scope: 'control-plane' | 'all'): Promise<number>;
   /** Reads proxies through pods/exec; null when not available. */
@@ -36,7 +39,11 @@ export interface ExecuteOptions {
   kubeletSyncMs: number;
   /** How long a push may take to reach every proxy before rotate restarts the ones it cannot read. */
   pushWaitMs: number;
-  /** Poll interval of gates. */
+  /**
+   * Least time between two checks of a gate that reads proxies (pods/exec), and how often a gate looks again when
+   * what it waits for is not visible in the API (a push) or its reads are not watched; also how often deadlines are
+   * looked at. Other gates are checked again only when a watched object changed.
+   */
   pollMs: number;
 }
 
@@ -161,14 +168,28 @@ class Executor {
   }
 
   private async waitGate(gate: Gate, step: ClusterStep, deadline: number, quiet = false): Promise<GateResult> {
+    const reads = handleOf(this.deps, step.context).reads;
     for (;;) {
+      const seen = reads?.changes() ?? 0;
+      const checkedAt = this.deps.now().getTime();
       const last = await gate.check();
       if (last.passed || this.deps.now().getTime() >= deadline) return last;
       if (!quiet)
         this.deps.notice(
           `  waiting on ${step.context}: ${gate.name}: ${last.waitingFor.length} left (${last.waitingFor[0] ?? ''})`,
         );
-      await this.deps.sleep(Math.min(this.opts.pollMs, Math.max(100, deadline - this.deps.now().getTime())));
+      const left = () => Math.max(100, deadline - this.deps.now().getTime());
+      // Without watches, or when what is missing is not in the API: look again after pollMs, as a poll.
+      if (!reads || reads.polling() || last.reread) {
+        await this.deps.sleep(Math.min(this.opts.pollMs, left()));
+        continue;
+      }
+      // Else wait for a change in what the gate reads; ticks only look at the deadline (no request, no judging).
+      while (reads.changes() === seen && this.deps.now().getTime() < deadline)
+        await Promise.race([reads.changed(seen), this.deps.sleep(Math.min(this.opts.pollMs, left()))]);
+      // A gate that reads proxies through pods/exec is not read more often than every pollMs (a rollout is a burst).
+      const since = this.deps.now().getTime() - checkedAt;
+      if (gate.readsProxies && since < this.opts.pollMs) await this.deps.sleep(this.opts.pollMs - since);
     }
   }
 
@@ -195,7 +216,8 @@ class Executor {
   private async settle(step: ClusterStep, writtenAt: Date, report: ClusterReport): Promise<void> {
     const h = handleOf(this.deps, step.context);
     let since = nextSecond(writtenAt);
-    const ctx = { client: h.client, reader: h.reader, scope: h.scope, expect: step.expect, since: () => since };
+    const reads = h.reads ?? h.client;
+    const ctx = { client: reads, reader: h.reader, scope: h.scope, expect: step.expect, since: () => since };
     const gate = (name: GateName) => makeGate(name, { ...ctx, now: () => this.deps.now() });
     const pass = async (name: GateName, deadlineMs?: number): Promise<GateResult> => {
       const g = gate(name);

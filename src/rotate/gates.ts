@@ -1,6 +1,8 @@
 /**
  * Gates between rotation phases: small named objects, each saying what it waits for and, when checked, what is
  * still missing and how it judged (proxy truth read through pods/exec, or pod start time where it cannot read).
+ * Gates read through the context's client; the executor gives them one served from watches (kube/watched-reads.ts),
+ * so checking again costs no list request, and waits for a watched change (or `reread`) before it checks again.
  */
 import type { KubeClient } from '../kube/client.js';
 import { Resources, type ConfigMap, type KubeObject, type Pod } from '../kube/resources.js';
@@ -23,12 +25,19 @@ export interface GateResult {
   unreadable?: number;
   /** Every proxy this gate passed was read through pods/exec (none judged by start time). */
   allRead?: boolean;
+  /**
+   * What is missing can change with no object in the API changing (a proxy read holding old certificates gets new
+   * ones by push, or its agent answers later): look again on a timer, not only when a watched object changes.
+   */
+  reread?: boolean;
 }
 
 export interface Gate {
   readonly name: GateName;
   /** What the gate waits for, in a sentence. */
   readonly waitsFor: string;
+  /** Whether a check reads proxies through pods/exec (then checks are spaced out). */
+  readonly readsProxies?: boolean;
   check(): Promise<GateResult>;
 }
 
@@ -160,6 +169,7 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
   return {
     name,
     waitsFor,
+    readsProxies: c.reader !== null,
     async check() {
       const pods = await gatedPods(c);
       const since = c.since().getTime();
@@ -177,6 +187,7 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
       const waiting: string[] = [];
       let read = 0;
       let byStart = 0;
+      let readButWaiting = 0; // waiting on what a proxy holds, or on an agent that did not answer
       let proof: string | null = null;
       const reasons = new Set<string>();
       todo.forEach((p, i) => {
@@ -186,6 +197,7 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
           read++;
           everRead++;
           const miss = judge(r);
+          if (miss) readButWaiting++;
           if (miss) waiting.push(`${id}: ${miss}`);
           else passed.add(p.metadata.uid ?? id);
           if (prove && !proof && !prove(r)) proof = id;
@@ -196,7 +208,11 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
         reasons.add(r?.forbidden ? 'pods/exec forbidden' : (r?.error ?? 'unreadable').slice(0, 80));
         const created = Date.parse(p.metadata.creationTimestamp ?? '');
         if (created >= since) passed.add(p.metadata.uid ?? id);
-        else waiting.push(`${id}: could not be read and started before the phase took effect`);
+        else {
+          waiting.push(`${id}: could not be read and started before the phase took effect`);
+          // An agent that did not answer may answer later; pods/exec forbidden stays forbidden.
+          if (!r?.forbidden) readButWaiting++;
+        }
       });
       const parts = [`${pods.length} sidecar pod(s)`];
       if (read) parts.push(`${read} read through pods/exec`);
@@ -213,6 +229,9 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
         evidence: parts.join(', '),
         unreadable: byStart,
         allRead: everByStart === 0 && everRead > 0,
+        // A pod judged by its start time changes only with the pods (watched); what a proxy holds, or whether its
+        // agent answers, can change by itself.
+        reread: readButWaiting > 0,
       };
     },
   };
@@ -248,6 +267,7 @@ export function verifyPassesGate(c: GateContext): Gate {
   return {
     name: 'verify-passes',
     waitsFor: `kubectl istio-ca verify${c.reader ? ' --proxies' : ''} passes`,
+    readsProxies: c.reader !== null,
     async check() {
       const now = c.now();
       const scoped = podNamespaces(c.scope);
@@ -267,6 +287,7 @@ export function verifyPassesGate(c: GateContext): Gate {
       const failed = result.checks.filter((x) => x.status === 'fail');
       return {
         passed: result.passed,
+        reread: failed.some((x) => x.id.startsWith('proxies.')),
         waitingFor: failed.map(
           (x) => `${x.id}: ${x.message}${x.items?.length ? ` (${x.items.slice(0, MAX_LISTED).join(', ')})` : ''}`,
         ),

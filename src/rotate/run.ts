@@ -12,6 +12,7 @@ import { runBackup } from '../backup/run.js';
 import { CACERTS } from '../istio/names.js';
 import { bundleFromSecret, pemFingerprints, rootFileOf } from '../istio/secret-bundle.js';
 import type { WatchClient } from '../kube/watch.js';
+import { WatchedReads } from '../kube/watched-reads.js';
 import { Resources, type Secret } from '../kube/resources.js';
 import type { ProxyReader } from '../proxies/read.js';
 import { loadValidBundle } from '../replace/run.js';
@@ -151,6 +152,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     inputs.push(state.input);
     handles.set(ctx, {
       client: cluster.client,
+      reads: new WatchedReads(cluster.client, { sleep: deps.sleep }),
       reader: cluster.reader,
       scope: state.scope,
       restart: (scope) => cluster.restart(scope, state.scope.ungated),
@@ -188,6 +190,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     return result;
   }
   for (const n of plan.attention) deps.notice(`needs attention: ${n}`);
+  const stopWatches = () => Promise.all([...handles.values()].map((h) => h.reads?.stop()));
   result.phases = await executePlan(
     plan,
     {
@@ -205,7 +208,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
       backup: async (client) =>
         (await runBackup(client, { outDir: opts.backupDir, namespace: opts.namespace }, deps.now())).path,
     },
-  );
+  ).finally(stopWatches);
   const roots = await Promise.all(
     deps.clusters.map(async (c) => {
       const sec = await c.client.get<Secret>(Resources.secrets, opts.namespace, CACERTS);

@@ -387,6 +387,18 @@ export class FakeKube implements WatchClient {
         (opts.namespace === undefined || o.metadata.namespace === opts.namespace) &&
         labelTest(o.metadata.labels ?? {}) &&
         fieldTest(o);
+      // A metadata-only watch (PartialObjectMetadata) carries each object's metadata only, as the API server sends.
+      const shaped = (e: WatchEvent): WatchEvent<T> =>
+        (opts.metadataOnly && e.type !== 'BOOKMARK' && e.type !== 'ERROR'
+          ? {
+              type: e.type,
+              object: {
+                apiVersion: 'meta.k8s.io/v1',
+                kind: 'PartialObjectMetadata',
+                metadata: clone(e.object.metadata),
+              },
+            }
+          : clone(e)) as WatchEvent<T>;
       const gone = from < this.compactedRv;
       if (gone && this.goneAs === 'http')
         throw new KubeApiError(410, 'Expired', 'too old resource version', 'watch', type.plural, opts.namespace);
@@ -405,7 +417,7 @@ export class FakeKube implements WatchClient {
             queueMicrotask(() => {
               flushing = false;
               if (!this.live.has(w)) return;
-              for (const e of w.queue.splice(0)) onEvent(clone(e) as WatchEvent<T>);
+              for (const e of w.queue.splice(0)) onEvent(shaped(e));
             });
           },
           end: (error) => {
@@ -413,7 +425,7 @@ export class FakeKube implements WatchClient {
             // Events already queued reach the client before the stream ends, as bytes in flight would.
             queueMicrotask(() => {
               const batch = w.queue.splice(0);
-              if (!stopped) for (const e of batch) onEvent(clone(e) as WatchEvent<T>);
+              if (!stopped) for (const e of batch) onEvent(shaped(e));
               if (error && !stopped) reject(error);
               else resolve();
             });

@@ -21,6 +21,8 @@ export interface FakeMeshOptions {
   multiRoot?: boolean;
   image?: string;
   workloads?: number;
+  /** istiod's namespace controller writes istio-ca-root-cert this long after a reload (default: at once). */
+  publishDelayMs?: number;
 }
 
 const enc = (b: BundleData) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toString('base64')]));
@@ -39,6 +41,8 @@ export class FakeMesh {
   /** istiod's loaded CA: root file and signer fingerprint. */
   loaded: { roots: Buffer; signer: string };
   private generation = 0;
+  /** When a late publish (publishDelayMs) is due, epoch ms. */
+  private publishAt: number | null = null;
 
   constructor(readonly opts: FakeMeshOptions) {
     this.kube = new FakeKube({ now: this.clock.now });
@@ -75,6 +79,11 @@ export class FakeMesh {
     }
     this.publish();
     this.replaceSidecars();
+    this.clock.onAdvance((now) => {
+      if (this.publishAt === null || now < this.publishAt) return;
+      this.publishAt = null;
+      this.publish();
+    });
     this.kube.onWrite((type, stored) => {
       if (type.plural !== 'secrets' || stored.metadata.name !== 'cacerts') return;
       this.reload(bundleFromSecret(stored as Secret));
@@ -99,7 +108,8 @@ export class FakeMesh {
     const certFile = b['ca-cert.pem'] ?? b['tls.crt'];
     const rootsChanged = !roots.equals(this.loaded.roots);
     this.loaded = { roots, signer: pemFingerprints(certFile)[0] ?? '' };
-    this.publish();
+    if (this.opts.publishDelayMs) this.publishAt = this.clock.now().getTime() + this.opts.publishDelayMs;
+    else this.publish();
     if (this.opts.push && rootsChanged && this.opts.pushReaches !== false) {
       const fps = [...new Set(pemFingerprints(roots))];
       for (const p of this.proxies.values()) {
