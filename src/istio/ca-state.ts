@@ -21,7 +21,8 @@ export interface CaState {
   multiRoot: boolean | null;
 }
 
-function istiodEnv(d: Workload): Map<string, string> {
+/** The literal env values of an istiod Deployment's discovery container. */
+export function istiodEnv(d: Workload): Map<string, string> {
   const env = new Map<string, string>();
   const c =
     d.spec?.template?.spec?.containers?.find((x) => x.name === 'discovery') ?? d.spec?.template?.spec?.containers?.[0];

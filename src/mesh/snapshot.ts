@@ -4,7 +4,13 @@
  */
 import type { BundleData } from '../ca/bundle.js';
 import { validateBundle, type BundleReport } from '../ca/validate.js';
-import { readCaState, type CaState } from '../istio/ca-state.js';
+import { istiodEnv, readCaState, type CaState } from '../istio/ca-state.js';
+import {
+  readTrustBundle,
+  rootPublication,
+  type PublishedTrustBundle,
+  type RootPublication,
+} from '../istio/root-publication.js';
 import {
   Annotations,
   EXCLUDED_NAMESPACES,
@@ -59,6 +65,10 @@ export interface MeshSnapshot {
   namespaces: string[];
   /** namespace -> root fingerprints in its istio-ca-root-cert; absent when the ConfigMap is missing. */
   rootConfigMaps: Map<string, string[]>;
+  /** Where istiod publishes roots for workloads: ConfigMaps, or a ClusterTrustBundle (ENABLE_CLUSTER_TRUST_BUNDLE_API). */
+  rootPublication: RootPublication;
+  /** The ClusterTrustBundle read when istiod publishes there; null when it does not exist or is not used. */
+  trustBundle: PublishedTrustBundle | null;
   sidecarPods: SidecarPod[];
   skipped: string[];
 }
@@ -127,8 +137,10 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
       ? Promise.all(scoped.map((ns) => client.list<T>(type, { ...extra, namespace: ns }))).then((x) => x.flat())
       : client.list<T>(type, extra);
 
-  const [ca, istiodPods, nsObjects, configMaps, pods] = await Promise.all([
-    readCaState(client, opts.istioNamespace),
+  const ca = await readCaState(client, opts.istioNamespace);
+  const publication = rootPublication(ca.istiodDeployments.map(istiodEnv));
+  const inTrustBundle = publication.kind === 'ClusterTrustBundle';
+  const [istiodPods, nsObjects, configMaps, pods, trustBundle] = await Promise.all([
     tolerant(
       'istiod pods',
       skipped,
@@ -136,13 +148,24 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
       [],
     ),
     tolerant('namespaces', skipped, () => client.list<KubeObject>(Resources.namespaces, { metadataOnly: true }), []),
-    tolerant(
-      'istio-ca-root-cert ConfigMaps',
-      skipped,
-      () => listIn<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
-      [],
-    ),
+    // istiod with ENABLE_CLUSTER_TRUST_BUNDLE_API writes no ConfigMap: nothing to list then.
+    inTrustBundle
+      ? Promise.resolve([] as ConfigMap[])
+      : tolerant(
+          'istio-ca-root-cert ConfigMaps',
+          skipped,
+          () => listIn<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
+          [],
+        ),
     tolerant('pods', skipped, () => listIn<KubeObject>(Resources.pods, { metadataOnly: true }), []),
+    inTrustBundle
+      ? tolerant(
+          `ClusterTrustBundle ${publication.name}`,
+          skipped,
+          () => readTrustBundle(client, publication.name),
+          null,
+        )
+      : Promise.resolve(null),
   ]);
   if (!ca.secretsReadable)
     skipped.push(`secrets in ${opts.istioNamespace}: forbidden (get secrets): the CA bundle itself was not read`);
@@ -203,6 +226,8 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
     istiodPods,
     namespaces,
     rootConfigMaps,
+    rootPublication: publication,
+    trustBundle,
     sidecarPods,
     skipped,
   };

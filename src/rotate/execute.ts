@@ -81,7 +81,7 @@ export interface PhaseReport {
   clusters: ClusterReport[];
 }
 
-const PRE_GATES: GateName[] = ['istiod-ready', 'namespaces-trust'];
+const PRE_GATES: GateName[] = ['istiod-ready', 'namespaces-trust', 'cluster-trust-bundle'];
 /**
  * The first whole second after `d`. creationTimestamp has second precision: a pod that shows this second or a
  * later one was created after `d`; one created in the same second as `d` is judged as created before (safe side).

@@ -33,6 +33,8 @@ export interface MeshFacts {
   attention: string[];
   /** The controller that owns cacerts and would revert a write (label or annotation that says so), or null. */
   cacertsOwner: string | null;
+  /** The ClusterTrustBundle istiod publishes roots in (ENABLE_CLUSTER_TRUST_BUNDLE_API), null for ConfigMaps. */
+  trustBundle?: string | null;
   /** Mesh shapes the gates adapt to (discoverySelectors, renamed ConfigMap, revisions), said in the plan. */
   notes: string[];
 }

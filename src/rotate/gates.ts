@@ -14,6 +14,7 @@ import { podHasSidecar, podWorkload } from '../restart/targets.js';
 import { podReady, runChecks, summarize } from '../verify/checks.js';
 import { proxyChecks } from '../verify/proxies.js';
 import type { ExpectedProxies, GateName } from './plan.js';
+import { clusterTrustBundleGate } from './trust-bundle-gate.js';
 
 export interface GateResult {
   passed: boolean;
@@ -46,6 +47,8 @@ export interface GateScope {
   istioNamespace: string;
   /** istio-ca-root-cert, or PILOT_CA_CERT_CONFIGMAP. */
   configMap: string;
+  /** The ClusterTrustBundle istiod publishes roots in instead of ConfigMaps (ENABLE_CLUSTER_TRUST_BUNDLE_API). */
+  trustBundle?: string | null;
   /** Namespaces istiod's discoverySelectors select; null when istiod selects every namespace. */
   namespaces: string[] | null;
   /** Namespaces whose sidecars the rotation restarts and gates (-n), null for all. */
@@ -300,6 +303,7 @@ export function verifyPassesGate(c: GateContext): Gate {
 const FACTORIES: Record<GateName, (c: GateContext) => Gate> = {
   'istiod-ready': istiodReadyGate,
   'namespaces-trust': namespacesTrustGate,
+  'cluster-trust-bundle': clusterTrustBundleGate,
   'proxies-trust': proxiesTrustGate,
   'proxies-signed-by': proxiesSignedByGate,
   'verify-passes': verifyPassesGate,

@@ -12,7 +12,13 @@ import { fileOf, sameBundle } from './layout.js';
 import { switchSignerRoots, rootTransitionAccepted, trustBothRoots, withRoots } from './phases.js';
 import { needsByteRule, precheck, type Refusal } from './prechecks.js';
 
-export type GateName = 'istiod-ready' | 'namespaces-trust' | 'proxies-trust' | 'proxies-signed-by' | 'verify-passes';
+export type GateName =
+  | 'istiod-ready'
+  | 'namespaces-trust'
+  | 'cluster-trust-bundle'
+  | 'proxies-trust'
+  | 'proxies-signed-by'
+  | 'verify-passes';
 
 /** How proxies come to hold what a phase expects. */
 export type Delivery = 'restart' | 'restart-control-plane' | 'push' | 'none';
@@ -249,6 +255,9 @@ function planCluster(input: ClusterInput, opts: PlanOptions, refusals: Refusal[]
     );
   const delivery: Delivery = everyProxyPushed && push.total > 0 ? 'push' : 'restart';
   const draftList = drafts(kind, input, opts.proxyUpdate === 'push' ? 'push' : delivery);
+  // With ENABLE_CLUSTER_TRUST_BUNDLE_API istiod writes no ConfigMap: its ClusterTrustBundle is where roots show up.
+  if (input.mesh.trustBundle)
+    for (const d of draftList) d.gates = d.gates.map((g) => (g === 'namespaces-trust' ? 'cluster-trust-bundle' : g));
   const phases = draftList.map((d) => d.phase);
   const status = statuses(
     phases,

@@ -8,6 +8,7 @@ import { OperationError, RefusedError } from '../errors.js';
 import { readCaState } from '../istio/ca-state.js';
 import { meshConfigFacts, podXdsAgent, selects, type MeshConfigFacts } from '../istio/mesh-config.js';
 import { Annotations, ROOT_CERT_CONFIGMAP } from '../istio/names.js';
+import { CLUSTER_TRUST_BUNDLE_ENV, mixedPublication, rootPublication } from '../istio/root-publication.js';
 import { managingController } from '../istio/ownership.js';
 import { bundleFromSecret } from '../istio/secret-bundle.js';
 import type { KubeClient } from '../kube/client.js';
@@ -94,6 +95,8 @@ export async function readClusterState(
   const istiods = state.istiodDeployments.map(istiodFacts);
   const envs = state.istiodDeployments.map(discoveryEnv);
   const configMap = envs.map((e) => e.get('PILOT_CA_CERT_CONFIGMAP')).find((v) => v) ?? ROOT_CERT_CONFIGMAP;
+  const publication = rootPublication(envs);
+  const trustBundle = publication.kind === 'ClusterTrustBundle' ? publication.name : null;
 
   const [configs, nsObjects, inventory] = await Promise.all([
     meshConfigs(client, ns, istiods.length ? istiods.map((i) => i.revision) : [null]),
@@ -138,7 +141,18 @@ export async function readClusterState(
 
   const notes: string[] = [];
   if (selected) notes.push(`discoverySelectors: gates look at the ${selected.length} namespaces istiod selects`);
-  if (configMap !== ROOT_CERT_CONFIGMAP) notes.push(`PILOT_CA_CERT_CONFIGMAP: istiod publishes roots as ${configMap}`);
+  if (trustBundle)
+    notes.push(
+      `${CLUSTER_TRUST_BUNDLE_ENV}: istiod publishes roots in ClusterTrustBundle ${trustBundle}, not in ConfigMaps: ` +
+        'gates read it',
+    );
+  else if (configMap !== ROOT_CERT_CONFIGMAP)
+    notes.push(`PILOT_CA_CERT_CONFIGMAP: istiod publishes roots as ${configMap}`);
+  if (mixedPublication(envs))
+    attention.push(
+      `only some istiod revisions run with ${CLUSTER_TRUST_BUNDLE_ENV}=true: the elected one decides whether ` +
+        'ConfigMaps or the ClusterTrustBundle are kept current; pods mounting the other keep stale roots',
+    );
   if (istiods.length > 1) notes.push(`${istiods.length} istiod Deployments (revisions): each is restarted and gated`);
 
   const mesh: MeshFacts = {
@@ -152,6 +166,7 @@ export async function readClusterState(
     },
     attention,
     cacertsOwner: state.externalReason ?? (state.cacerts ? managingController(state.cacerts) : null),
+    trustBundle,
     notes,
   };
   const input: ClusterInput = {
@@ -166,5 +181,8 @@ export async function readClusterState(
     mesh,
   };
   const workloadNamespaces = opts.namespaces ?? null;
-  return { input, scope: { istioNamespace: ns, configMap, namespaces: selected, workloadNamespaces, ungated } };
+  return {
+    input,
+    scope: { istioNamespace: ns, configMap, trustBundle, namespaces: selected, workloadNamespaces, ungated },
+  };
 }

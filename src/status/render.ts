@@ -75,6 +75,16 @@ export function renderStatus(r: StatusResult, style: Style): string {
     });
     out += '\n' + renderTable(head, rows, style) + '\n';
   }
+  if (r.rootsPublishedIn.kind === 'ClusterTrustBundle')
+    out += line(
+      'roots published in',
+      `ClusterTrustBundle ${r.rootsPublishedIn.name} (ENABLE_CLUSTER_TRUST_BUNDLE_API), ` +
+        (r.rootsPublishedIn.inSync === null
+          ? 'not compared'
+          : r.rootsPublishedIn.inSync
+            ? 'holds every root'
+            : style.bad('lacks a root of the CA')),
+    );
   out += line(
     'namespaces in sync',
     `${r.namespaces.inSync} of ${r.namespaces.total}${r.namespaces.outOfSync.length ? ` (out of sync: ${r.namespaces.outOfSync.slice(0, 8).join(', ')}${r.namespaces.outOfSync.length > 8 ? ', …' : ''})` : ''}`,

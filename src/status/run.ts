@@ -27,6 +27,11 @@ export interface StatusResult {
   multiRootMesh: boolean | null;
   certificates: StatusCertificate[];
   namespaces: { inSync: number; total: number; outOfSync: string[] };
+  /**
+   * Where istiod publishes roots for sidecars: a ConfigMap in every namespace, or one ClusterTrustBundle
+   * (ENABLE_CLUSTER_TRUST_BUNDLE_API); inSync: it holds every root of the CA (null when not known).
+   */
+  rootsPublishedIn: { kind: 'ConfigMap' | 'ClusterTrustBundle'; name: string; inSync: boolean | null };
   workloadsAwaitingRestart: { workloads: number; pods: number; items: string[] };
   istiodPods: { name: string; ready: boolean; startedAt: string | null; ageSeconds: number | null }[];
   lastReplacement: LastChange;
@@ -72,6 +77,20 @@ export function deriveStatus(s: MeshSnapshot, now: Date): StatusResult {
       inSync: s.referenceRoots.length ? sync.inSync.length : 0,
       total: s.namespaces.length,
       outOfSync: [...sync.missingConfigMap, ...sync.missingRoots].sort(),
+    },
+    rootsPublishedIn: {
+      kind: s.rootPublication.kind,
+      name: s.rootPublication.name,
+      inSync:
+        s.rootPublication.kind === 'ClusterTrustBundle'
+          ? s.trustBundle && s.referenceRoots.length
+            ? s.referenceRoots.every((f) => s.trustBundle!.roots.includes(f))
+            : s.referenceRoots.length
+              ? false
+              : null
+          : s.referenceRoots.length
+            ? sync.inSync.length === s.namespaces.length
+            : null,
     },
     workloadsAwaitingRestart: {
       workloads: stale.size,

@@ -87,7 +87,15 @@ export function staleWorkloads(s: MeshSnapshot): Map<string, SidecarPod[]> {
   return out;
 }
 
-/** Namespaces whose istio-ca-root-cert lacks a reference root, lacks all of them, or is missing. */
+/**
+ * The roots a namespace's pods mount: its istio-ca-root-cert, or, when istiod publishes a ClusterTrustBundle instead
+ * (ENABLE_CLUSTER_TRUST_BUNDLE_API), that one bundle in every namespace; undefined when there is none.
+ */
+function mountedRoots(s: MeshSnapshot, ns: string): string[] | undefined {
+  return s.rootPublication.kind === 'ClusterTrustBundle' ? s.trustBundle?.roots : s.rootConfigMaps.get(ns);
+}
+
+/** Namespaces whose istio-ca-root-cert (or ClusterTrustBundle) lacks a reference root, lacks all of them, or is missing. */
 export function namespaceSync(s: MeshSnapshot): {
   inSync: string[];
   missingConfigMap: string[];
@@ -101,7 +109,7 @@ export function namespaceSync(s: MeshSnapshot): {
     onlyOldRoots: [] as string[],
   };
   for (const ns of s.namespaces) {
-    const roots = s.rootConfigMaps.get(ns);
+    const roots = mountedRoots(s, ns);
     if (!roots) r.missingConfigMap.push(ns);
     else if (s.referenceRoots.every((f) => roots.includes(f))) r.inSync.push(ns);
     else {
@@ -266,7 +274,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
   }
 
   // Trust distribution
-  if (s.referenceRoots.length === 0) {
+  if (s.rootPublication.kind === 'ClusterTrustBundle') {
+    for (const c of trustBundleChecks(s)) add(c);
+  } else if (s.referenceRoots.length === 0) {
     add({
       id: 'namespaces.roots',
       category: 'trust',
@@ -376,6 +386,73 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
     checks,
     skipped: s.skipped,
   });
+}
+
+/**
+ * With ENABLE_CLUSTER_TRUST_BUNDLE_API istiod publishes its roots in one ClusterTrustBundle and no ConfigMap: check
+ * that bundle holds every root of the CA (trust-bundle.roots) and not only removed ones (trust-bundle.removed-root).
+ */
+function trustBundleChecks(s: MeshSnapshot): Check[] {
+  const name = s.rootPublication.name;
+  const where = `ClusterTrustBundle ${name}`;
+  const base = { category: 'trust' };
+  if (s.referenceRoots.length === 0)
+    return [
+      { ...base, id: 'trust-bundle.roots', status: 'skip', message: `no reference roots to compare ${where} with` },
+    ];
+  if (s.skipped.some((x) => x.startsWith(where)))
+    return [
+      {
+        ...base,
+        id: 'trust-bundle.roots',
+        status: 'skip',
+        message: `cannot read ${where}`,
+        hint: 'verify needs get on clustertrustbundles.certificates.k8s.io',
+      },
+    ];
+  const b = s.trustBundle;
+  if (!b)
+    return [
+      {
+        ...base,
+        id: 'trust-bundle.roots',
+        status: 'fail',
+        message: `no ${where}: istiod runs with ENABLE_CLUSTER_TRUST_BUNDLE_API=true, so sidecars mount their roots from it`,
+        hint:
+          'check the istiod logs and that the cluster serves certificates.k8s.io ClusterTrustBundles and istiod may ' +
+          `create them (attest on signer ${s.rootPublication.kind === 'ClusterTrustBundle' ? s.rootPublication.signerName : ''})`,
+      },
+    ];
+  const lacks = s.referenceRoots.filter((f) => !b.roots.includes(f));
+  const onlyOld = !s.referenceRoots.some((f) => b.roots.includes(f));
+  return [
+    lacks.length
+      ? {
+          ...base,
+          id: 'trust-bundle.roots',
+          status: 'fail',
+          message: `${where} (${b.apiVersion}) lacks ${lacks.length} root(s) of ${s.referenceSource}`,
+          hint: 'istiod rewrites it when its CA bundle changes: check that istiod reloaded (kubectl istio-ca restart --control-plane-only) and its logs',
+          items: lacks.map(short),
+        }
+      : {
+          ...base,
+          id: 'trust-bundle.roots',
+          status: 'ok',
+          message:
+            `${where} (${b.apiVersion}) holds every root of ${s.referenceSource}; istiod writes no ` +
+            'istio-ca-root-cert ConfigMap with ENABLE_CLUSTER_TRUST_BUNDLE_API=true',
+        },
+    onlyOld
+      ? {
+          ...base,
+          id: 'trust-bundle.removed-root',
+          status: 'fail',
+          message: `${where} still trusts only a root that is no longer in the CA bundle`,
+          hint: "sidecars cannot verify istiod's new certificate: restart istiod so it rewrites the ClusterTrustBundle",
+        }
+      : { ...base, id: 'trust-bundle.removed-root', status: 'ok', message: `${where} trusts a current root` },
+  ];
 }
 
 /** Counts checks by status; verify passes when none failed. */

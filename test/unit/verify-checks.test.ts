@@ -79,6 +79,8 @@ function snapshot(over: Partial<MeshSnapshot> = {}): MeshSnapshot {
       ['app', [B]],
       ['istio-system', [B]],
     ]),
+    rootPublication: { kind: 'ConfigMap', name: 'istio-ca-root-cert' },
+    trustBundle: null,
     sidecarPods: [{ namespace: 'app', name: 'web-1', createdAt: '2026-11-28T11:00:00Z', owner: 'Deployment/web' }],
     skipped: [],
     ...over,

@@ -112,10 +112,11 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
   };
   const deployment = () => client.get<Workload>(Resources.deployments, opts.namespace, 'istiod');
   const templateOf = async () => JSON.stringify((await deployment())?.spec?.template ?? {});
-  const multiRootOf = async () =>
+  /** A literal env value of the Deployment's discovery container: what istiod's pod would get. */
+  const envOf = async (name: string) =>
     (await deployment())?.spec?.template?.spec?.containers
       ?.find((c) => c.name === 'discovery')
-      ?.env?.find((e) => e.name === 'ISTIO_MULTIROOT_MESH')?.value === 'true';
+      ?.env?.find((e) => e.name === name)?.value;
 
   // Mount as at pod start.
   let mounted = await readSecret();
@@ -126,8 +127,11 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
   let child: ChildProcess | null = null;
   let restarts = 0;
   const start = async () => {
-    const multiRoot = await multiRootOf();
-    logStream.write(`\n=== istiod start ${new Date().toISOString()} (ISTIO_MULTIROOT_MESH=${multiRoot}) ===\n`);
+    const multiRoot = (await envOf('ISTIO_MULTIROOT_MESH')) === 'true';
+    // ENABLE_CLUSTER_TRUST_BUNDLE_API: istiod publishes its roots as a ClusterTrustBundle instead of ConfigMaps.
+    const trustBundles = (await envOf('ENABLE_CLUSTER_TRUST_BUNDLE_API')) === 'true';
+    const shape = trustBundles ? ', ENABLE_CLUSTER_TRUST_BUNDLE_API=true' : '';
+    logStream.write(`\n=== istiod start ${new Date().toISOString()} (ISTIO_MULTIROOT_MESH=${multiRoot}${shape}) ===\n`);
     child = spawn(
       bin,
       [
@@ -155,6 +159,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
           CLUSTER_ID: 'Kubernetes',
           ROOT_CA_DIR: rootCaDir,
           ISTIO_MULTIROOT_MESH: multiRoot ? 'true' : 'false',
+          ENABLE_CLUSTER_TRUST_BUNDLE_API: trustBundles ? 'true' : 'false',
           ENABLE_LEADER_ELECTION: 'false',
           PILOT_CERT_PROVIDER: 'istiod',
           INJECTION_WEBHOOK_CONFIG_NAME: '',

@@ -81,6 +81,8 @@ export interface SidecarKubeletOptions {
   mountDelayMs?: number;
   /** Extra env for every agent. */
   agentEnv?: Record<string, string>;
+  /** Also mount roots from ClusterTrustBundles for pods that project one (the API must be served). */
+  clusterTrustBundles?: boolean;
   stateDir?: string;
   kubeconfig?: string;
 }
@@ -131,6 +133,7 @@ export async function startSidecarKubelet(opts: SidecarKubeletOptions): Promise<
     '--mount-delay',
     `${opts.mountDelayMs ?? 1500}ms`,
     ...Object.entries(opts.agentEnv ?? {}).flatMap(([k, v]) => ['--agent-env', `${k}=${v}`]),
+    ...(opts.clusterTrustBundles ? ['--cluster-trust-bundles'] : []),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(logStream, { end: false });
@@ -245,7 +248,13 @@ export async function startProbe(podsDir: string, outDir: string): Promise<MeshP
  * restart; ISTIO_MULTIROOT_MESH in its env is what the real istiod gets) and the mesh config, and the injected
  * namespaces for real workloads.
  */
-export function controlPlaneManifest(ns: string, workloadNamespaces: string[]): string {
+export function controlPlaneManifest(
+  ns: string,
+  workloadNamespaces: string[],
+  opts: { clusterTrustBundle?: boolean; multiRoot?: boolean; image?: string } = {},
+): string {
+  const env = [{ name: 'ISTIO_MULTIROOT_MESH', value: opts.multiRoot ? 'true' : 'false' }];
+  if (opts.clusterTrustBundle) env.push({ name: 'ENABLE_CLUSTER_TRUST_BUNDLE_API', value: 'true' });
   const items = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
     ...workloadNamespaces.map((name) => ({
@@ -274,9 +283,9 @@ export function controlPlaneManifest(ns: string, workloadNamespaces: string[]): 
             containers: [
               {
                 name: 'discovery',
-                image: 'docker.io/istio/pilot:1.28.0',
+                image: opts.image ?? 'docker.io/istio/pilot:1.28.0',
                 args: ['discovery'],
-                env: [{ name: 'ISTIO_MULTIROOT_MESH', value: 'false' }],
+                env,
                 volumeMounts: [{ name: 'cacerts', mountPath: '/etc/cacerts', readOnly: true }],
               },
             ],
@@ -294,7 +303,15 @@ export interface RealWorkload {
   /** Deployment and ServiceAccount name. */
   name: string;
   replicas?: number;
+  /**
+   * Mount root-cert.pem from istiod's ClusterTrustBundle (a projected volume, as Istio's injection template does with
+   * ENABLE_CLUSTER_TRUST_BUNDLE_API) instead of the namespace's istio-ca-root-cert ConfigMap.
+   */
+  clusterTrustBundle?: boolean;
 }
+
+/** The ClusterTrustBundle istiod writes with ENABLE_CLUSTER_TRUST_BUNDLE_API (pilot/pkg/config/kube/clustertrustbundle). */
+export const ISTIOD_TRUST_BUNDLE = 'istio.io:istiod-ca:root-cert';
 
 /**
  * Deployments whose pods get a real agent: container istio-proxy (and app), annotation sidecar.istio.io/status as
@@ -324,6 +341,18 @@ export function realWorkloadsManifest(workloads: RealWorkload[]): string {
               { name: 'app', image: 'registry.k8s.io/pause:3.10' },
               { name: 'istio-proxy', image: 'docker.io/istio/proxyv2:1.28.0', args: ['proxy', 'sidecar'] },
             ],
+            ...(w.clusterTrustBundle
+              ? {
+                  volumes: [
+                    {
+                      name: 'istiod-ca-cert',
+                      projected: {
+                        sources: [{ clusterTrustBundle: { name: ISTIOD_TRUST_BUNDLE, path: 'root-cert.pem' } }],
+                      },
+                    },
+                  ],
+                }
+              : {}),
           },
         },
       },

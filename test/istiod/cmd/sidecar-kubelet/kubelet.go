@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	certificatesv1beta1 "k8s.io/api/certificates/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -31,7 +32,7 @@ type kubelet struct {
 
 	mu        sync.Mutex
 	pods      map[types.UID]*podRun
-	rootCerts map[string][]byte // namespace -> istio-ca-root-cert root-cert.pem as last seen
+	rootCerts map[string][]byte // root source (rootSourceOf) -> root-cert.pem as last seen
 	ports     map[int]bool
 	wg        sync.WaitGroup
 }
@@ -58,6 +59,18 @@ func (k *kubelet) run(ctx context.Context) error {
 		}))
 	podInf := podFactory.Core().V1().Pods().Informer()
 	cmInf := cmFactory.Core().V1().ConfigMaps().Informer()
+	synced := []cache.InformerSynced{podInf.HasSynced, cmInf.HasSynced}
+	if k.cfg.clusterTrustBundles {
+		// Cluster-scoped: istiod with ENABLE_CLUSTER_TRUST_BUNDLE_API writes its roots here instead of ConfigMaps.
+		ctbFactory := informers.NewSharedInformerFactory(k.cs, 0)
+		ctbInf := ctbFactory.Certificates().V1beta1().ClusterTrustBundles().Informer()
+		_, _ = ctbInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { k.onClusterTrustBundle(o) },
+			UpdateFunc: func(_, o any) { k.onClusterTrustBundle(o) },
+		})
+		ctbFactory.Start(ctx.Done())
+		synced = append(synced, ctbInf.HasSynced)
+	}
 
 	_, _ = cmInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { k.onConfigMap(o) },
@@ -77,7 +90,7 @@ func (k *kubelet) run(ctx context.Context) error {
 	})
 	podFactory.Start(ctx.Done())
 	cmFactory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, cmInf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("caches did not sync")
 	}
 	log.Printf("watching pods labelled %s in %d namespace(s); agents: %s; istiod: %s", Label, len(k.cfg.namespaces), k.cfg.agentBin, k.cfg.discoveryAddress)
@@ -108,21 +121,33 @@ func (k *kubelet) onConfigMap(o any) {
 	if !ok || !k.cfg.namespaces[cm.Namespace] {
 		return
 	}
-	data := []byte(cm.Data["root-cert.pem"])
+	k.onRootSource(configMapSource(cm.Namespace), []byte(cm.Data["root-cert.pem"]))
+}
+
+func (k *kubelet) onClusterTrustBundle(o any) {
+	b, ok := o.(*certificatesv1beta1.ClusterTrustBundle)
+	if !ok {
+		return
+	}
+	k.onRootSource(clusterTrustBundleSource(b.Name), []byte(b.Spec.TrustBundle))
+}
+
+// onRootSource records a root source's bytes and, when they changed, remounts them into every pod that mounts it.
+func (k *kubelet) onRootSource(src string, data []byte) {
 	k.mu.Lock()
-	first := k.rootCerts[cm.Namespace] == nil
-	same := string(k.rootCerts[cm.Namespace]) == string(data)
-	k.rootCerts[cm.Namespace] = data
+	first := k.rootCerts[src] == nil
+	same := string(k.rootCerts[src]) == string(data)
+	k.rootCerts[src] = data
 	k.mu.Unlock()
 	if first || same {
 		return // a pod starting now mounts it as it is
 	}
-	// The kubelet refreshes a mounted ConfigMap at its next sync, not at once.
+	// The kubelet refreshes a mounted ConfigMap (or projected ClusterTrustBundle) at its next sync, not at once.
 	time.AfterFunc(k.cfg.mountDelay, func() {
 		k.mu.Lock()
 		runs := []*podRun{}
 		for _, r := range k.pods {
-			if r.namespace == cm.Namespace {
+			if r.rootSource == src {
 				runs = append(runs, r)
 			}
 		}
@@ -133,10 +158,31 @@ func (k *kubelet) onConfigMap(o any) {
 	})
 }
 
-func (k *kubelet) rootCert(ns string) []byte {
+func configMapSource(namespace string) string {
+	return "configmap " + namespace + "/" + rootCertConfigMap
+}
+func clusterTrustBundleSource(name string) string { return "clustertrustbundle " + name }
+
+// rootSourceOf is where the pod's istiod-ca-cert volume takes root-cert.pem from, as Istio's injection template
+// mounts it: a projected clusterTrustBundle (ENABLE_CLUSTER_TRUST_BUNDLE_API) or the namespace's ConfigMap.
+func rootSourceOf(p *corev1.Pod) string {
+	for _, v := range p.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ClusterTrustBundle != nil && s.ClusterTrustBundle.Name != nil && s.ClusterTrustBundle.Path == "root-cert.pem" {
+				return clusterTrustBundleSource(*s.ClusterTrustBundle.Name)
+			}
+		}
+	}
+	return configMapSource(p.Namespace)
+}
+
+func (k *kubelet) rootCert(src string) []byte {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.rootCerts[ns]
+	return k.rootCerts[src]
 }
 
 func (k *kubelet) onPod(ctx context.Context, o any) {

@@ -4,8 +4,9 @@
 //
 //   - ./var/run/secrets/tokens/istio-token: a TokenRequest token (audience istio-ca, bound to the Pod), refreshed
 //     at 80 % of its lifetime as the kubelet refreshes projected tokens; istiod checks it with TokenReview;
-//   - ./var/run/secrets/istio/root-cert.pem: the namespace's istio-ca-root-cert ConfigMap, written the way the
-//     kubelet writes a ConfigMap volume (atomic ..data swap), --mount-delay after each change;
+//   - ./var/run/secrets/istio/root-cert.pem: the namespace's istio-ca-root-cert ConfigMap, or the ClusterTrustBundle
+//     the pod's volume projects (--cluster-trust-bundles; Istio's template with ENABLE_CLUSTER_TRUST_BUNDLE_API),
+//     written the way the kubelet writes a volume (atomic ..data swap), --mount-delay after each change;
 //   - ./etc/istio/pod/{labels,annotations}: the downward-API files pilot-agent reads (proxy.istio.io/config);
 //   - the istio-proxy container's literal env values over this process's defaults (SECRET_TTL, ...);
 //   - OUTPUT_CERTS=./var/lib/istio/data: the agent writes cert-chain.pem, key.pem and root-cert.pem there;
@@ -47,6 +48,8 @@ type config struct {
 	mountDelay       time.Duration
 	tokenTTL         time.Duration
 	agentEnv         []string
+	// Watch ClusterTrustBundles (certificates.k8s.io/v1beta1 must be served) for pods that project one.
+	clusterTrustBundles bool
 }
 
 type envList []string
@@ -68,6 +71,7 @@ func main() {
 	flag.StringVar(&c.secretTTL, "secret-ttl", "24h", "SECRET_TTL of every agent unless its container env sets one")
 	flag.DurationVar(&c.mountDelay, "mount-delay", 1500*time.Millisecond, "delay between a ConfigMap change and the mounted file changing")
 	flag.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime of the service-account tokens requested (at least 10m)")
+	flag.BoolVar(&c.clusterTrustBundles, "cluster-trust-bundles", false, "also mount roots from ClusterTrustBundles (certificates.k8s.io/v1beta1) for pods whose volume projects one")
 	flag.Var(&extra, "agent-env", "KEY=VALUE for every agent (repeatable)")
 	flag.Parse()
 	c.agentEnv = extra

@@ -31,6 +31,7 @@ type podRun struct {
 	namespace, name, sa, uid string
 	dir                      string
 	statusPort               int
+	rootSource               string // where root-cert.pem comes from (rootSourceOf)
 
 	mu       sync.Mutex
 	pod      *corev1.Pod
@@ -52,9 +53,10 @@ func newPodRun(k *kubelet, p *corev1.Pod) *podRun {
 	}
 	return &podRun{
 		k: k, namespace: p.Namespace, name: p.Name, sa: sa, uid: uid,
-		dir:  filepath.Join(k.cfg.stateDir, "pods", p.Namespace, p.Name+"-"+short),
-		pod:  p.DeepCopy(),
-		done: make(chan struct{}),
+		dir:        filepath.Join(k.cfg.stateDir, "pods", p.Namespace, p.Name+"-"+short),
+		rootSource: rootSourceOf(p),
+		pod:        p.DeepCopy(),
+		done:       make(chan struct{}),
 	}
 }
 
@@ -72,7 +74,7 @@ func (r *podRun) observe(p *corev1.Pod) {
 
 func (r *podRun) mountRootCert(data []byte) {
 	if err := writeVolume(filepath.Join(r.dir, "var/run/secrets/istio"), map[string][]byte{"root-cert.pem": data}); err != nil {
-		r.logf("mounting %s: %v", rootCertConfigMap, err)
+		r.logf("mounting %s: %v", r.rootSource, err)
 	}
 }
 
@@ -94,15 +96,16 @@ func (r *podRun) run(parent context.Context) {
 			return
 		}
 	}
-	// Volumes first, as the kubelet mounts them before it starts a container: the ConfigMap must exist.
-	for r.k.rootCert(r.namespace) == nil {
+	// Volumes first, as the kubelet mounts them before it starts a container: the ConfigMap (or the
+	// ClusterTrustBundle) must exist.
+	for r.k.rootCert(r.rootSource) == nil {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	r.mountRootCert(r.k.rootCert(r.namespace))
+	r.mountRootCert(r.k.rootCert(r.rootSource))
 	r.mu.Lock()
 	pod := r.pod
 	r.mu.Unlock()

@@ -1,0 +1,87 @@
+/**
+ * Where istiod publishes its root bundle for workloads (what sidecars mount as root-cert.pem to verify istiod): a
+ * ConfigMap in every namespace (istio-ca-root-cert, or PILOT_CA_CERT_CONFIGMAP), or, with
+ * ENABLE_CLUSTER_TRUST_BUNDLE_API=true, one cluster-scoped ClusterTrustBundle and no ConfigMaps at all
+ * (pilot/pkg/serviceregistry/kube/controller/multicluster.go runs one controller or the other;
+ * pilot/pkg/config/kube/clustertrustbundle/controller.go fixes the name and signerName, whatever
+ * PILOT_CA_CERT_CONFIGMAP says). Istio's injection template then mounts that ClusterTrustBundle by name.
+ */
+import type { KubeClient } from '../kube/client.js';
+import type { KubeObject, ResourceType } from '../kube/resources.js';
+import { pemFingerprints } from './secret-bundle.js';
+import { ROOT_CERT_CONFIGMAP } from './names.js';
+
+export const CLUSTER_TRUST_BUNDLE_ENV = 'ENABLE_CLUSTER_TRUST_BUNDLE_API';
+/** The ClusterTrustBundle istiod writes (istioClusterTrustBundleName) and its signerName. */
+export const ISTIOD_TRUST_BUNDLE = 'istio.io:istiod-ca:root-cert';
+export const ISTIOD_TRUST_BUNDLE_SIGNER = 'istio.io/istiod-ca';
+
+export type RootPublication =
+  { kind: 'ConfigMap'; name: string } | { kind: 'ClusterTrustBundle'; name: string; signerName: string };
+
+/** Go's strconv.ParseBool true values: how istiod's env.Register reads a boolean setting. */
+export function goBoolTrue(v: string | undefined): boolean {
+  return v !== undefined && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v);
+}
+
+/**
+ * Where the istiods with these discovery-container envs publish roots. One istiod with the ClusterTrustBundle API
+ * on is enough: the namespace controller and the ClusterTrustBundle controller share one leader election.
+ */
+export function rootPublication(envs: Map<string, string>[]): RootPublication {
+  if (envs.some((e) => goBoolTrue(e.get(CLUSTER_TRUST_BUNDLE_ENV))))
+    return { kind: 'ClusterTrustBundle', name: ISTIOD_TRUST_BUNDLE, signerName: ISTIOD_TRUST_BUNDLE_SIGNER };
+  return {
+    kind: 'ConfigMap',
+    name: envs.map((e) => e.get('PILOT_CA_CERT_CONFIGMAP')).find((v) => v) ?? ROOT_CERT_CONFIGMAP,
+  };
+}
+
+/** Whether some istiods publish to a ClusterTrustBundle and others to ConfigMaps: only the leader's place is kept. */
+export function mixedPublication(envs: Map<string, string>[]): boolean {
+  const on = envs.filter((e) => goBoolTrue(e.get(CLUSTER_TRUST_BUNDLE_ENV))).length;
+  return on > 0 && on < envs.length;
+}
+
+/** certificates.k8s.io versions serving ClusterTrustBundles: beta since Kubernetes 1.33 (Istio's), alpha before. */
+export const CLUSTER_TRUST_BUNDLE_VERSIONS = ['v1beta1', 'v1alpha1'] as const;
+
+export function clusterTrustBundles(version: (typeof CLUSTER_TRUST_BUNDLE_VERSIONS)[number]): ResourceType {
+  return { group: 'certificates.k8s.io', version, plural: 'clustertrustbundles', kind: 'ClusterTrustBundle' };
+}
+
+export interface ClusterTrustBundle extends KubeObject {
+  spec?: { signerName?: string; trustBundle?: string };
+}
+
+export interface PublishedTrustBundle {
+  name: string;
+  /** certificates.k8s.io/v1beta1 or v1alpha1: the version it was read from. */
+  apiVersion: string;
+  signerName: string | null;
+  /** Root fingerprints, each once, in bundle order. */
+  roots: string[];
+}
+
+/**
+ * Reads a ClusterTrustBundle by name (v1beta1, else v1alpha1 on clusters before Kubernetes 1.33); null when no
+ * served version has it. Forbidden and other API errors are thrown.
+ */
+export async function readTrustBundle(client: KubeClient, name: string): Promise<PublishedTrustBundle | null> {
+  for (const version of CLUSTER_TRUST_BUNDLE_VERSIONS) {
+    const b = await client.get<ClusterTrustBundle>(clusterTrustBundles(version), undefined, name);
+    if (b)
+      return {
+        name,
+        apiVersion: `certificates.k8s.io/${version}`,
+        signerName: b.spec?.signerName ?? null,
+        roots: [...new Set(pemFingerprints(b.spec?.trustBundle))],
+      };
+  }
+  return null;
+}
+
+/** "ClusterTrustBundle istio.io:istiod-ca:root-cert" or "ConfigMap istio-ca-root-cert in every namespace". */
+export function describePublication(p: RootPublication): string {
+  return p.kind === 'ClusterTrustBundle' ? `ClusterTrustBundle ${p.name}` : `ConfigMap ${p.name} in every namespace`;
+}
