@@ -10,6 +10,7 @@ import { KubeApiError, KubeTransportError, KubeUnauthorizedError } from './error
 import type { Connection } from './connect.js';
 import type { AuthTarget } from './credentials.js';
 import { createAgent, transportError } from './transport.js';
+import { withoutManagedFields } from './managed-fields.js';
 import { resourcePath, type KubeObject, type ResourceType } from './resources.js';
 import {
   WatchLineDecoder,
@@ -103,6 +104,8 @@ export class HttpKubeClient implements WatchClient {
       verb?: string;
       /** Reads a 200 response as a stream (a watch); other answers are handled as for any request. */
       stream?: (res: IncomingMessage) => Promise<void>;
+      /** A list: its items' managedFields are cut out before parsing (nothing reads them from a list). */
+      list?: boolean;
     },
   ): Promise<T> {
     await this.limiter.take();
@@ -147,7 +150,10 @@ export class HttpKubeClient implements WatchClient {
           res.on('error', (e) => reject(transportError(e, conn, url)));
           res.on('end', () => {
             clearTimeout(timer);
-            const text = Buffer.concat(chunks).toString('utf8');
+            const body = Buffer.concat(chunks);
+            chunks.length = 0;
+            const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+            const text = (ok && what.list ? withoutManagedFields(body) : body).toString('utf8');
             const status = res.statusCode ?? 0;
             const notApiServer = (why: string) =>
               new KubeTransportError(
@@ -246,7 +252,7 @@ export class HttpKubeClient implements WatchClient {
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
       type Page = { items?: T[]; metadata?: { continue?: string; resourceVersion?: string } };
-      const what = { resource: type.plural, namespace: opts.namespace, verb: 'list' };
+      const what = { resource: type.plural, namespace: opts.namespace, verb: 'list', list: true };
       const page = await this.send<Page>('GET', `${resourcePath(type, opts.namespace)}?${q}`, undefined, headers, what)
         .then((p): Page | null => p)
         .catch((e: unknown) => {
@@ -260,12 +266,8 @@ export class HttpKubeClient implements WatchClient {
         again = true;
         continue;
       }
-      // managedFields are most of a listed object's metadata (80% of a pod's) and nothing reads them from a list:
-      // dropping them page by page keeps a list of thousands of objects small in memory.
-      for (const item of page.items ?? []) {
-        if (item.metadata) delete item.metadata.managedFields;
-        items.push(item);
-      }
+      // managedFields were cut out of the page before parsing (managed-fields.ts).
+      for (const item of page.items ?? []) items.push(item);
       // Every page of a paged list is served from the first page's snapshot and carries its resourceVersion.
       resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
       cont = page.metadata?.continue || undefined;

@@ -3,6 +3,7 @@
  * object per line, `{"type": "MODIFIED", "object": {...}}`). HttpKubeClient and the test fake implement WatchClient.
  */
 import type { KubeClient, ListOptions } from './client.js';
+import { textWithoutManagedFields } from './managed-fields.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -102,7 +103,8 @@ export class WatchLineDecoder {
 }
 
 function parseEvent(line: string): WatchEvent {
-  const e = JSON.parse(line) as Partial<WatchEvent>;
+  // managedFields are most of an event's object and nothing reads them from a watch: cut before parsing.
+  const e = JSON.parse(textWithoutManagedFields(line)) as Partial<WatchEvent>;
   if (typeof e.type !== 'string' || e.object === null || typeof e.object !== 'object')
     throw new Error(`not a watch event: ${line.slice(0, 120)}`);
   return e as WatchEvent;
