@@ -1,7 +1,6 @@
 /** Moving bundles between Secret data (base64) and BundleData (bytes), and fingerprinting root bundles. */
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { BUNDLE_FILE_NAMES, ISTIO_GENERATED_KEY, type BundleData } from '../ca/bundle.js';
-import { fingerprint, parseCertificate } from '../ca/certificate.js';
 import { parsePem } from '../ca/pem.js';
 import type { Secret } from '../kube/resources.js';
 
@@ -39,7 +38,9 @@ export function pemFingerprints(text: string | Buffer | undefined): string[] {
       .filter((b) => b.label === 'CERTIFICATE')
       .flatMap((b) => {
         try {
-          return [fingerprint(parseCertificate(b.der))];
+          // node:crypto alone (as ca/certificate.ts's fingerprint): verify and status fingerprint every namespace's
+          // roots without loading the full certificate model.
+          return [new X509Certificate(b.der).fingerprint256];
         } catch {
           return [];
         }

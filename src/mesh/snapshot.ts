@@ -3,7 +3,7 @@
  * (paged lists; metadata-only for namespaces and pods). Reads that RBAC forbids are recorded as skipped.
  */
 import type { BundleData } from '../ca/bundle.js';
-import { validateBundle, type BundleReport } from '../ca/validate.js';
+import type { BundleReport } from '../ca/validate.js';
 import { istiodEnv, readCaState, type CaState } from '../istio/ca-state.js';
 import {
   readTrustBundle,
@@ -137,10 +137,9 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
       ? Promise.all(scoped.map((ns) => client.list<T>(type, { ...extra, namespace: ns }))).then((x) => x.flat())
       : client.list<T>(type, extra);
 
-  const ca = await readCaState(client, opts.istioNamespace);
-  const publication = rootPublication(ca.istiodDeployments.map(istiodEnv));
-  const inTrustBundle = publication.kind === 'ClusterTrustBundle';
-  const [istiodPods, nsObjects, configMaps, pods, trustBundle] = await Promise.all([
+  // What does not depend on how istiod publishes its roots is asked for at once, beside the CA's own reads.
+  const caRead = readCaState(client, opts.istioNamespace);
+  const early = Promise.all([
     tolerant(
       'istiod pods',
       skipped,
@@ -148,6 +147,17 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
       [],
     ),
     tolerant('namespaces', skipped, () => client.list<KubeObject>(Resources.namespaces, { metadataOnly: true }), []),
+    tolerant('pods', skipped, () => listIn<KubeObject>(Resources.pods, { metadataOnly: true }), []),
+  ]);
+  early.catch(() => undefined); // awaited below unless the CA's reads fail first
+  // The certificate model (@peculiar/x509 and its ASN.1 stack: most of the code verify loads) is loaded while the
+  // lists are in flight, not before they are sent.
+  const validation = import('../ca/validate.js');
+  validation.catch(() => undefined); // awaited below only when cacerts holds a bundle; rejects there
+  const ca = await caRead;
+  const publication = rootPublication(ca.istiodDeployments.map(istiodEnv));
+  const inTrustBundle = publication.kind === 'ClusterTrustBundle';
+  const [configMaps, trustBundle] = await Promise.all([
     // istiod with ENABLE_CLUSTER_TRUST_BUNDLE_API writes no ConfigMap: nothing to list then.
     inTrustBundle
       ? Promise.resolve([] as ConfigMap[])
@@ -157,7 +167,6 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
           () => listIn<ConfigMap>(Resources.configmaps, { fieldSelector: `metadata.name=${ROOT_CERT_CONFIGMAP}` }),
           [],
         ),
-    tolerant('pods', skipped, () => listIn<KubeObject>(Resources.pods, { metadataOnly: true }), []),
     inTrustBundle
       ? tolerant(
           `ClusterTrustBundle ${publication.name}`,
@@ -167,6 +176,7 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
         )
       : Promise.resolve(null),
   ]);
+  const [istiodPods, nsObjects, pods] = await early;
   if (!ca.secretsReadable)
     skipped.push(`secrets in ${opts.istioNamespace}: forbidden (get secrets): the CA bundle itself was not read`);
 
@@ -184,6 +194,7 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
   }
   if (ca.cacerts && ca.mode !== 'self-signed') {
     const data: BundleData = bundleFromSecret(ca.cacerts);
+    const { validateBundle } = await validation;
     bundle = validateBundle(data, { now: opts.now, expiryWarningDays: 30, istioNamespace: opts.istioNamespace }).report;
     referenceRoots = [...new Set(bundle.roots.map((r) => r.fingerprintSha256))];
     referenceSource = 'cacerts';
