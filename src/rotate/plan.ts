@@ -220,6 +220,8 @@ interface ClusterPlan {
   kind: RotationKind;
   target: string;
   steps: ClusterStep[];
+  /** cacerts records a completed rotation to this very bundle: a --resume after the last record has nothing left. */
+  completed: boolean;
 }
 
 function planCluster(input: ClusterInput, opts: PlanOptions, refusals: Refusal[]): ClusterPlan {
@@ -238,7 +240,7 @@ function planCluster(input: ClusterInput, opts: PlanOptions, refusals: Refusal[]
       `the rotation in progress (phase ${rec.phase}) targets another bundle than the one given`,
       'resume with the bundle the rotation started with',
     );
-  let kind = kindOf(input, inProgress);
+  let kind = completeHere && rec.kind && isKind(rec.kind) ? rec.kind : kindOf(input, inProgress);
   const single = input.mesh.istiods.some((i) => !i.multiRoot);
   if ((kind === 'root-rotation' || kind === 'self-signed-to-plugged') && single && opts.allowDowntime && !inProgress)
     kind = 'downtime-replace';
@@ -279,7 +281,7 @@ function planCluster(input: ClusterInput, opts: PlanOptions, refusals: Refusal[]
     gates: d.gates,
   }));
   checkTransitions(input, steps, refuse);
-  return { input, kind, target, steps };
+  return { input, kind, target, steps, completed: completeHere };
 }
 
 const changesTrust = (kind: RotationKind) => kind === 'root-rotation' || kind === 'self-signed-to-plugged';
@@ -335,7 +337,8 @@ function estimate(plan: Omit<RotationPlan, 'estimate'>, inputs: ClusterInput[], 
 export function planRotation(inputs: ClusterInput[], opts: PlanOptions): RotationPlan {
   const refusals: Refusal[] = [];
   const clusters = inputs.map((i) => planCluster(i, opts, refusals));
-  if (opts.resume && clusters.every((c) => c.steps.every((s) => s.status !== 'written')) && inputs.length === 1)
+  const nothingWritten = clusters.every((c) => c.steps.every((s) => s.status !== 'written'));
+  if (opts.resume && nothingWritten && inputs.length === 1 && !clusters[0]?.completed)
     refusals.push({
       context: inputs[0]?.context ?? '',
       message: 'no rotation in progress to resume',

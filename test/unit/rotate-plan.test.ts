@@ -204,6 +204,20 @@ test('resume with nothing in progress is refused; a completed rotation to the sa
   assert.equal(done.restarts, 0);
 });
 
+test('resume after the rotation recorded complete (killed after its last write): nothing to do, not refused', () => {
+  const target = planRotation([input(A, B)], opts()).targets.c1!;
+  const recorded = { phase: 'complete', target, kind: 'root-rotation' };
+  const p = planRotation([input(B, B, { recorded })], opts({ resume: true }));
+  assert.equal(p.kind, 'root-rotation');
+  assert.deepEqual(
+    p.phases.map((x) => `${x.phase}:${x.steps[0]!.status}`),
+    ['trust-both:done', 'switch-signer:done', 'drop-old:done'],
+  );
+  assert.equal(p.restarts, 0);
+  const other = { phase: 'complete', target: 'another-bundle', kind: 'root-rotation' };
+  refused(() => planRotation([input(B, B, { recorded: other })], opts({ resume: true })), /no rotation in progress/);
+});
+
 test('multi-cluster: each phase holds every cluster, in lockstep order, with each cluster its own intermediate', async () => {
   const ctxs = ['east', 'west'];
   const inputs = await Promise.all(
