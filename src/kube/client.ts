@@ -45,4 +45,6 @@ export interface KubeClient {
   ): Promise<T>;
   /** Requests sent so far (for benchmarks and progress). */
   requestCount(): number;
+  /** GET `path` on a pod's `port` through the API server (pods/proxy); the answer as text. Absent on fakes. */
+  proxyGet?(namespace: string, pod: string, port: number, path: string, timeoutMs: number): Promise<string>;
 }

@@ -106,6 +106,10 @@ export class HttpKubeClient implements WatchClient {
       stream?: (res: IncomingMessage) => Promise<void>;
       /** A list: its items' managedFields are cut out before parsing (nothing reads them from a list). */
       list?: boolean;
+      /** A 2xx body is returned as text, not parsed as JSON (what a pod answers through pods/proxy). */
+      text?: boolean;
+      /** This request's own timeout, instead of --request-timeout. */
+      timeoutMs?: number;
     },
   ): Promise<T> {
     await this.limiter.take();
@@ -121,7 +125,7 @@ export class HttpKubeClient implements WatchClient {
     const send = plain ? httpRequest : request;
     // A plain-HTTP server behind a proxy gets the absolute URL (Go's http.Transport does the same); HTTPS tunnels.
     const target = plain && conn.proxy ? conn.proxy : url;
-    const timeoutMs = conn.requestTimeoutMs;
+    const timeoutMs = what.timeoutMs ?? conn.requestTimeoutMs;
     const timedOut = () =>
       new KubeTransportError(
         `no answer from the API server ${conn.server} (${conn.source}) to ${method} ${url.pathname} within ${((Date.now() - start) / 1000).toFixed(1)} s (--request-timeout)`,
@@ -160,6 +164,7 @@ export class HttpKubeClient implements WatchClient {
                 `the server at ${conn.server} (${conn.source}) is not a Kubernetes API server: ${method} ${url.pathname} got HTTP ${status} ${res.statusMessage ?? ''}${why}`.trimEnd(),
                 'check the server URL (and any path prefix or proxy in front of it)',
               );
+            if (status >= 200 && status < 300 && what.text) return resolve(text as T);
             if (status >= 200 && status < 300) {
               try {
                 resolve((text === '' ? {} : JSON.parse(text)) as T);
@@ -191,6 +196,9 @@ export class HttpKubeClient implements WatchClient {
             // Everything the API server itself refuses comes as a Status object; an HTML page or a bare 502 is
             // something else answering (a web server, a load balancer, a proxy).
             const html = /text\/html/i.test(res.headers['content-type'] ?? '');
+            // Through pods/proxy the answer is the pod's, or the API server's plain-text "error trying to reach".
+            if (!isStatus && what.text)
+              return reject(new KubeApiError(status, reason, message.trim(), 'get', what.resource, what.namespace));
             if (!isStatus && (status !== 404 || html)) return reject(notApiServer(''));
             reject(
               new KubeApiError(
@@ -214,6 +222,27 @@ export class HttpKubeClient implements WatchClient {
       if (payload) req.write(payload);
       req.end();
     });
+  }
+
+  /**
+   * GET through the API server's proxy to a pod's port (`pods/proxy`, RBAC get on pods/proxy): the pod's answer as
+   * text. Not retried: a pod the API server cannot reach answers 503 only after its dial timeout.
+   */
+  proxyGet(namespace: string, pod: string, port: number, path: string, timeoutMs: number): Promise<string> {
+    const p = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}:${port}/proxy/${path.replace(/^\//, '')}`;
+    return this.sendOnce<string>(
+      'GET',
+      p,
+      undefined,
+      { Accept: '*/*' },
+      {
+        resource: 'pods/proxy',
+        namespace,
+        verb: 'get',
+        text: true,
+        timeoutMs,
+      },
+    );
   }
 
   async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | null> {

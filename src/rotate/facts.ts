@@ -11,8 +11,14 @@ export interface IstiodFacts {
   /** istio.io/rev of the Deployment, null for the default revision. */
   revision: string | null;
   multiRoot: boolean;
-  /** Istio version from the discovery container's image tag (1.28.0), null when the tag does not say. */
+  /**
+   * Istio version from the discovery container's image tag (1.28.0), or, when the tag does not say, from istiod's
+   * own /version (monitoring port, through pods/proxy); null when neither says.
+   */
   version: string | null;
+  /** Where `version` came from, or why it is unknown; said in the plan. */
+  versionSource?: 'image tag' | 'version endpoint' | null;
+  versionNote?: string;
   image: string | null;
 }
 

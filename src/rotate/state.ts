@@ -21,6 +21,9 @@ import type { ClusterInput, IstiodFacts, MeshFacts } from './facts.js';
 import type { GateScope } from './gates.js';
 import { cacertsView } from './layout.js';
 import { versionFromImage } from './prechecks.js';
+import { readIstiodVersion } from '../istio/istiod-version.js';
+import { podReady } from '../verify/checks.js';
+import type { Pod } from '../kube/resources.js';
 
 export interface ReadOptions {
   istioNamespace: string;
@@ -48,8 +51,41 @@ function istiodFacts(d: Workload): IstiodFacts {
     revision: rev === 'default' ? null : rev,
     multiRoot: discoveryEnv(d).get('ISTIO_MULTIROOT_MESH') === 'true',
     version: versionFromImage(c?.image),
+    versionSource: versionFromImage(c?.image) ? 'image tag' : null,
     image: c?.image ?? null,
   };
+}
+
+/**
+ * For each istiod whose image tag does not give its version, asks one Ready pod of its Deployment for /version on
+ * the monitoring port (pods/proxy) and records where the version came from, or why it stays unknown.
+ */
+async function versionsFromEndpoint(client: KubeClient, ns: string, deployments: Workload[], facts: IstiodFacts[]) {
+  const unknown = facts.filter((f) => f.version === null);
+  if (!unknown.length) return;
+  const pods = await client.list<Pod>(Resources.pods, { namespace: ns, labelSelector: 'app=istiod' });
+  await Promise.all(
+    unknown.map(async (f) => {
+      const d = deployments.find((x) => x.metadata.name === f.name);
+      const match = (d?.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)?.selector
+        ?.matchLabels;
+      const mine = pods.filter(
+        (p) => match && Object.entries(match).every(([k, v]) => p.metadata.labels?.[k] === v) && podReady(p),
+      );
+      const tag = f.image ? `image ${f.image}` : 'no image';
+      const pod = mine[0];
+      if (!pod) {
+        f.versionNote = `${tag} does not say, and no Ready pod to ask`;
+        return;
+      }
+      const r = await readIstiodVersion(client, pod);
+      if (r.ok && r.version) {
+        f.version = r.version;
+        f.versionSource = 'version endpoint';
+        f.versionNote = `${r.via} answered "${r.answer}" (${tag} does not say)`;
+      } else f.versionNote = `${tag} does not say; ${r.via}: ${r.ok ? `answered "${r.answer}"` : r.error}`;
+    }),
+  );
 }
 
 /** The CA in use as a bundle: cacerts, or istiod's self-signed certificate as a plug-in bundle. */
@@ -93,6 +129,7 @@ export async function readClusterState(
   const a = state.cacerts?.metadata.annotations ?? {};
   const phase = a[Annotations.rotationPhase];
   const istiods = state.istiodDeployments.map(istiodFacts);
+  await versionsFromEndpoint(client, ns, state.istiodDeployments, istiods);
   const envs = state.istiodDeployments.map(discoveryEnv);
   const configMap = envs.map((e) => e.get('PILOT_CA_CERT_CONFIGMAP')).find((v) => v) ?? ROOT_CERT_CONFIGMAP;
   const publication = rootPublication(envs);
@@ -153,6 +190,14 @@ export async function readClusterState(
       `only some istiod revisions run with ${CLUSTER_TRUST_BUNDLE_ENV}=true: the elected one decides whether ` +
         'ConfigMaps or the ClusterTrustBundle are kept current; pods mounting the other keep stale roots',
     );
+  for (const i of istiods)
+    if (i.versionSource === 'version endpoint')
+      notes.push(`istiod ${i.name}: Istio ${i.version} from its version endpoint: ${i.versionNote}`);
+    else if (i.version === null)
+      notes.push(
+        `istiod ${i.name}: Istio version unknown (${i.versionNote ?? 'no image'}): ` +
+          "istiod's pre-1.30 byte rule for root changes is assumed",
+      );
   if (istiods.length > 1) notes.push(`${istiods.length} istiod Deployments (revisions): each is restarted and gated`);
 
   const mesh: MeshFacts = {

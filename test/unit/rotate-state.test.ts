@@ -70,7 +70,14 @@ test('a plain mesh: counts for the plan, no notes, no attention, gates over ever
   assert.deepEqual(input.mesh.restart, { istiod: 1, gateways: 0, workloads: 1, pods: 2 });
   assert.deepEqual(input.mesh.push, { enabled: 0, total: 2 });
   assert.deepEqual(input.mesh.istiods, [
-    { name: 'istiod', revision: null, multiRoot: true, version: '1.29.2', image: 'docker.io/istio/pilot:1.29.2' },
+    {
+      name: 'istiod',
+      revision: null,
+      multiRoot: true,
+      version: '1.29.2',
+      versionSource: 'image tag',
+      image: 'docker.io/istio/pilot:1.29.2',
+    },
   ]);
   assert.deepEqual(input.mesh.attention, []);
   assert.equal(scope.namespaces, null);

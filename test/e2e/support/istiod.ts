@@ -31,6 +31,8 @@ export interface IstiodOptions {
   /** Delay between a cacerts change and the mounted files changing (the kubelet's sync). */
   syncDelayMs?: number;
   kubeconfig?: string;
+  /** Build istiod with this Istio release version (what its /version answers), as Istio's release build stamps it. */
+  version?: string;
 }
 
 export interface Istiod {
@@ -41,17 +43,27 @@ export interface Istiod {
   rootCaDir: string;
   /** istiod's secure gRPC address (xDS and the CA, `--secureGRPCAddr`), what pilot-agent dials: 127.0.0.1:PORT. */
   discoveryAddress: string;
+  /** istiod's monitoring listener (`--monitoringAddr`: /metrics, /version), 127.0.0.1:PORT. */
+  monitoringAddress: string;
   /** A DNS name in istiod's serving certificate, for pilot-agent's ISTIOD_SAN. */
   serverName: string;
   logPath: string;
 }
 
-/** Builds test/istiod/bin/istiod if needed (Go build cache reused) and returns its path. */
-export function istiodBinary(): string {
+/**
+ * Builds test/istiod/bin/istiod if needed (Go build cache reused) and returns its path. With `version`, a second
+ * binary, bin/istiod-<version>, whose pkg/version is stamped by -ldflags -X as Istio's release build does (only a
+ * relink): its /version answers "<version>-<revision>-Clean".
+ */
+export function istiodBinary(version?: string): string {
   const dir = join(repoRoot(), 'test', 'istiod');
-  const bin = join(dir, 'bin', 'istiod');
+  const bin = join(dir, 'bin', version ? `istiod-${version}` : 'istiod');
+  const pkg = 'istio.io/istio/pkg/version';
+  const stamp = version
+    ? ` -X ${pkg}.buildVersion=${version} -X ${pkg}.buildGitRevision=test-build -X ${pkg}.buildStatus=Clean`
+    : '';
   if (!existsSync(bin)) {
-    const r = spawnSync('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', bin, '.'], {
+    const r = spawnSync('go', ['build', '-trimpath', '-ldflags', `-s -w${stamp}`, '-o', bin, '.'], {
       cwd: dir,
       stdio: 'inherit',
       env: { ...process.env, CGO_ENABLED: '0' },
@@ -95,7 +107,7 @@ function kubeletWrite(dir: string, files: Record<string, Buffer>): void {
 }
 
 export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
-  const bin = istiodBinary();
+  const bin = istiodBinary(opts.version);
   const kubeconfig = opts.kubeconfig ?? e2eEnv().kubeconfig;
   const work = mkdtempSync(join(tmpdir(), 'istiod-'));
   const rootCaDir = join(work, 'cacerts');
@@ -239,6 +251,7 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
   return {
     rootCaDir,
     discoveryAddress: `127.0.0.1:${ports[3]}`,
+    monitoringAddress: `127.0.0.1:${ports[1]}`,
     serverName: `istiod.${opts.namespace}.svc`,
     logPath,
     log: () => readFileSync(logPath, 'utf8'),
