@@ -308,6 +308,8 @@ export interface RealWorkload {
    * ENABLE_CLUSTER_TRUST_BUNDLE_API) instead of the namespace's istio-ca-root-cert ConfigMap.
    */
   clusterTrustBundle?: boolean;
+  /** Extra pod-template annotations (e.g. proxy.istio.io/config). */
+  annotations?: Record<string, string>;
 }
 
 /** The ClusterTrustBundle istiod writes with ENABLE_CLUSTER_TRUST_BUNDLE_API (pilot/pkg/config/kube/clustertrustbundle). */
@@ -332,6 +334,7 @@ export function realWorkloadsManifest(workloads: RealWorkload[]): string {
             labels: { app: w.name, [REAL_AGENT_LABEL]: 'pilot-agent', 'security.istio.io/tlsMode': 'istio' },
             annotations: {
               'sidecar.istio.io/status': '{"containers":["istio-proxy"],"initContainers":["istio-init"]}',
+              ...w.annotations,
             },
           },
           spec: {
