@@ -79,10 +79,17 @@ function nextSteps(plan: ChangePlan, multiRoot: boolean | null): string[] {
   }
 }
 
-/** Refuses (exit 2) an invalid bundle before anything is read from or written to the cluster. */
-export async function loadValidBundle(dir: string, now: Date): Promise<{ data: BundleData; report: BundleReport }> {
+/**
+ * Refuses (exit 2) an invalid bundle before anything is read from or written to the cluster. It is validated for
+ * istiod in `istioNamespace` (-i): the CA must be able to sign istiod.<istioNamespace>.svc (name constraints).
+ */
+export async function loadValidBundle(
+  dir: string,
+  now: Date,
+  istioNamespace: string,
+): Promise<{ data: BundleData; report: BundleReport }> {
   const data = await readBundleDir(dir);
-  const { report } = validateBundle(data, { now, expiryWarningDays: 30 });
+  const { report } = validateBundle(data, { now, expiryWarningDays: 30, istioNamespace });
   if (!report.valid) {
     const errors = report.findings.filter((f) => f.severity === 'error');
     throw new RefusedError(
@@ -131,7 +138,7 @@ export async function writeCacerts(
 export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promise<ReplaceResult> {
   const { client } = deps;
   const now = deps.now();
-  const { data: bundle, report } = await loadValidBundle(opts.fromDir, now);
+  const { data: bundle, report } = await loadValidBundle(opts.fromDir, now, opts.namespace);
   const state = await readCaState(client, opts.namespace);
   if (state.mode === 'external') {
     throw new RefusedError(

@@ -91,10 +91,10 @@ export interface RotateResult {
 }
 
 /** The new bundle for a context, cacerts view: DIR/<context>/ when generate --cluster made one per cluster. */
-async function bundleFor(dir: string, context: string, now: Date): Promise<BundleData> {
+async function bundleFor(dir: string, context: string, now: Date, istioNamespace: string): Promise<BundleData> {
   const own = join(dir, context);
   const perCluster = existsSync(join(own, 'ca-cert.pem')) || existsSync(join(own, 'tls.crt'));
-  const { data } = await loadValidBundle(perCluster ? own : dir, now);
+  const { data } = await loadValidBundle(perCluster ? own : dir, now, istioNamespace);
   return cacertsView(data);
 }
 
@@ -144,7 +144,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
   const inputs = [];
   for (const cluster of deps.clusters) {
     const ctx = cluster.client.context;
-    const next = await bundleFor(opts.fromDir, ctx, now);
+    const next = await bundleFor(opts.fromDir, ctx, now, opts.namespace);
     const state = await readClusterState(cluster.client, next, {
       istioNamespace: opts.namespace,
       namespaces: opts.namespaces,

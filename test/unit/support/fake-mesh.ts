@@ -23,6 +23,8 @@ export interface FakeMeshOptions {
   workloads?: number;
   /** istiod's namespace controller writes istio-ca-root-cert this long after a reload (default: at once). */
   publishDelayMs?: number;
+  /** The Istio control plane's namespace (-i); istio-system by default. */
+  istioNamespace?: string;
 }
 
 const enc = (b: BundleData) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toString('base64')]));
@@ -43,10 +45,13 @@ export class FakeMesh {
   private generation = 0;
   /** When a late publish (publishDelayMs) is due, epoch ms. */
   private publishAt: number | null = null;
+  /** The Istio control plane's namespace. */
+  readonly ns: string;
 
   constructor(readonly opts: FakeMeshOptions) {
     this.kube = new FakeKube({ now: this.clock.now });
-    const ns = 'istio-system';
+    this.ns = opts.istioNamespace ?? 'istio-system';
+    const ns = this.ns;
     const roots = opts.cacerts['root-cert.pem'] ?? opts.cacerts['ca.crt'] ?? Buffer.alloc(0);
     const signer = pemFingerprints(opts.cacerts['ca-cert.pem'] ?? opts.cacerts['tls.crt'])[0] ?? '';
     this.loaded = { roots, signer };
@@ -91,10 +96,10 @@ export class FakeMesh {
   }
 
   private seedIstiodPod(): void {
-    const d = this.kube.object(Resources.deployments, 'istio-system', 'istiod');
+    const d = this.kube.object(Resources.deployments, this.ns, 'istiod');
     if (!d) return;
-    for (const p of this.kube.objects<Pod>(Resources.pods, 'istio-system'))
-      this.kube.remove(Resources.pods, 'istio-system', p.metadata.name);
+    for (const p of this.kube.objects<Pod>(Resources.pods, this.ns))
+      this.kube.remove(Resources.pods, this.ns, p.metadata.name);
     const pod = podsOf(d as never, { count: 1 })[0];
     if (!pod) return;
     pod.metadata.name = `istiod-${++this.generation}`;
@@ -122,9 +127,9 @@ export class FakeMesh {
 
   /** Writes cacerts as someone else would (no plugin): istiod reloads it. */
   writeCacerts(b: BundleData): void {
-    const s = this.kube.object<Secret>(Resources.secrets, 'istio-system', 'cacerts');
+    const s = this.kube.object<Secret>(Resources.secrets, this.ns, 'cacerts');
     if (!s) return;
-    this.kube.remove(Resources.secrets, 'istio-system', 'cacerts');
+    this.kube.remove(Resources.secrets, this.ns, 'cacerts');
     this.kube.seed(Resources.secrets, { ...s, data: enc(b) });
     this.reload(b);
   }
@@ -135,7 +140,7 @@ export class FakeMesh {
   }
 
   private publish(): void {
-    for (const ns of ['istio-system', 'shop']) {
+    for (const ns of [this.ns, 'shop']) {
       this.kube.remove(Resources.configmaps, ns, 'istio-ca-root-cert');
       const cm: ConfigMap = {
         metadata: { name: 'istio-ca-root-cert', namespace: ns, labels: { 'istio.io/config': 'true' } },
@@ -188,7 +193,7 @@ export class FakeMesh {
   restart = async (scope: 'control-plane' | 'all'): Promise<number> => {
     this.restarts.push(scope);
     this.clock.advance(1000);
-    const s = this.kube.object<Secret>(Resources.secrets, 'istio-system', 'cacerts');
+    const s = this.kube.object<Secret>(Resources.secrets, this.ns, 'cacerts');
     if (s) this.reload(bundleFromSecret(s));
     this.seedIstiodPod();
     if (scope === 'control-plane') return 1;
