@@ -32,38 +32,63 @@ function write(stream: Writable, text: string): Promise<void> {
   });
 }
 
-/** kubectl's connection flags besides --kubeconfig and --context (genericclioptions.ConfigFlags). */
+/** kubectl's connection flags (genericclioptions.ConfigFlags), on the commands that talk to a cluster. */
 const CONNECTION_OPTIONS = {
-  cluster: { type: 'string', global: true, describe: 'The kubeconfig cluster to use' },
-  user: { type: 'string', global: true, describe: 'The kubeconfig user to use' },
-  server: { alias: 's', type: 'string', global: true, describe: 'The address and port of the Kubernetes API server' },
-  token: { type: 'string', global: true, describe: 'Bearer token for authentication to the API server' },
-  as: { type: 'string', global: true, describe: 'Username to impersonate for the operation' },
-  'as-group': { type: 'string', array: true, global: true, describe: 'Group to impersonate (repeat for several)' },
-  'as-uid': { type: 'string', global: true, describe: 'UID to impersonate for the operation' },
+  kubeconfig: { type: 'string', describe: 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)' },
+  context: { type: 'string', describe: 'The kubeconfig context to use (default: the current context)' },
+  cluster: { type: 'string', describe: 'The kubeconfig cluster to use' },
+  user: { type: 'string', describe: 'The kubeconfig user to use' },
+  server: { alias: 's', type: 'string', describe: 'The address and port of the Kubernetes API server' },
+  token: { type: 'string', describe: 'Bearer token for authentication to the API server' },
+  as: { type: 'string', describe: 'Username to impersonate for the operation' },
+  'as-group': { type: 'string', array: true, describe: 'Group to impersonate (repeat for several)' },
+  'as-uid': { type: 'string', describe: 'UID to impersonate for the operation' },
   'certificate-authority': {
     type: 'string',
-    global: true,
     describe: 'Path to a cert file for the certificate authority',
   },
-  'client-certificate': { type: 'string', global: true, describe: 'Path to a client certificate file for TLS' },
-  'client-key': { type: 'string', global: true, describe: 'Path to a client key file for TLS' },
+  'client-certificate': { type: 'string', describe: 'Path to a client certificate file for TLS' },
+  'client-key': { type: 'string', describe: 'Path to a client key file for TLS' },
   'insecure-skip-tls-verify': {
     type: 'boolean',
-    global: true,
     describe: "Don't check the server's certificate (insecure)",
   },
-  'tls-server-name': { type: 'string', global: true, describe: 'Server name to use for server certificate validation' },
+  'tls-server-name': { type: 'string', describe: 'Server name to use for server certificate validation' },
   'request-timeout': {
     type: 'string',
-    global: true,
     describe:
       'How long to wait for a single server request (1s, 2m, 3h; 0 = no timeout). Connecting (TCP, proxy, TLS) gives up after 10 s regardless',
   },
 } as const satisfies Record<string, Options>;
 
 /** Commands that never talk to a cluster: connection flags there would be silently ignored, so they are refused. */
-const OFFLINE_COMMANDS = new Set(['generate', 'inspect', 'version']);
+const OFFLINE_COMMANDS = new Set(['generate', 'inspect', 'version', 'completion']);
+/** Commands that take no connection flags and need no refusal: shell completion calls it with words after --. */
+const INTERNAL_COMMANDS = new Set(['__complete']);
+
+/** The connection flags the selected command took (set by its builder). */
+let connectionKeys = new Set<string>();
+
+/** The connection flags on the command line, as given (--kubeconfig, --server, ...). */
+function connectionFlagsGiven(args: Record<string, unknown>): string[] {
+  return [...connectionKeys].filter((k) => args[k] !== undefined);
+}
+
+/**
+ * Adds kubectl's connection flags to one command: shown, in their own group, where the command talks to a cluster;
+ * hidden elsewhere, where giving one is refused by name (rather than as an unknown flag). A flag the command defines
+ * itself keeps its own meaning and place in its help (generate --cluster NAME is a mesh cluster, not a kubeconfig
+ * cluster).
+ */
+export function withConnectionFlags(y: Argv, name: string): Argv {
+  if (INTERNAL_COMMANDS.has(name)) return y;
+  const own = (y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key;
+  const offline = OFFLINE_COMMANDS.has(name);
+  const keys = Object.keys(CONNECTION_OPTIONS).filter((k) => !(k in own)) as (keyof typeof CONNECTION_OPTIONS)[];
+  for (const k of keys) y = y.option(k, offline ? { ...CONNECTION_OPTIONS[k], hidden: true } : CONNECTION_OPTIONS[k]);
+  connectionKeys = new Set(keys);
+  return offline ? y : y.group(keys, "Connection flags (as kubectl's):");
+}
 
 function connectionFlags(args: Record<string, unknown>): ConnectionFlags {
   const str = (k: string) => (typeof args[k] === 'string' ? (args[k] as string) : undefined);
@@ -107,6 +132,9 @@ export function joinDashedValues(argv: string[]): string[] {
   return out;
 }
 
+const CONNECTION_NOTE =
+  "Commands that talk to a cluster (backup, replace, restart, verify, status, rotate) take kubectl's connection flags (--kubeconfig, --context, --cluster, --server, --token, --as, ...): see COMMAND --help.";
+
 const EXIT_CODES =
   'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.';
 
@@ -135,18 +163,6 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     .usage(
       `${SCRIPT_NAME} <command> [flags]\n\nReplace and rotate the certificate authority of an Istio service mesh, safely.`,
     )
-    .option('kubeconfig', {
-      type: 'string',
-      describe: 'Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)',
-      global: true,
-    })
-    .option('context', {
-      type: 'string',
-      describe: 'The kubeconfig context to use (default: the current context)',
-      global: true,
-    })
-    .options(CONNECTION_OPTIONS)
-    .group(['kubeconfig', 'context', ...Object.keys(CONNECTION_OPTIONS)], "Connection flags (as kubectl's):")
     .option('istio-namespace', {
       alias: 'i',
       type: 'string',
@@ -159,7 +175,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       type: 'string',
       choices: OUTPUT_FORMATS as string[],
       default: 'table',
-      describe: 'Output format',
+      describe:
+        'Output format: table for people; json or yaml, a documented schema (docs/OUTPUT.md); name, the objects written (backup, replace, restart)',
       global: true,
     })
     .option('color', {
@@ -177,7 +194,7 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     .recommendCommands()
     // Examples (in the epilog, kubectl's layout) are command lines to copy: at least 120 columns, so none wraps.
     .wrap(Math.max(120, Math.min(160, process.stdout.columns ?? 120)))
-    .epilog(EXIT_CODES)
+    .epilog(`${CONNECTION_NOTE}\n\n${EXIT_CODES}`)
     .fail((msg, err) => {
       if (err) throw err;
       throw new RefusedError(msg ?? 'invalid command line', helpHint(argv));
@@ -187,13 +204,31 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       command: spec.command,
       describe: spec.describe,
       builder: (sub: Argv) => {
-        const b = spec.builder(sub);
+        const b = withConnectionFlags(spec.builder(sub), spec.command.split(' ')[0]!);
         return spec.examples?.length ? b.epilog(examplesText(spec.examples) + '\n\n' + EXIT_CODES) : b;
       },
       handler: (args) => onRun(spec, args as Record<string, unknown>),
     });
   }
   return y;
+}
+
+/**
+ * -o applies only where it means something: a command that prints a script takes no -o, and -o name only a command
+ * whose result names Kubernetes objects. Refused before the command runs, so nothing has changed.
+ */
+function refuseOutput(spec: CommandSpec, output: OutputFormat): void {
+  const name = spec.command.split(' ')[0]!;
+  if (output !== 'table' && !spec.printsResult)
+    throw new RefusedError(
+      `${name} prints a script; -o ${output} does not apply to it`,
+      `drop -o (see ${SCRIPT_NAME} ${name} --help)`,
+    );
+  if (output === 'name' && spec.namesObjects !== true)
+    throw new RefusedError(
+      `${name} names no Kubernetes objects; -o name applies to backup, replace and restart`,
+      `use -o json or -o yaml for ${name}'s result (see docs/OUTPUT.md)`,
+    );
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -227,11 +262,13 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
       ),
       output: args.output as OutputFormat,
     };
-    const given = Object.keys(globals.connection ?? {});
+    refuseOutput(spec, globals.output);
+    // Connection flags given, less a flag of the same name that the command defines itself (generate --cluster).
+    const given = connectionFlagsGiven(args);
     if (given.length && OFFLINE_COMMANDS.has(spec.command.split(' ')[0]!))
       throw new RefusedError(
         `${spec.command.split(' ')[0]} does not talk to a cluster; connection flags do not apply to it`,
-        'drop the connection flags (--server, --token, --as, ...)',
+        `drop ${given.map((k) => `--${k}`).join(', ')}`,
       );
     const color = args.color !== false;
     const style = createStyle(wantsColor(io.stdout, io.env, !color));

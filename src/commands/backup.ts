@@ -8,6 +8,7 @@ export const backupCommand: CommandSpec = {
   command: 'backup',
   describe: 'Back up cacerts, istio-ca-secret and every istio-ca-root-cert ConfigMap to a folder',
   printsResult: true,
+  namesObjects: true,
   builder: (y) =>
     y.option('out-dir', {
       alias: 'd',
@@ -24,7 +25,14 @@ export const backupCommand: CommandSpec = {
       runBackup(client, { outDir, namespace: ctx.globals.istioNamespace }, ctx.now()),
     );
     return {
+      kind: 'BackupResult',
       data: result,
+      // What was saved, as kubectl get -o name prints it (one line per object, namespaces not shown).
+      names: () => [
+        ...(result.cacerts ? ['secret/cacerts'] : []),
+        ...(result.selfSignedSecret ? ['secret/istio-ca-secret'] : []),
+        ...Array.from({ length: result.configMaps }, () => 'configmap/istio-ca-root-cert'),
+      ],
       human: (style) =>
         `${style.ok('√')} backup of context ${result.context} written: ${result.cacerts ? 'secret/cacerts, ' : ''}${result.selfSignedSecret ? 'secret/istio-ca-secret, ' : ''}${result.configMaps} istio-ca-root-cert ConfigMap(s), ${result.files.length} files\n` +
         `${result.path}\n` +

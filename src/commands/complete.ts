@@ -142,7 +142,7 @@ export interface Completion {
 
 /** Completes `words` (the last is the word under completion). */
 export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise<Completion> {
-  const [{ buildParser }, { commands }, { default: yargs }] = await Promise.all([
+  const [{ buildParser, withConnectionFlags }, { commands }, { default: yargs }] = await Promise.all([
     import('../cli.js'),
     import('./index.js'),
     import('yargs'),
@@ -161,7 +161,7 @@ export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise
   const nameOf = (c: CommandSpec) => c.command.split(' ')[0];
   const spec = visible.find((c) => before.includes(nameOf(c)));
   const options = optionsOf(buildParser([], () => undefined));
-  if (spec) options.push(...optionsOf(spec.builder(yargs([]))));
+  if (spec) options.push(...optionsOf(withConnectionFlags(spec.builder(yargs([])), nameOf(spec)!)));
   const byFlag = new Map(options.flatMap((o) => flagForms(o).map((f) => [f, o] as const)));
   const prefixed = (list: [string, string][]): [string, string][] =>
     list
@@ -222,6 +222,6 @@ export const completeCommand: CommandSpec = {
       candidates.map(([c, d]) => (d ? `${c}\t${d}` : c)).join('\n') +
       (candidates.length ? '\n' : '') +
       `:${directive}\n`;
-    return { data: { candidates, directive }, human: () => text };
+    return { kind: null, data: { candidates, directive }, human: () => text };
   },
 };

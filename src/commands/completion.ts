@@ -20,6 +20,6 @@ export const completionCommand: CommandSpec = {
     if (!SHELLS.includes(shell))
       throw new RefusedError(`no completion for shell ${JSON.stringify(shell)}`, `use one of: ${SHELLS.join(', ')}`);
     const script = completionScript(shell);
-    return { data: { shell, script }, human: () => script };
+    return { kind: null, data: { shell, script }, human: () => script };
   },
 };

@@ -35,6 +35,7 @@ export const replaceCommand: CommandSpec = {
   command: 'replace',
   describe: 'Replace the cacerts secret with a validated bundle, after a backup, in one guarded update',
   printsResult: true,
+  namesObjects: true,
   builder: (y) =>
     dryRunOption(y, {
       client: 'validate and show the plan; send nothing',
@@ -94,6 +95,12 @@ export const replaceCommand: CommandSpec = {
         },
       ),
     );
-    return { data: result, human: (style) => render(result, style) };
+    return {
+      kind: 'ReplaceResult',
+      data: result,
+      human: (style) => render(result, style),
+      // As kubectl apply -o name: the object, whether it was written, left unchanged or only dry-run.
+      names: () => ['secret/cacerts'],
+    };
   },
 };

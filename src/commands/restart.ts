@@ -13,6 +13,7 @@ export const restartCommand: CommandSpec = {
   command: 'restart',
   describe: 'Rollout-restart istiod and the gateways, then every workload with a sidecar, and wait for each rollout',
   printsResult: true,
+  namesObjects: true,
   builder: (y) =>
     dryRunOption(y, {
       client: 'list what would restart; send nothing',
@@ -86,7 +87,7 @@ export const restartCommand: CommandSpec = {
       ctx.notice(
         `note: -n has no effect with --control-plane-only: the control plane is in ${ctx.globals.istioNamespace} (-i)`,
       );
-    const { runRestart, exitCodeOf } = await import('../restart/run.js');
+    const { runRestart, exitCodeOf, restartedNames } = await import('../restart/run.js');
     const { renderRestart, progressReporter } = await import('../restart/render.js');
     const progress = progressReporter({ write: (t) => void ctx.stderr.write(t) }, ctx.interactive, ctx.errStyle);
     progress.start();
@@ -121,7 +122,13 @@ export const restartCommand: CommandSpec = {
         },
         { qps, burst },
       );
-      return { data: result, exitCode: exitCodeOf(result), human: (style) => renderRestart(result, style) };
+      return {
+        kind: 'RestartResult',
+        data: result,
+        exitCode: exitCodeOf(result),
+        human: (style) => renderRestart(result, style),
+        names: () => restartedNames(result),
+      };
     } finally {
       progress.end();
     }

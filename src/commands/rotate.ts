@@ -204,7 +204,8 @@ export const rotateCommand: CommandSpec = {
       ).catch((e: unknown) => {
         throw explainKubeError(e, clients.map((c) => c.context).join(','));
       });
-      return { data: result, human: (style) => renderRotate(result, style) };
+      const { rotateFields } = await import('../output/documents.js');
+      return { kind: 'RotateResult', data: rotateFields(result), human: (style) => renderRotate(result, style) };
     } finally {
       for (const c of clients) c.close();
     }

@@ -9,7 +9,9 @@ export interface CommandSpec {
   describe: string | false;
   builder(y: Argv): Argv;
   examples?: [string, string][];
-  /** Whether the command prints a result that -o applies to. */
+  /** Whether the command prints a result that -o applies to (-o json|yaml|name are refused when not). */
   printsResult: boolean;
+  /** Whether its result names Kubernetes objects, for `-o name` (refused, exit 2, when not). */
+  namesObjects?: boolean;
   run(args: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult>;
 }

@@ -37,6 +37,7 @@ export const statusCommand: CommandSpec = {
         ? []
         : result.certificates.filter((c) => Date.parse(c.notAfter) - now.getTime() < failWithinMs);
     return {
+      kind: 'StatusResult',
       data: {
         ...result,
         ...(failWithinMs !== undefined

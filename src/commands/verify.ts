@@ -83,6 +83,7 @@ export const verifyCommand: CommandSpec = {
       };
     });
     return {
+      kind: 'VerifyResult',
       data: result,
       exitCode: result.passed ? ExitCode.ok : ExitCode.failed,
       human: (style) => renderVerify(result, style),

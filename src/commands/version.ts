@@ -1,11 +1,6 @@
 import type { CommandSpec } from './spec.js';
 import { VERSION } from '../version.js';
-
-export interface VersionInfo {
-  version: string;
-  node: string;
-  platform: string;
-}
+import type { VersionInfo } from '../output/documents.js';
 
 export const versionCommand: CommandSpec = {
   command: 'version',
@@ -18,6 +13,10 @@ export const versionCommand: CommandSpec = {
       node: process.version,
       platform: `${process.platform}/${process.arch}`,
     };
-    return { data, human: () => `kubectl istio-ca ${VERSION} (node ${process.version}, ${data.platform})\n` };
+    return {
+      kind: 'VersionResult',
+      data,
+      human: () => `kubectl istio-ca ${VERSION} (node ${process.version}, ${data.platform})\n`,
+    };
   },
 };

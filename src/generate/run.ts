@@ -277,6 +277,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
     files: files.map((f) => ({ path: f.path, mode: '0' + f.mode.toString(8) })),
   };
   return {
+    kind: 'GenerateResult',
     data,
     human: (style) => {
       const rows = certificates.map((c) => [

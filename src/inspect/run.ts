@@ -9,6 +9,7 @@ import { inputKind, readInputFile } from '../fsutil/read.js';
 import { checkCertificate, validateBundle, type BundleReport } from '../ca/validate.js';
 import { ExitCode, RefusedError } from '../errors.js';
 import type { CommandResult } from '../output/render.js';
+import type { InspectBundleFields, InspectFileFields } from '../output/documents.js';
 import type { Style } from '../output/style.js';
 import { renderBundleReport, renderCertificate, renderFindings } from './render.js';
 
@@ -34,11 +35,16 @@ export type InspectResult =
     };
 
 /** Inspects a bundle directory or a PEM file; exit 0 when valid (warnings allowed), 2 when any error finding. */
-export async function runInspect(opts: InspectOptions): Promise<CommandResult<InspectResult>> {
-  const kind = opts.path === '-' ? 'stdin' : await inputKind(opts.path);
-  const data: InspectResult = kind === 'directory' ? await inspectDir(opts) : await inspectFile(opts);
+export async function runInspect(
+  opts: InspectOptions,
+): Promise<CommandResult<InspectBundleFields | InspectFileFields>> {
+  const input = opts.path === '-' ? 'stdin' : await inputKind(opts.path);
+  const data: InspectResult = input === 'directory' ? await inspectDir(opts) : await inspectFile(opts);
+  // The document's kind says which shape it is (InspectBundleResult or InspectFileResult).
+  const { kind, ...fields } = data;
   return {
-    data,
+    kind: kind === 'bundle' ? 'InspectBundleResult' : 'InspectFileResult',
+    data: fields,
     exitCode: data.valid ? ExitCode.ok : ExitCode.refused,
     human: (style: Style) =>
       data.kind === 'bundle' ? renderBundleReport(data.path, data.report, style) : renderFile(data, style),

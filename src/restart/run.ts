@@ -121,6 +121,19 @@ export function exitCodeOf(result: RestartResult): ExitCodeValue {
   return ExitCode.ok;
 }
 
+/** Outcomes in which the restart patch was sent (or, in a dry run, would be): what `-o name` lists. */
+const PATCHED: ReadonlySet<RolloutStatus> = new Set(['restarted', 'patched', 'dry-run', 'timeout']);
+
+/**
+ * `-o name`, as kubectl rollout restart prints it: `deployment.apps/istiod`, one per workload whose restart patch
+ * was sent (a rollout that then timed out included; failed and skipped ones not), control plane first.
+ */
+export function restartedNames(result: RestartResult): string[] {
+  return [...result.controlPlane, ...result.workloads]
+    .filter((i) => PATCHED.has(i.status))
+    .map((i) => `${i.kind.toLowerCase()}.apps/${i.name}`);
+}
+
 /** Restarts and waits as the options say; returns every workload's outcome (never throws for one workload). */
 export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promise<RestartResult> {
   const { client } = deps;

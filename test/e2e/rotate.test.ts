@@ -130,7 +130,7 @@ test('an intermediate-only rotation: one update, istiod hot-reloads it, nothing 
   const before = istiod!.restarts();
   const r = await plugin(rotateArgs('a2', ['-o', 'json']));
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.equal(json(r).kind, 'intermediate-only');
+  assert.equal(json(r).rotation, 'intermediate-only');
   assert.equal(
     (await getCacerts(mesh.istioNamespace))!.data['ca-cert.pem'],
     Buffer.from(await readFile(join(dir('a2'), 'ca-cert.pem'))).toString('base64'),
@@ -185,7 +185,7 @@ test("a root rotation A -> B with multi-root: istiod never rejects a bundle and 
   await watcher;
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const out = json(r);
-  assert.equal(out.kind, 'root-rotation');
+  assert.equal(out.rotation, 'root-rotation');
   assert.deepEqual(
     out.phases.map((p: { phase: string }) => p.phase),
     ['trust-both', 'switch-signer', 'drop-old'],
@@ -272,7 +272,7 @@ test("from istiod's self-signed CA: plug it into cacerts first, restart istiod, 
   const r = await plugin(rotateArgs('b', ['-o', 'json']));
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const out = json(r);
-  assert.equal(out.kind, 'self-signed-to-plugged');
+  assert.equal(out.rotation, 'self-signed-to-plugged');
   assert.deepEqual(
     out.phases.map((p: { phase: string }) => p.phase),
     ['plug-self-signed', 'trust-both', 'switch-signer', 'drop-old'],

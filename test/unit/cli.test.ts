@@ -71,7 +71,7 @@ test('inspect of one PEM file lists each certificate and describes a key without
     const r = await cli(['inspect', join(dir, 'cert-chain.pem'), '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
     const data = JSON.parse(r.stdout);
-    assert.equal(data.kind, 'file');
+    assert.equal(data.kind, 'InspectFileResult');
     assert.deepEqual(
       data.certificates.map((c: { subject: string }) => c.subject),
       ['O=Istio, CN=Intermediate CA', 'O=Istio, CN=Root CA'],

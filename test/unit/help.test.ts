@@ -61,3 +61,51 @@ test("a refused command line points to that command's --help", async () => {
     assert.match(r.stderr, new RegExp(`hint: .*${hint.replace(/ /g, ' ')}`), argv.join(' '));
   }
 });
+
+/** The lines of one group ("Options:", "Connection flags (as kubectl's):") of a help text. */
+function group(help: string, title: string): string[] {
+  const lines = help.split('\n');
+  const start = lines.indexOf(title);
+  if (start < 0) return [];
+  const end = lines.findIndex((l, i) => i > start && l.trim() === '');
+  return lines.slice(start + 1, end < 0 ? undefined : end);
+}
+const CONNECTION = "Connection flags (as kubectl's):";
+
+test('generate --cluster is a mesh cluster, listed once under its own options; generate shows no connection flags', async () => {
+  const help = (await cli(['generate', '--help'])).stdout;
+  assert.deepEqual(group(help, CONNECTION), [], 'no connection flags group');
+  const cluster = help.split('\n').filter((l) => /--cluster\b/.test(l) && !/^\s+(#|kubectl)/.test(l));
+  assert.equal(cluster.length, 1, cluster.join('\n'));
+  assert.match(cluster[0]!, /one intermediate per cluster/);
+  assert.ok(group(help, 'Options:').includes(cluster[0]!), '--cluster is under Options');
+  assert.doesNotMatch(help, /kubeconfig cluster|--kubeconfig|--server/);
+});
+
+test('commands that talk to a cluster list kubectl connection flags, --cluster among them as the kubeconfig cluster', async () => {
+  for (const name of ['backup', 'replace', 'restart', 'verify', 'status', 'rotate']) {
+    const flags = group((await cli([name, '--help'])).stdout, CONNECTION).join('\n');
+    assert.match(flags, /--kubeconfig/, name);
+    assert.match(flags, /--cluster +The kubeconfig cluster to use/, name);
+    assert.match(flags, /-s, --server/, name);
+  }
+  const root = (await cli(['--help'])).stdout;
+  assert.doesNotMatch(root, /--cluster +The kubeconfig cluster/, 'the root help lists no flag of one command');
+  assert.match(root, /take kubectl's connection flags\s.*see COMMAND --help/s);
+});
+
+test('a connection flag given to a command that never connects is refused by name, --kubeconfig and --context too', async () => {
+  for (const argv of [
+    ['generate', '--kubeconfig', 'k', '-d', 'x'],
+    ['generate', '--context', 'c', '-d', 'x'],
+    ['inspect', '.', '--server', 'https://k'],
+    ['version', '--as-group', 'g'],
+    ['completion', 'bash', '--context', 'c'],
+  ]) {
+    const r = await cli(argv);
+    assert.equal(r.code, 2, argv.join(' '));
+    assert.match(r.stderr, /does not talk to a cluster; connection flags do not apply to it/);
+    assert.match(r.stderr, /hint: drop --(kubeconfig|context|server|as-group)/);
+    assert.equal(r.stdout, '');
+  }
+});

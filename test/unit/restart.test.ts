@@ -22,6 +22,8 @@ import {
   type RestartResult,
   type RolloutItem,
 } from '../../src/restart/run.js';
+import { toDocument } from '../../src/output/documents.js';
+import { checkDocument } from './support/documents.js';
 import { rolloutState, unrollable } from '../../src/restart/rollout.js';
 import { MAX_OPEN_WATCHES } from '../../src/restart/watcher.js';
 import { progressReporter, renderRestart } from '../../src/restart/render.js';
@@ -117,6 +119,7 @@ async function run(m: Mesh, opts: Partial<RestartOptions> = {}, events?: Progres
     },
   );
   m.kube.assertNoUnexpectedCalls();
+  checkDocument(toDocument('RestartResult', r));
   return r;
 }
 

@@ -18,6 +18,8 @@ import { runRotate, type RotateOptions, type RotateResult } from '../../src/rota
 import { trustBothRoots, switchSignerRoots, withRoots } from '../../src/rotate/phases.js';
 import { runChecks } from '../../src/verify/checks.js';
 import { makeCas } from './support/ca-fixtures.js';
+import { rotateFields, toDocument } from '../../src/output/documents.js';
+import { checkDocument } from './support/documents.js';
 import { FakeMesh, type FakeMeshOptions } from './support/fake-mesh.js';
 
 const cas = await makeCas(['a', 'b', 'a2'], { intermediateOf: { a2: 'a' } });
@@ -42,7 +44,7 @@ const A2Holder: { a2?: BundleData } = { a2: await cas.bundle('a2') };
 
 let runs = 0;
 async function rotate(m: FakeMesh, o: Partial<RotateOptions> = {}, lines: string[] = []): Promise<RotateResult> {
-  return runRotate(
+  const r = await runRotate(
     {
       fromDir: join(cas.dir, 'b'),
       namespace: 'istio-system',
@@ -64,6 +66,8 @@ async function rotate(m: FakeMesh, o: Partial<RotateOptions> = {}, lines: string
       sleep: m.clock.sleep,
     },
   );
+  checkDocument(toDocument('RotateResult', rotateFields(r)));
+  return r;
 }
 
 const cacerts = (m: FakeMesh) => m.kube.object<Secret>(Resources.secrets, 'istio-system', 'cacerts');

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { e2eEnv, kubectlOk, repoRoot } from './cluster.js';
+import { checkPrinted } from '../../unit/support/documents.js';
 
 export interface PluginRun {
   code: number;
@@ -43,15 +44,21 @@ export interface PluginOptions {
   timeoutMs?: number;
 }
 
-/** Runs `kubectl-istio_ca ARGS --kubeconfig E2E [--context C]`; never throws on a non-zero exit. */
+/** Commands that never connect: they refuse connection flags, so none is added to them. */
+const OFFLINE = new Set(['generate', 'inspect', 'version', 'completion']);
+
+/**
+ * Runs `kubectl-istio_ca ARGS --kubeconfig E2E [--context C]` (ARGS alone for generate, inspect, version and
+ * completion); never throws on a non-zero exit.
+ */
 export function plugin(args: string[], opts: PluginOptions = {}): Promise<PluginRun> {
   const env = e2eEnv();
   const argv = [
     join(repoRoot(), 'bin', 'kubectl-istio_ca'),
     ...args,
-    '--kubeconfig',
-    opts.kubeconfig ?? env.kubeconfig,
-    ...(opts.context ? ['--context', opts.context] : []),
+    ...(OFFLINE.has(args[0] ?? '')
+      ? []
+      : ['--kubeconfig', opts.kubeconfig ?? env.kubeconfig, ...(opts.context ? ['--context', opts.context] : [])]),
   ];
   return new Promise((resolve, reject) => {
     execFile(
@@ -70,6 +77,8 @@ export function plugin(args: string[], opts: PluginOptions = {}): Promise<Plugin
         try {
           assertNoKeyBytes(stdout);
           assertNoKeyBytes(stderr);
+          // Every -o json / -o yaml printed against the real cluster must match the schema of its kind.
+          if (code === 0 || code === 1 || code === 124) checkPrinted(args, stdout);
         } catch (e) {
           return reject(e);
         }

@@ -1,6 +1,7 @@
 /** Runs the CLI in-process with captured streams, for tests that assert on output and exit codes. */
 import { Readable, Writable } from 'node:stream';
 import { runCli } from '../../../src/cli.js';
+import { checkPrinted } from './documents.js';
 
 export interface CliRun {
   code: number;
@@ -34,5 +35,7 @@ export async function cli(
     ...(opts.stdin !== undefined ? { stdin: Readable.from([Buffer.from(opts.stdin)]) } : {}),
     ...(opts.now ? { now: () => opts.now! } : {}),
   });
+  // Every -o json / -o yaml a unit test prints is checked against the schema of its kind.
+  checkPrinted(argv, stdout.text);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
