@@ -17,17 +17,23 @@ export function requireBuildHost() {
 
 /**
  * Builds `out` for `target` from an already bundled app (sea.bundle). Returns { out, node: {binary, license}, warnings }.
- * The blob depends only on the Node version: one per version within a run (`blobs` map).
+ * The blob depends on the Node version, and on whether it holds a startup snapshot: one per kind within a run
+ * (`blobs` map). The snapshot is made only where the target's Node.js is the generator itself (linux/amd64), as a
+ * snapshot only starts in the binary that made it; the other targets compile their chunks when first used.
  */
 export async function buildTarget(config, target, { app, workDir, out, blobs = new Map(), log = () => {} }) {
   const node = await nodeBinary(config.root, target.node, target.os, log);
   const generator = await nodeBinary(config.root, target.generator, 'linux', log);
-  let blob = blobs.get(target.generator.ref);
+  const snapshot = target.node.ref === target.generator.ref;
+  const key = `${target.generator.ref}${snapshot ? '+snapshot' : ''}`;
+  let blob = blobs.get(key);
   if (!blob) {
-    blob = makeBlob(generator.binary, app, join(workDir, `sea-node-${target.generator.version}.blob`), {
+    const file = `sea-node-${target.generator.version}${snapshot ? '-snapshot' : ''}.blob`;
+    blob = makeBlob(generator.binary, app, join(workDir, file), {
       disableWarning: config.build.sea.disable_experimental_warning === true,
+      snapshot,
     });
-    blobs.set(target.generator.ref, blob);
+    blobs.set(key, blob);
   }
   const { warnings } = await inject(node.binary, blob, out, target.os);
   let signature = 'none';

@@ -89,38 +89,57 @@ const IMPORT_META_URL = '__istio_ca_import_meta_url';
  * ISTIO_CA_TRACE_CHUNKS=1 lists on stderr each chunk as it is compiled (the release tests check what --help loads).
  */
 const LOADER = `'use strict';
-const { Script } = require('node:vm');
 const { pathToFileURL } = require('node:url');
-const sea = require('node:sea');
-const inSea = sea.isSea();
+// Built as a V8 startup snapshot (sea-config useSnapshot, where the blob is made by the target's own Node.js): the
+// chunks main.js needs are run at build time, read from the files beside this script, and the CLI starts from the
+// heap they left (see startFromSnapshot). Otherwise every chunk is compiled when first required.
+let building = require('node:v8').startupSnapshot.isBuildingSnapshot();
+let sea;
+let inSea = false;
 const here = (name) => require('node:path').join(__dirname, name);
-const read = inSea ? (name) => sea.getAsset(name, 'utf8') : (name) => require('node:fs').readFileSync(here(name), 'utf8');
+const read = (name) => (inSea ? sea.getAsset(name, 'utf8') : require('node:fs').readFileSync(here(name), 'utf8'));
 // V8 code cache of each chunk, made at build time by running the CLI (see produceCodeCache): V8 checks its version,
 // flags and the source, and compiles as usual when the cache does not fit (cachedDataRejected).
 const readCache = (name) => {
+  if (building) return undefined;
   try {
     return Buffer.from(inSea ? sea.getRawAsset(name + '.cache') : require('node:fs').readFileSync(here(name + '.cache')));
   } catch {
     return undefined;
   }
 };
-const self = inSea ? process.execPath : __filename;
-const metaUrl = pathToFileURL(self).href;
-const trace = process.env.ISTIO_CA_TRACE_CHUNKS === '1';
-const produce = process.env.ISTIO_CA_PRODUCE_CODE_CACHE;
+let self = __filename;
+let metaUrl = pathToFileURL(self).href;
+let trace = false;
+let produce;
 const cache = new Map();
 const scripts = new Map();
-if (produce) process.on('exit', () => {
-  for (const [name, script] of scripts) require('node:fs').writeFileSync(require('node:path').join(produce, name + '.cache'), script.createCachedData());
-});
+/** What differs from run to run (the environment, whether this is the executable): read when the CLI starts. */
+function begin() {
+  sea = require('node:sea');
+  inSea = sea.isSea();
+  if (inSea) self = process.execPath;
+  metaUrl = pathToFileURL(self).href;
+  trace = process.env.ISTIO_CA_TRACE_CHUNKS === '1';
+  produce = process.env.ISTIO_CA_PRODUCE_CODE_CACHE;
+  if (produce) process.on('exit', () => {
+    for (const [name, script] of scripts) require('node:fs').writeFileSync(require('node:path').join(produce, name + '.cache'), script.createCachedData());
+  });
+}
 function load(name) {
   let mod = cache.get(name);
   if (mod) return mod.exports;
   mod = { exports: {} };
   cache.set(name, mod);
   const code = read(name);
+  const wrapped = '(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {' + code + '\\n})';
+  if (building) {
+    // A vm.Script would stay in the heap as a handle the snapshot cannot hold; eval leaves only the function.
+    (0, eval)(wrapped + '\\n//# sourceURL=' + name).call(mod.exports, mod.exports, chunkRequire, mod, self, require('node:path').dirname(self), metaUrl);
+    return mod.exports;
+  }
   const cachedData = produce ? undefined : readCache(name);
-  const script = new Script('(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {' + code + '\\n})', { filename: self + '/' + name, cachedData });
+  const script = new (require('node:vm').Script)(wrapped, { filename: self + '/' + name, cachedData });
   if (trace) process.stderr.write('chunk ' + name + ' ' + Buffer.byteLength(code) + (cachedData ? (script.cachedDataRejected ? ' cache-rejected' : ' cached') : '') + '\\n');
   scripts.set(name, script);
   const fn = script.runInThisContext();
@@ -140,7 +159,46 @@ function chunkRequire(id) {
     process.noDeprecation = quiet;
   }
 }
-load('main.js');
+/**
+ * At build time: runs the chunks main.js requires (yargs, the commands, their flags; not main.js, which runs the CLI),
+ * so that the snapshot holds them ready. Intl.Segmenter objects (string-width makes them when loaded) hold ICU
+ * state a snapshot cannot keep: while building they are made lazily, and emptied before the heap is written.
+ */
+function startFromSnapshot() {
+  const Segmenter = Intl.Segmenter;
+  const lazy = [];
+  Intl.Segmenter = class LazySegmenter {
+    constructor(...args) {
+      this.args = args;
+      this.real = undefined;
+      lazy.push(this);
+    }
+    segment(text) {
+      return (this.real ??= new Segmenter(...this.args)).segment(text);
+    }
+  };
+  const v8 = require('node:v8');
+  v8.startupSnapshot.addSerializeCallback(() => {
+    for (const l of lazy) l.real = undefined;
+    Intl.Segmenter = Segmenter;
+  });
+  const held = [];
+  for (const m of read('main.js').matchAll(/require\\("\\.\\/([^"]+)"\\)/g)) {
+    load(m[1]);
+    held.push(m[1] + ' ' + Buffer.byteLength(read(m[1])));
+  }
+  v8.startupSnapshot.setDeserializeMainFunction(() => {
+    building = false; // the heap was saved while building
+    begin();
+    if (trace) for (const h of held) process.stderr.write('chunk ' + h + ' snapshot\\n');
+    load('main.js');
+  });
+}
+if (building) startFromSnapshot();
+else {
+  begin();
+  load('main.js');
+}
 `;
 
 const LICENSE_NAMES = /^(licen[cs]e|copying|notice)(\.(md|txt|markdown))?$/i;
@@ -182,6 +240,7 @@ function produceCodeCache(generatorNode, app) {
   const out = join(app.dir, '.code-cache');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out);
+  const start = [app.loader];
   const tmp = join(out, 'work');
   const runs = [
     ['--help'],
@@ -195,7 +254,7 @@ function produceCodeCache(generatorNode, app) {
     const runDir = join(out, `${i}-${args[0].replace(/\W/g, '')}`);
     mkdirSync(runDir);
     try {
-      runNode(generatorNode, [app.loader, ...args], { env: { ISTIO_CA_PRODUCE_CODE_CACHE: runDir }, cwd: out });
+      runNode(generatorNode, [...start, ...args], { env: { ISTIO_CA_PRODUCE_CODE_CACHE: runDir }, cwd: out });
     } catch {
       // a failing run (status without a cluster) still leaves the cache of what it compiled
     }
@@ -211,9 +270,15 @@ function produceCodeCache(generatorNode, app) {
   return names;
 }
 
-/** Makes the SEA blob of `app` (from bundle()) with `generatorNode`, the same Node version as the binary. */
-export function makeBlob(generatorNode, app, blobFile, { disableWarning }) {
-  const caches = produceCodeCache(generatorNode, app);
+/**
+ * Makes the SEA blob of `app` (from bundle()) with `generatorNode`, the same Node version as the binary. With
+ * `snapshot`, the blob holds a V8 startup snapshot of the loaded CLI: only for a target whose Node.js binary is the
+ * generator itself (a snapshot is tied to the binary that made it), i.e. linux/amd64.
+ */
+export function makeBlob(generatorNode, app, blobFile, { disableWarning, snapshot = false }) {
+  // V8 rejects a code cache in an isolate started from a user snapshot (measured: every chunk cache-rejected, even
+  // one made from the same snapshot), so the snapshot blob carries none: its chunks compile when first required.
+  const caches = snapshot ? [] : produceCodeCache(generatorNode, app);
   const dir = dirname(blobFile);
   const seaConfig = join(dir, `${basename(blobFile)}.sea-config.json`);
   writeFileSync(
@@ -222,9 +287,9 @@ export function makeBlob(generatorNode, app, blobFile, { disableWarning }) {
       main: app.loader,
       output: blobFile,
       disableExperimentalSEAWarning: disableWarning,
-      // Node's snapshot and code cache would tie the one blob to the platform that made it (the same blob goes into
-      // every target); the chunks carry their own V8 code cache instead, which V8 drops where it does not fit.
-      useSnapshot: false,
+      // Node's code cache would tie the blob to the platform that made it: the chunks carry their own V8 code cache
+      // instead, which V8 drops where it does not fit. The snapshot is made only where the generator is the target.
+      useSnapshot: snapshot,
       useCodeCache: false,
       assets: Object.fromEntries([...app.chunks, ...caches].map((name) => [name, join(app.dir, name)])),
     }),
