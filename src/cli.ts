@@ -231,6 +231,9 @@ function refuseOutput(spec: CommandSpec, output: OutputFormat): void {
     );
 }
 
+/** Thrown by a command's yargs handler once the command and its flags are known (see runCli). */
+const COMMAND_CHOSEN = new Error('command chosen');
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
   const argv = helpCommand(joinDashedValues(rawArgv));
@@ -239,12 +242,19 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
   let selected: { spec: CommandSpec; args: Record<string, unknown> } | undefined;
   try {
     let printed = '';
-    await buildParser(argv, (spec, args) => {
-      selected = { spec, args };
-    }).parseAsync(argv, {}, (err: Error | undefined, _args: unknown, output: string) => {
-      if (err) throw err;
-      printed = output ?? '';
-    });
+    try {
+      await buildParser(argv, (spec, args) => {
+        selected = { spec, args };
+        // Stop yargs here: after a handler returns it renders the command's whole help text to keep for later
+        // (cacheHelpMessage), which the CLI never shows then; that was about a third of generate's start-up CPU.
+        throw COMMAND_CHOSEN;
+      }).parseAsync(argv, {}, (err: Error | undefined, _args: unknown, output: string) => {
+        if (err) throw err;
+        printed = output ?? '';
+      });
+    } catch (e) {
+      if (e !== COMMAND_CHOSEN) throw e;
+    }
     if (!selected) {
       // --help: yargs hands us the text instead of printing it.
       await write(io.stdout, printed === '' || printed.endsWith('\n') ? printed : printed + '\n');

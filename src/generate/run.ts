@@ -14,7 +14,7 @@ import { hasErrors, type Finding } from '../ca/findings.js';
 import { generateKeyPair, importIssuer, issueIntermediate, issueRoot, type Issuer, type KeySpec } from '../ca/issue.js';
 import { parsePrivateKey, type KeyDescription } from '../ca/keys.js';
 import { parsePem } from '../ca/pem.js';
-import { checkCertificate, validateBundle } from '../ca/validate.js';
+import { checkCertificate, validateBundle, type BundleReport } from '../ca/validate.js';
 import { OperationError, RefusedError } from '../errors.js';
 import { fileSystemError } from '../fsutil/errors.js';
 import {
@@ -234,6 +234,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
 
   // Validate what would be written before writing anything: a root whose name constraints exclude the trust
   // domain or istiod's DNS name yields intermediates istiod or its peers reject.
+  const validated = new Map<string, { planned: Record<string, Buffer>; report: BundleReport }>();
   for (const b of bundles) {
     const content = (name: string) =>
       files.find((f) => f.path === join(b.dir, name))?.content ?? (name === 'root-cert.pem' ? rootPem : '');
@@ -248,25 +249,24 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
         existing ? 'use a root whose constraints permit the mesh, or generate a new root' : 'check the flags',
       );
     }
+    validated.set(b.dir, { planned, report });
   }
   for (const f of files) await writeFileAtomic(f.path, f.content, f.mode);
 
   const certificates: GeneratedCertificate[] = [];
   const rootInfo = inspectCertificate(existing?.cert ?? parseCertificate(Buffer.from(root!.cert.rawData)), now);
   certificates.push({ role: 'root', cluster: null, bundleDir: null, ...pick(rootInfo) });
+  // What is on disk must be, byte for byte, the bundle validated above (a second validation of the same bytes would
+  // only repeat the first).
   for (const b of bundles) {
-    const { report } = validateBundle(await readBundleDir(b.dir), {
-      now,
-      expiryWarningDays: 0,
-      istioNamespace: opts.istioNamespace,
-    });
-    if (!report.valid) {
-      const errors = report.findings.filter((f) => f.severity === 'error').map((f) => `${f.code}: ${f.message}`);
+    const { planned, report } = validated.get(b.dir)!;
+    const written = await readBundleDir(b.dir);
+    const differs = Object.keys(planned).filter((n) => !written[n]?.equals(planned[n]!));
+    if (differs.length)
       throw new OperationError(
-        `the bundle written to ${b.dir} does not validate: ${errors.join('; ')}`,
-        'this is a bug; please report it with the command line you used',
+        `the files written to ${b.dir} differ from the bundle validated before writing: ${differs.join(', ')}`,
+        'check the disk and what else writes to that folder, then run generate again with --force',
       );
-    }
     certificates.push({ role: 'intermediate', cluster: b.cluster, bundleDir: b.dir, ...pick(report.signingCert!) });
   }
 
