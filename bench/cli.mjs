@@ -130,7 +130,7 @@ const stepVersion = execFileSync(step, ['version'], { encoding: 'utf8' }).split(
 const section = [
   '## CLI start-up and generate (bench/cli.mjs)',
   '',
-  `Measured ${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared); medians of ${runs} interleaved pairs (generate) and ${startupRuns} runs (start-up), wall time of whole processes. Plugin: dist/kubectl-istio_ca (SEA, ${embedded}, V8 code cache per chunk); step: ${stepVersion}, built from ${STEP_MODULE}.`,
+  `Measured ${new Date().toISOString().slice(0, 16)}Z on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared); medians of ${runs} interleaved pairs (generate) and ${startupRuns} runs (start-up), wall time of whole processes. Plugin: dist/kubectl-istio_ca (SEA, ${embedded}, V8 startup snapshot of the CLI); step: ${stepVersion}, built from ${STEP_MODULE}.`,
   '',
   '| what | plugin (ms) | compared with | that (ms) | ratio |',
   '| --- | ---: | --- | ---: | ---: |',
