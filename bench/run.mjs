@@ -27,6 +27,7 @@ import { Api, credentials } from './lib/api.mjs';
 import { benchIdentity, clusterUp, kubectlPath } from './lib/cluster.mjs';
 import { live, measure } from './lib/proc.mjs';
 import { populate, shapeOf, nsName, waitSettled } from './lib/populate.mjs';
+import { etcdUrl } from './lib/etcd-load.mjs';
 import { machine, missedNotes, printTables, resultsMarkdown } from './lib/report.mjs';
 import { generate, restart, startup, verifyAndStatus } from './lib/scenarios.mjs';
 
@@ -45,6 +46,18 @@ const { values: opt } = parseArgs({
     'keep-cluster': { type: 'boolean', default: false },
     'time-limit-min': { type: 'string', default: '60' },
     render: { type: 'boolean', default: false },
+    // verify -A and status also on a second, larger mesh (its own cluster, .bench-cluster-large/); 0: not measured.
+    'large-namespaces': { type: 'string', default: '10000' },
+    'large-pods': { type: 'string', default: '25000' },
+    'large-reps': { type: 'string', default: '3' },
+    'large-recipe-every': { type: 'string', default: '20' },
+    'populate-concurrency': { type: 'string', default: '48' },
+    // Only build and populate the clusters (not measured), then stop; a measured run later finds them populated.
+    'populate-only': { type: 'boolean', default: false },
+    'bulk-small': { type: 'boolean', default: false },
+    // The 5-kubectl floor of verify at the smaller size (informative; ~70 s a round at load 20).
+    'kubectl-floor': { type: 'boolean', default: true },
+    build: { type: 'boolean', default: true },
   },
   allowNegative: true,
 });
@@ -82,6 +95,19 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 const SHAPE = shapeOf({ namespaces: 2000, pods: 5000, deployNamespaces: 100, deploymentsPerNamespace: 5 });
+// The larger mesh, for verify and status: 4 kwok nodes (each takes 10k pods), every sidecar pod bare (owned by
+// nothing; restart is measured on the smaller mesh); namespaces, ConfigMaps and pods written into etcd in bulk.
+const LARGE =
+  Number(opt['large-namespaces']) > 0
+    ? shapeOf({
+        namespaces: Number(opt['large-namespaces']),
+        pods: Number(opt['large-pods']),
+        deployNamespaces: 0,
+        deploymentsPerNamespace: 0,
+        nodes: 4,
+      })
+    : null;
+const largeStateDir = join(root, '.bench-cluster-large');
 const RESTART = { qps: 5, burst: 10, concurrency: 10 };
 const stateDir = join(root, '.bench-cluster');
 
@@ -120,6 +146,34 @@ function keepFigures(r) {
   );
 }
 
+/**
+ * Growth from the smaller mesh to the larger: wall and peak RSS of verify -A and status, against the growth of the
+ * mesh (namespaces and pods grow by the same factor here). No worse than linear: ratio of figures ≤ ratio of sizes.
+ */
+function growth(small, big, a, b) {
+  const factor = Math.max(b.namespaces / a.namespaces, b.pods / a.pods);
+  const row = (r, subject) => r.rows.find((x) => x.subject === subject);
+  const targets = [];
+  for (const [what, subject] of [
+    ['verify -A', 'kubectl istio-ca verify -A'],
+    ['status', 'kubectl istio-ca status'],
+  ]) {
+    const x = row(small, subject);
+    const y = row(big, subject);
+    for (const [fig, key] of [
+      ['wall', 'ms'],
+      ['peak RSS', 'rssKiB'],
+    ])
+      targets.push({
+        target: `${what} ${fig}: ${b.namespaces} / ${a.namespaces} namespaces (mesh ×${factor.toFixed(1)})`,
+        figure: y[key] / x[key],
+        limit: `≤ ${factor.toFixed(1)}`,
+        met: y[key] / x[key] <= factor,
+      });
+  }
+  return { rows: [], targets };
+}
+
 function report(record) {
   process.stdout.write(`\n${printTables(record.rows, record.targets)}\n`);
   for (const n of missedNotes(record.targets)) process.stdout.write(`${n.replace(/\*\*/g, '')}\n\n`);
@@ -134,8 +188,10 @@ async function main() {
     log('re-rendered bench/RESULTS.md from bench/results.json (nothing measured)');
     return 0;
   }
-  log('npm run build');
-  sh('npm', ['run', '--silent', 'build'], 'npm run build');
+  if (opt.build) {
+    log('npm run build');
+    sh('npm', ['run', '--silent', 'build'], 'npm run build');
+  } else log('--no-build: measuring build/ as it is');
   // The packaged binary: dist/kubectl-istio_ca when it is complete and newer than src/, else built by
   // `npm run package`; measured from a private copy, as others may repackage dist/ during the run.
   const binary = join(stateDir, 'kubectl-istio_ca');
@@ -164,6 +220,8 @@ async function main() {
     ctx.kubectl = c.kubectl;
     const adminCreds = credentials(adminKubeconfig);
     admin = new Api(adminCreds);
+    // counters() reads this instance's kube-apiserver CPU time from it.
+    admin.apiserverPidFile = c.pidFile;
     ctx.admin = admin;
     clusterVersion = (await admin.ok('GET', '/version')).gitVersion;
     ctx.benchKubeconfig = await benchIdentity(admin, stateDir, adminCreds, join(stateDir, 'pki', 'ca.crt'));
@@ -183,9 +241,38 @@ async function main() {
   ctx.kubectlEnv = pluginEnv;
   const m = machine({ root, kubectl: ctx.kubectl, clusterVersion });
 
+  const concurrency = Number(opt['populate-concurrency']);
   if (needCluster) {
     const adminPlugin = (args) => ctx.plugin([...args, '--kubeconfig', adminKubeconfig]);
-    await populate({ api: admin, shape: SHAPE, stateDir, plugin: adminPlugin, log });
+    // --bulk-small: the smaller mesh's objects too go into etcd (else through the API, as every run before).
+    const bulk = opt['bulk-small'] ? etcdUrl(stateDir) : null;
+    await populate({ api: admin, shape: SHAPE, stateDir, plugin: adminPlugin, log, concurrency, bulk });
+  }
+  // The larger mesh, for verify -A and status only: a cluster of its own, so that both sizes are measured in one run.
+  let large = null;
+  if (LARGE && (only.includes('verify') || opt['populate-only'])) {
+    const c = clusterUp(root, largeStateDir, log, { ISTIO_CA_TEST_CLUSTER_NODES: '4' });
+    const creds = credentials(c.kubeconfig);
+    const api = new Api(creds);
+    api.apiserverPidFile = c.pidFile;
+    const benchKubeconfig = await benchIdentity(api, largeStateDir, creds, join(largeStateDir, 'pki', 'ca.crt'));
+    const adminPlugin = (args) => ctx.plugin([...args, '--kubeconfig', c.kubeconfig]);
+    await populate({
+      api,
+      shape: LARGE,
+      stateDir: largeStateDir,
+      plugin: adminPlugin,
+      log,
+      concurrency,
+      bulk: etcdUrl(largeStateDir),
+    });
+    large = { ...ctx, admin: api, benchKubeconfig, stateDir: largeStateDir, kubeconfig: c.kubeconfig };
+  }
+  if (opt['populate-only']) {
+    admin?.close();
+    large?.admin.close();
+    log('populated (--populate-only): nothing measured');
+    return 0;
   }
 
   const rows = [];
@@ -206,13 +293,36 @@ async function main() {
   let verifyDetail = null;
   if (only.includes('verify')) {
     const r = await verifyAndStatus(ctx, {
+      kubectlFloor: opt['kubectl-floor'],
       reps: Number(opt.reps),
       recipeEvery: Number(opt['recipe-every']),
       expectedNamespaces,
+      size: `${SHAPE.namespaces} ns, ${SHAPE.pods} pods`,
+      rssLimitMB: 150,
     });
-    verifyDetail = r.detail;
+    verifyDetail = { [SHAPE.namespaces]: r.detail };
     add(r);
+    if (large) {
+      const size = `${LARGE.namespaces} ns, ${LARGE.pods} pods`;
+      const rl = await verifyAndStatus(large, {
+        reps: Number(opt['large-reps']),
+        recipeEvery: Number(opt['large-recipe-every']),
+        expectedNamespaces: LARGE.namespaces + 3,
+        size,
+        kubectlFloor: false,
+        rssLimitMB: 250,
+      });
+      verifyDetail[LARGE.namespaces] = rl.detail;
+      add(rl);
+      add(growth(r, rl, SHAPE, LARGE));
+      large.admin.close();
+    }
   }
+  // What is measured so far, in case the rest does not finish (the watchdog stops the run).
+  writeFileSync(
+    join(stateDir, 'partial-rows.json'),
+    `${JSON.stringify({ rows: rows.map(keepFigures), targets, verifyDetail }, null, 1)}\n`,
+  );
   if (only.includes('restart')) {
     const namespaces = Array.from({ length: SHAPE.deployNamespaces }, (_, i) => nsName(i));
     const expected = SHAPE.deployNamespaces * SHAPE.deploymentsPerNamespace;
@@ -240,6 +350,7 @@ async function main() {
   const record = {
     machine: m,
     shape: SHAPE,
+    largeShape: LARGE,
     settings: {
       expectedNamespaces,
       embeddedVersion: embedded?.version ?? '?',
@@ -252,6 +363,8 @@ async function main() {
     verifyDetail,
     durationMs: Date.now() - started,
   };
+  // The figures first: a failure to render loses nothing (npm run bench -- --render renders them again).
+  writeFileSync(join(stateDir, 'last-results.json'), `${JSON.stringify(record, null, 1)}\n`);
   report(record);
   if (only.length === ALL.length) {
     writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify(record, null, 1)}\n`);

@@ -10,10 +10,10 @@ import { Api, credentials, sumMetric } from './api.mjs';
 export const BENCH_IDENTITY = 'istio-ca-bench';
 
 /** Starts (or finds running) the instance in stateDir; returns its admin kubeconfig and the matching kubectl. */
-export function clusterUp(root, stateDir, log) {
-  const env = { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: stateDir };
+export function clusterUp(root, stateDir, log, extraEnv = {}) {
+  const env = { ...process.env, ...extraEnv, ISTIO_CA_TEST_CLUSTER_DIR: stateDir };
   const script = join(root, 'scripts', 'test-cluster');
-  apiserverPidFile = join(stateDir, 'pids', 'kube-apiserver.pid');
+  const pidFile = join(stateDir, 'pids', 'kube-apiserver.pid');
   let kubeconfig;
   // Already running (every component): no `up`, which would wait for the instance lock.
   if (spawnSync(script, ['status'], { env, stdio: 'ignore', timeout: 60_000 }).status === 0) {
@@ -31,7 +31,7 @@ export function clusterUp(root, stateDir, log) {
       throw new Error(`scripts/test-cluster up failed (exit ${up.status ?? up.signal}); see its output above`);
     kubeconfig = up.stdout.trim().split('\n').pop();
   }
-  return { kubeconfig, kubectl: kubectlPath(root, env), env };
+  return { kubeconfig, kubectl: kubectlPath(root, env), env, pidFile };
 }
 
 /** The kubectl built with the cluster (test/cluster/bin/kubectl); built by the script only when missing. */
@@ -139,13 +139,12 @@ export async function counters(admin) {
   return {
     client: sumMetric(text, 'apiserver_flowcontrol_dispatched_requests_total', { flow_schema: BENCH_IDENTITY }),
     all: sumMetric(text, 'apiserver_request_total'),
-    apiserverCpuMs: apiserverCpuMs(),
+    apiserverCpuMs: apiserverCpuMs(admin.apiserverPidFile),
   };
 }
 
-let apiserverPidFile = null;
 /** CPU time (user + system) the instance's kube-apiserver process has used, in ms; NaN when unknown. */
-function apiserverCpuMs() {
+function apiserverCpuMs(apiserverPidFile) {
   try {
     const pid = readFileSync(apiserverPidFile, 'utf8').trim();
     // /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, after the ")" of the comm field.
