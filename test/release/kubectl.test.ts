@@ -62,7 +62,7 @@ test('kubectl completes `kubectl istio-ca` through kubectl_complete-istio_ca', {
   assert.match(r.stdout, /^generate\tGenerate a new root CA/m);
   assert.match(r.stdout, /^:4$/m);
   const o = run('/usr/bin/env', [...envOnly(bin, home), 'kubectl', '__complete', 'istio-ca', 'status', '-o', '']);
-  assert.deepEqual(o.stdout.trimEnd().split('\n'), ['table', 'json', 'yaml', ':4']);
+  assert.deepEqual(o.stdout.trimEnd().split('\n'), ['table', 'json', 'yaml', 'name', ':4']);
 });
 
 test("kubectl's plugin completion completes flag values: --kty, --curve, --dry-run=, directories", { skip }, () => {
