@@ -26,7 +26,7 @@ export interface CommandContext {
   /** True when stderr is a terminal: live progress may redraw lines. */
   interactive: boolean;
   env: NodeJS.ProcessEnv;
-  now(): Date;
+  now: () => Date;
   /** Writes a notice line to stderr; suppressed nowhere, never on stdout. */
-  notice(line: string): void;
+  notice: (line: string) => void;
 }

@@ -16,7 +16,7 @@ const MAX_DURATION_MS = 10_000 * 365 * 86_400_000;
 export function parseDuration(value: string, flag: string, opts: { maxMs?: number; command?: string } = {}): number {
   const maxMs = opts.maxMs ?? MAX_DURATION_MS;
   const see = opts.command ? ` (see kubectl istio-ca ${opts.command} --help)` : '';
-  const text = String(value).trim();
+  const text = value.trim();
   if (/^-\d/.test(text))
     throw new RefusedError(
       `--${flag} ${JSON.stringify(value)} is negative`,
@@ -29,7 +29,7 @@ export function parseDuration(value: string, flag: string, opts: { maxMs?: numbe
     );
   }
   let ms = 0;
-  for (const m of text.matchAll(PART)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  for (const m of text.matchAll(PART)) ms += Number(m[1]) * UNIT_MS[m[2]];
   if (!(ms > 0))
     throw new RefusedError(`--${flag} must be longer than zero`, `give a positive duration such as 5m${see}`);
   if (ms > maxMs)

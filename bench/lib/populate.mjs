@@ -48,7 +48,7 @@ async function createAll(api, label, objects, collectionOf, log, concurrency = C
 }
 
 /** Polls until check() is true, at most timeoutMs. */
-async function until(what, timeoutMs, check, log) {
+async function until(what, timeoutMs, check) {
   const t0 = Date.now();
   for (;;) {
     // A read the API server answers 5xx (e.g. its watch cache still catching up after a bulk load) is tried again.

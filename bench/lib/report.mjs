@@ -1,6 +1,6 @@
 // The figures as a table on stdout and in bench/RESULTS.md, with the machine they were measured on.
 import { execFileSync } from 'node:child_process';
-import { cpus, freemem, loadavg, totalmem } from 'node:os';
+import { cpus, freemem, loadavg } from 'node:os';
 import { readFileSync } from 'node:fs';
 
 const tryRun = (cmd, args) => {

@@ -58,7 +58,6 @@ export function restorable(obj: KubeObject, apiVersion: string, kind: string): K
   if (Object.keys(annotations).length) metadata.annotations = annotations;
   else delete metadata.annotations;
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj;
-  (void _m, _s, _a, _k);
   return { apiVersion, kind, metadata: metadata as KubeObject['metadata'], ...rest };
 }
 

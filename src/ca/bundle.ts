@@ -47,7 +47,8 @@ export async function readBundleDir(dir: string): Promise<BundleData> {
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fileSystemError(e, `bundle directory ${dir}`, 'read', true);
     throw new RefusedError(
       `bundle directory ${dir} does not exist`,
-      'pass a directory holding ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ca.crt)',
+      'pass a directory holding ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem (or tls.crt, tls.key, ' +
+        'ca.crt)',
     );
   }
   if (!st.isDirectory()) {

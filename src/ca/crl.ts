@@ -19,7 +19,8 @@ export function checkCrl(crlBytes: Buffer, chainBytes: Buffer, chainFile: string
         finding(
           'CERT_UNPARSEABLE',
           chainFile,
-          `block ${i + 1} of ${chainFile} ${b.label === 'CERTIFICATE' ? c : `is a ${b.label} block`}; with ${CRL_FILE} present istiod parses every block of the chain and refuses the bundle.`,
+          `block ${i + 1} of ${chainFile} ${b.label === 'CERTIFICATE' ? c : `is a ${b.label} block`}; with ` +
+            `${CRL_FILE} present istiod parses every block of the chain and refuses the bundle.`,
         ),
       );
       return;
@@ -36,7 +37,8 @@ export function checkCrl(crlBytes: Buffer, chainBytes: Buffer, chainFile: string
         finding(
           'CRL_UNPARSEABLE',
           CRL_FILE,
-          `${CRL_FILE} holds a ${b.label} block that is not an X509 CRL; istiod (1.27+) refuses the bundle. Fix or remove it.`,
+          `${CRL_FILE} holds a ${b.label} block that is not an X509 CRL; istiod (1.27+) refuses the bundle. Fix or ` +
+            `remove it.`,
         ),
       );
       return;
@@ -58,7 +60,9 @@ export function checkCrl(crlBytes: Buffer, chainBytes: Buffer, chainFile: string
       finding(
         crls.length === 0 ? 'CRL_UNPARSEABLE' : 'CRL_MISSING_SIGNER',
         CRL_FILE,
-        `${crls.length === 0 ? `${CRL_FILE} holds no PEM X509 CRL; ` : ''}istiod (1.27+) needs a CRL signed by every certificate in ${chainFile} (the root too when it is there) and refuses the bundle: none from ${who}. Add their CRLs or drop ${CRL_FILE}.`,
+        `${crls.length === 0 ? `${CRL_FILE} holds no PEM X509 CRL; ` : ''}istiod (1.27+) needs a CRL signed by ` +
+          `every certificate in ${chainFile} (the root too when it is there) and refuses the bundle: none from ` +
+          `${who}. Add their CRLs or drop ${CRL_FILE}.`,
       ),
     );
   }

@@ -24,13 +24,13 @@ interface Tlv {
 }
 
 function readTlv(buf: Buffer, offset: number): Tlv {
-  const tag = buf[offset]!;
-  let len = buf[offset + 1]!;
+  const tag = buf[offset];
+  let len = buf[offset + 1];
   let start = offset + 2;
   if (len & 0x80) {
     const n = len & 0x7f;
     len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i]!;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i];
     start += n;
   }
   if (start + len > buf.length) throw new Error('truncated DER');
@@ -38,7 +38,7 @@ function readTlv(buf: Buffer, offset: number): Tlv {
 }
 
 function decodeOid(bytes: Buffer): string {
-  const parts: number[] = [Math.floor(bytes[0]! / 40), bytes[0]! % 40];
+  const parts: number[] = [Math.floor(bytes[0] / 40), bytes[0] % 40];
   let value = 0;
   for (const b of bytes.subarray(1)) {
     value = value * 128 + (b & 0x7f);
@@ -89,20 +89,20 @@ export function tbsFields(der: Buffer): TbsFields {
   const f = children(der, tbs);
   let i = 0;
   let version = 1;
-  if (f[0]!.tag === 0xa0) {
-    const v = readTlv(der, f[0]!.start);
-    version = der[v.start]! + 1;
+  if (f[0].tag === 0xa0) {
+    const v = readTlv(der, f[0].start);
+    version = der[v.start] + 1;
     i = 1;
   }
-  const serial = f[i]!;
+  const serial = f[i];
   const hex = (t: Tlv) => der.subarray(t.start, t.end).toString('hex');
   const whole = (t: Tlv) => der.subarray(t.offset, t.end).toString('hex');
   return {
     version,
-    negativeSerial: serial.end > serial.start && (der[serial.start]! & 0x80) !== 0,
-    issuer: hex(f[i + 2]!),
-    subject: hex(f[i + 4]!),
-    spki: whole(f[i + 5]!),
+    negativeSerial: serial.end > serial.start && (der[serial.start] & 0x80) !== 0,
+    issuer: hex(f[i + 2]),
+    subject: hex(f[i + 4]),
+    spki: whole(f[i + 5]),
   };
 }
 

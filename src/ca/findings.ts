@@ -70,14 +70,18 @@ export function hasErrors(findings: readonly Finding[]): boolean {
 export const POLICY_FINDINGS: Partial<Record<FindingCode, string>> = {
   KEY_TOO_SMALL: 'RSA keys under 2048 bits are breakable; Go still accepts 1024-bit keys.',
   CHAIN_NOT_STARTING_WITH_CA_CERT:
-    'cert-chain.pem is sent after every workload certificate; Go and Envoy find issuers in any order, but RFC 8446 senders order the chain and istio/tools writes it issuer-first.',
+    'cert-chain.pem is sent after every workload certificate; Go and Envoy find issuers in any order, but RFC 8446 ' +
+    'senders order the chain and istio/tools writes it issuer-first.',
   CHAIN_NOT_ISSUER_ORDERED:
     'as CHAIN_NOT_STARTING_WITH_CA_CERT: a chain in any other order is accepted by Go but not by every TLS peer.',
   ROOT_NOT_SELF_SIGNED:
-    'root-cert.pem is the mesh trust bundle; Go trusts any certificate in it as an anchor, so a non-root there silently widens or replaces the trust the root above it would give.',
+    'root-cert.pem is the mesh trust bundle; Go trusts any certificate in it as an anchor, so a non-root there ' +
+    'silently widens or replaces the trust the root above it would give.',
   ROOT_NOT_CA: 'a non-CA certificate in the trust bundle is trusted as an anchor by Go; it can only be a mistake.',
   PRIVATE_KEY_IN_CERT_FILE:
-    'Go skips private-key blocks in certificate files, but root-cert.pem is copied into every namespace and cert-chain.pem sent to every peer: the key would be published.',
+    'Go skips private-key blocks in certificate files, but root-cert.pem is copied into every namespace and ' +
+    'cert-chain.pem sent to every peer: the key would be published.',
   ROOT_UNPARSEABLE:
-    'Go silently drops a root it cannot parse (a negative serial, Go 1.23+) from the trust pool: istiod starts, but the mesh never trusts that root.',
+    'Go silently drops a root it cannot parse (a negative serial, Go 1.23+) from the trust pool: istiod starts, ' +
+    'but the mesh never trusts that root.',
 };

@@ -30,7 +30,7 @@ export function goParseCertificate(der: Buffer): Certificate | string {
   } catch {
     return 'is not a valid X.509 certificate';
   }
-  let negative = false;
+  let negative: boolean;
   try {
     negative = tbsFields(der).negativeSerial;
   } catch {

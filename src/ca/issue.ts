@@ -47,14 +47,14 @@ function algorithm(spec: KeySpec): RsaHashedKeyGenParams | EcKeyGenParams {
 /** The signature algorithm a key of `spec` signs with: SHA-256, or SHA-384 for P-384. */
 function signingAlgorithm(spec: KeySpec): Algorithm | EcdsaParams {
   return spec.kty === 'RSA'
-    ? ({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as Algorithm)
-    : ({ name: 'ECDSA', hash: spec.curve === 'P-384' ? 'SHA-384' : 'SHA-256' } as EcdsaParams);
+    ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+    : { name: 'ECDSA', hash: spec.curve === 'P-384' ? 'SHA-384' : 'SHA-256' };
 }
 
 /** A random positive serial of 128 bits (RFC 5280 allows up to 20 octets; CA/B asks for >= 64 random bits). */
 export function randomSerial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0]! & 0x7f) | 0x40; // positive, and no leading zero octet
+  bytes[0] = (bytes[0] & 0x7f) | 0x40; // positive, and no leading zero octet
   return bytes.toString('hex');
 }
 
@@ -66,7 +66,7 @@ function jsonName(n: NameSpec): x509.JsonName {
 }
 
 export function generateKeyPair(spec: KeySpec): Promise<CryptoKeyPair> {
-  return subtle.generateKey(algorithm(spec), true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return subtle.generateKey(algorithm(spec), true, ['sign', 'verify']);
 }
 
 async function caExtensions(

@@ -53,7 +53,7 @@ export function parsePrivateKey(blocks: PemBlock[]): KeyObject {
   if (block.label === 'ENCRYPTED PRIVATE KEY' || /ENCRYPTED/.test(block.headers['Proc-Type'] ?? '')) {
     throw new KeyError('the private key is encrypted; istiod needs an unencrypted key', 'encrypted');
   }
-  const type = KEY_LABELS[block.label]!;
+  const type = KEY_LABELS[block.label];
   try {
     return createPrivateKey({ key: block.der, format: 'der', type });
   } catch {

@@ -171,7 +171,7 @@ function validity(c: PathCert, now: Date): PathProblem | null {
 const MAX_DEPTH = 10;
 
 function buildChains(chain: PathCert[], opts: VerifyOptions, problems: PathProblem[], depth: number): PathCert[][] {
-  const c = chain[chain.length - 1]!;
+  const c = chain[chain.length - 1];
   const found: PathCert[][] = [];
   if (depth > MAX_DEPTH) return found;
   let anyNamed = false;
@@ -235,12 +235,12 @@ function checkParent(
 /** checkChainForKeyUsage: every certificate with an EKU (other than any) must list the usage. */
 function checkEku(chain: PathCert[], usage: ExtKeyUsage): PathProblem | null {
   for (let i = chain.length - 1; i >= 0; i--) {
-    const eku = chain[i]!.eku;
+    const eku = chain[i].eku;
     if (!eku || eku.length === 0 || eku.includes('any')) continue;
     if (!eku.includes(usage)) {
       return {
         rule: 'eku',
-        cert: chain[i]!,
+        cert: chain[i],
         detail: `restricts extended key usage to ${eku.join(', ')} (no ${usage})`,
       };
     }
@@ -268,7 +268,7 @@ function uriHost(uri: string): string {
 /** checkChainConstraints: each certificate's DNS and URI SANs against the constraints of every CA above it. */
 function checkNameConstraints(chain: PathCert[]): PathProblem | null {
   for (let i = 0; i < chain.length; i++) {
-    const c = chain[i]!;
+    const c = chain[i];
     if (!c.hasSan) continue;
     for (const ca of chain.slice(i + 1)) {
       const nc = ca.nameConstraints;

@@ -36,14 +36,17 @@ export function pathFindings(
             finding(
               'CHAIN_MISSING_CA_CERT',
               names.chain,
-              `${context}: istiod sends ${names.chain} after every certificate it issues, and it lacks ca-cert ("${signingCert.x509.subject}"), so peers cannot find the issuer. Write cert-chain.pem as ca-cert, intermediates, root.`,
+              `${context}: istiod sends ${names.chain} after every certificate it issues, and it lacks ca-cert ` +
+                `("${signingCert.x509.subject}"), so peers cannot find the issuer. Write cert-chain.pem as ` +
+                `ca-cert, intermediates, root.`,
             ),
           );
         } else {
           add(
             'CHAIN_UNTRUSTED',
             pr.cert,
-            `no certificate in ${names.chain} or ${names.roots} issued ${who}; add the missing intermediates or the root that issued it.`,
+            `no certificate in ${names.chain} or ${names.roots} issued ${who}; add the missing intermediates or ` +
+              `the root that issued it.`,
           );
         }
         break;
@@ -68,7 +71,8 @@ export function pathFindings(
         add(
           'CA_CERT_NO_KEY_CERT_SIGN',
           pr.cert,
-          `${who} ${pr.detail} without keyCertSign, so Go refuses the certificates it signed; reissue it with keyCertSign and cRLSign.`,
+          `${who} ${pr.detail} without keyCertSign, so Go refuses the certificates it signed; reissue it with ` +
+            `keyCertSign and cRLSign.`,
         );
         break;
       case 'weak-signature':
@@ -91,14 +95,16 @@ export function pathFindings(
         add(
           pr.detail.includes('no clientAuth') ? 'CA_EKU_NO_CLIENT_AUTH' : 'CA_EKU_NO_SERVER_AUTH',
           pr.cert,
-          `CA ${who} ${pr.detail}; Go and Envoy check extended key usage through the whole chain. Remove the EKU from CA certificates or list both serverAuth and clientAuth.`,
+          `CA ${who} ${pr.detail}; Go and Envoy check extended key usage through the whole chain. Remove the EKU ` +
+            `from CA certificates or list both serverAuth and clientAuth.`,
         );
         break;
       case 'name-constraints':
         add(
           'NAME_CONSTRAINTS_VIOLATED',
           pr.cert,
-          `${who} ${pr.detail}; reissue it with name constraints that permit the trust domain URI and istiod's DNS name.`,
+          `${who} ${pr.detail}; reissue it with name constraints that permit the trust domain URI and istiod's DNS ` +
+            `name.`,
         );
         break;
     }
@@ -116,7 +122,8 @@ export function checkCertificate(cert: Certificate, file: string, opts: Validate
       finding(
         'SIGNATURE_WEAK',
         file,
-        `"${subject}" is signed with ${alg.name}; istiod (Go crypto/x509) rejects SHA-1 and MD5. Reissue it with SHA-256 or stronger.`,
+        `"${subject}" is signed with ${alg.name}; istiod (Go crypto/x509) rejects SHA-1 and MD5. Reissue it with ` +
+          `SHA-256 or stronger.`,
       ),
     );
   }
@@ -126,7 +133,8 @@ export function checkCertificate(cert: Certificate, file: string, opts: Validate
       finding(
         'KEY_TOO_SMALL',
         file,
-        `policy: "${subject}" has an RSA ${key.bits} key; Go accepts it, but use RSA 2048 or larger (4096 is Istio's default for plugged-in CAs).`,
+        `policy: "${subject}" has an RSA ${key.bits} key; Go accepts it, but use RSA 2048 or larger (4096 is ` +
+          `Istio's default for plugged-in CAs).`,
       ),
     );
   } else if (key.type === 'other' && key.label !== 'ed25519') {
@@ -134,7 +142,8 @@ export function checkCertificate(cert: Certificate, file: string, opts: Validate
       finding(
         'KEY_UNSUPPORTED',
         file,
-        `"${subject}" has a ${key.label} key; istiod (Go) supports RSA, ECDSA P-256/P-384/P-521 and Ed25519 keys. Reissue it.`,
+        `"${subject}" has a ${key.label} key; istiod (Go) supports RSA, ECDSA P-256/P-384/P-521 and Ed25519 keys. ` +
+          `Reissue it.`,
       ),
     );
   }
@@ -172,7 +181,8 @@ export function checkExpiry(
         finding(
           'CERT_NOT_YET_VALID',
           file,
-          `"${subject}" is not valid before ${cert.x509.notBefore.toISOString()}; check the clock of the machine that issued it, or wait.`,
+          `"${subject}" is not valid before ${cert.x509.notBefore.toISOString()}; check the clock of the machine ` +
+            `that issued it, or wait.`,
         ),
       );
     }

@@ -110,7 +110,8 @@ export function validateBundle(data: BundleData, opts: ValidateOptions): BundleV
       finding(
         'ROOT_UNPARSEABLE',
         names.roots,
-        `policy: certificate ${d.index + 1} in ${names.roots} ${d.why}; Go drops it from the trust pool without a word, so the mesh would not trust it. Reissue that root.`,
+        `policy: certificate ${d.index + 1} in ${names.roots} ${d.why}; Go drops it from the trust pool without a ` +
+          `word, so the mesh would not trust it. Reissue that root.`,
       ),
     );
   }
@@ -121,7 +122,8 @@ export function validateBundle(data: BundleData, opts: ValidateOptions): BundleV
       finding(
         'KEY_MISMATCH',
         names.signingKey,
-        `${names.signingKey} does not belong to ${names.signingCert}; supply the key that was issued with this certificate.`,
+        `${names.signingKey} does not belong to ${names.signingCert}; supply the key that was issued with this ` +
+          `certificate.`,
       ),
     );
   }
@@ -140,7 +142,8 @@ export function validateBundle(data: BundleData, opts: ValidateOptions): BundleV
     if (!load.chain) {
       findings.push(...pathFindings(load.problems, 'istiod refuses the bundle', names, pool, signingCert));
     } else {
-      path = load.chain.map((c) => c.cert!);
+      // Every certificate of a verified path is a parsed one; only a simulated leaf has none.
+      path = load.chain.flatMap((c) => (c.cert ? [c.cert] : []));
       if (!isCA(signingCert)) {
         // reported below by checkSigningCert; no certificate can be issued
       } else {
@@ -187,7 +190,8 @@ export function validateBundle(data: BundleData, opts: ValidateOptions): BundleV
         finding(
           'CRL_IGNORED',
           CRL_FILE,
-          `${CRL_FILE} is ignored: istiod reads a CRL only in the ca-cert.pem layout, never beside tls.crt. Move to that layout or drop the file.`,
+          `${CRL_FILE} is ignored: istiod reads a CRL only in the ca-cert.pem layout, never beside tls.crt. Move ` +
+            `to that layout or drop the file.`,
         ),
       );
     } else {
@@ -244,7 +248,8 @@ function layoutFindings(data: BundleData, layout: BundleLayout, findings: Findin
       finding(
         'BUNDLE_LAYOUT_AMBIGUOUS',
         'tls.crt',
-        'both tls.crt and ca-cert.pem are present; istiod uses tls.crt, tls.key and ca.crt and ignores the rest. Keep one layout.',
+        'both tls.crt and ca-cert.pem are present; istiod uses tls.crt, tls.key and ca.crt and ignores the rest. ' +
+          'Keep one layout.',
       ),
     );
   }
@@ -279,7 +284,10 @@ function readFileBlocks(bytes: Buffer | undefined, name: string, findings: Findi
       finding(
         'PEM_MALFORMED',
         name,
-        `${name}: istiod (Go's PEM decoder) cannot read ${lost} of its ${blocks.length + lost} block(s): a BEGIN line without an END line, an END line followed by more text (blocks joined on one line, or a file without a final line break concatenated with the next), an indented BEGIN line or invalid base64. Put every BEGIN and END line on a line of its own.`,
+        `${name}: istiod (Go's PEM decoder) cannot read ${lost} of its ${blocks.length + lost} block(s): a BEGIN ` +
+          `line without an END line, an END line followed by more text (blocks joined on one line, or a file ` +
+          `without a final line break concatenated with the next), an indented BEGIN line or invalid base64. Put ` +
+          `every BEGIN and END line on a line of its own.`,
       ),
     );
   }
@@ -295,13 +303,14 @@ function readSigningCert(
   const blocks = readFileBlocks(data[name], name, findings);
   if (!blocks || blocks.length === 0) return null;
   // util.ParsePemEncodedCertificate: the first block, whatever its label.
-  const first = blocks[0]!;
+  const first = blocks[0];
   if (first.label !== 'CERTIFICATE') {
     findings.push(
       finding(
         isPrivateKeyLabel(first.label) ? 'PRIVATE_KEY_IN_CERT_FILE' : 'CERT_UNPARSEABLE',
         name,
-        `${isPrivateKeyLabel(first.label) ? 'policy and istiod: ' : ''}${name} starts with a ${first.label} block; istiod reads only the first block as the signing certificate. Put the certificate first.`,
+        `${isPrivateKeyLabel(first.label) ? 'policy and istiod: ' : ''}${name} starts with a ${first.label} block; ` +
+          `istiod reads only the first block as the signing certificate. Put the certificate first.`,
       ),
     );
     return null;
@@ -319,7 +328,8 @@ function readSigningCert(
       finding(
         'CA_CERT_EXTRA_BLOCKS',
         name,
-        `${name} holds ${more} certificates; istiod signs with the first only. Put the intermediates in cert-chain.pem.`,
+        `${name} holds ${more} certificates; istiod signs with the first only. Put the intermediates in ` +
+          `cert-chain.pem.`,
       ),
     );
   }
@@ -332,7 +342,8 @@ function privateKeyInCertFile(name: string, findings: Finding[]): void {
     finding(
       'PRIVATE_KEY_IN_CERT_FILE',
       name,
-      `policy: ${name} holds a private key block; certificate files are published (root-cert.pem reaches every namespace, the chain every peer). Remove the key from it.`,
+      `policy: ${name} holds a private key block; certificate files are published (root-cert.pem reaches every ` +
+        `namespace, the chain every peer). Remove the key from it.`,
     ),
   );
 }
@@ -347,12 +358,15 @@ function readSigningKey(data: BundleData, name: string, findings: Finding[]): Ke
       ? finding(
           'KEY_ENCRYPTED',
           name,
-          `${name} is encrypted; istiod needs it unencrypted (PKCS#1, SEC1 or PKCS#8). Decrypt it, e.g. openssl pkey -in KEY -out KEY.`,
+          `${name} is encrypted; istiod needs it unencrypted (PKCS#1, SEC1 or PKCS#8). Decrypt it, e.g. openssl ` +
+            `pkey -in KEY -out KEY.`,
         )
       : finding(
           'KEY_UNPARSEABLE',
           name,
-          `${name} ${r.why}; istiod reads only the first PEM block and needs an unencrypted RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY there (openssl ecparam -genkey writes EC PARAMETERS first: add -noout, or convert with openssl pkey).`,
+          `${name} ${r.why}; istiod reads only the first PEM block and needs an unencrypted RSA PRIVATE KEY, EC ` +
+            `PRIVATE KEY or PRIVATE KEY there (openssl ecparam -genkey writes EC PARAMETERS first: add -noout, or ` +
+            `convert with openssl pkey).`,
         ),
   );
   return null;
@@ -372,7 +386,8 @@ function rootBundleFindings(roots: Certificate[], file: string, findings: Findin
         finding(
           'ROOT_NOT_SELF_SIGNED',
           file,
-          `policy: ${file} holds "${name}", which is not self-signed; Go would trust it as an anchor, but the trust bundle should hold only roots. Remove it.`,
+          `policy: ${file} holds "${name}", which is not self-signed; Go would trust it as an anchor, but the ` +
+            `trust bundle should hold only roots. Remove it.`,
         ),
       );
     } else if (!isCA(root)) {
@@ -394,7 +409,9 @@ function checkSigningCert(cert: Certificate, file: string, findings: Finding[]):
       finding(
         'CA_CERT_NOT_CA',
         file,
-        `${file} ("${cert.x509.subject}") is not a CA certificate (basicConstraints CA:TRUE missing); istiod refuses it ("certificate is not authorized to sign other certificates"). Use an intermediate CA certificate.`,
+        `${file} ("${cert.x509.subject}") is not a CA certificate (basicConstraints CA:TRUE missing); istiod ` +
+          `refuses it ("certificate is not authorized to sign other certificates"). Use an intermediate CA ` +
+          `certificate.`,
       ),
     );
   }
@@ -403,7 +420,8 @@ function checkSigningCert(cert: Certificate, file: string, findings: Finding[]):
       finding(
         'CA_CERT_NO_KEY_USAGE',
         file,
-        `${file} ("${cert.x509.subject}") has no key usage extension; Go accepts that, but RFC 5280 requires keyCertSign on a CA. Reissue it with keyCertSign and cRLSign when you next rotate.`,
+        `${file} ("${cert.x509.subject}") has no key usage extension; Go accepts that, but RFC 5280 requires ` +
+          `keyCertSign on a CA. Reissue it with keyCertSign and cRLSign when you next rotate.`,
       ),
     );
   }
@@ -419,7 +437,8 @@ function firstChainCert(chainBytes: Buffer, file: string, now: Date, findings: F
       finding(
         'CERT_UNPARSEABLE',
         file,
-        `the first certificate of ${file} ${cert}; istiod fails to create its CA ("failed to get cert chain TTL"). Start the chain with ca-cert.pem.`,
+        `the first certificate of ${file} ${cert}; istiod fails to create its CA ("failed to get cert chain TTL"). ` +
+          `Start the chain with ca-cert.pem.`,
       ),
     );
   } else if (cert.x509.notAfter <= now) {
@@ -427,7 +446,8 @@ function firstChainCert(chainBytes: Buffer, file: string, now: Date, findings: F
       finding(
         'CERT_EXPIRED',
         file,
-        `the first certificate of ${file} ("${cert.x509.subject}") has expired; istiod fails to create its CA ("cert chain has expired"). Start the chain with a valid ca-cert.pem.`,
+        `the first certificate of ${file} ("${cert.x509.subject}") has expired; istiod fails to create its CA ` +
+          `("cert chain has expired"). Start the chain with a valid ca-cert.pem.`,
       ),
     );
   }
@@ -443,22 +463,24 @@ function chainOrderFindings(
 ): void {
   if (layout !== 'cacerts' || chain.length === 0) return;
   const at = (c: Certificate) => chain.findIndex((x) => x.der.equals(c.der));
-  if (!chain[0]!.der.equals(signingCert.der) && at(signingCert) > 0) {
+  if (!chain[0].der.equals(signingCert.der) && at(signingCert) > 0) {
     findings.push(
       finding(
         'CHAIN_NOT_STARTING_WITH_CA_CERT',
         file,
-        `policy: ${file} must start with ca-cert.pem, then any higher intermediates, then the root (cat ca-cert.pem root-cert.pem > cert-chain.pem).`,
+        `policy: ${file} must start with ca-cert.pem, then any higher intermediates, then the root (cat ` +
+          `ca-cert.pem root-cert.pem > cert-chain.pem).`,
       ),
     );
   }
   const positions = path.map(at).filter((i) => i >= 0);
-  if (positions.some((p, i) => i > 0 && p < positions[i - 1]!)) {
+  if (positions.some((p, i) => i > 0 && p < positions[i - 1])) {
     findings.push(
       finding(
         'CHAIN_NOT_ISSUER_ORDERED',
         file,
-        `policy: ${file} is not in issuer order; order it ca-cert, intermediates, root (Go accepts any order, not every TLS peer does).`,
+        `policy: ${file} is not in issuer order; order it ca-cert, intermediates, root (Go accepts any order, not ` +
+          `every TLS peer does).`,
       ),
     );
   }
@@ -468,21 +490,24 @@ function chainOrderFindings(
       finding(
         'CHAIN_EXTRA_CERTS',
         file,
-        `${file} holds ${extras.length} certificate(s) not on the path from ca-cert to the root (${extras.map((c) => `"${c.x509.subject}"`).join(', ')}); istiod sends them to every peer. Remove them.`,
+        `${file} holds ${extras.length} certificate(s) not on the path from ca-cert to the root ` +
+          `(${extras.map((c) => `"${c.x509.subject}"`).join(', ')}); istiod sends them to every peer. Remove them.`,
       ),
     );
   }
 }
 
 function outlivesRoot(path: Certificate[], names: (typeof LAYOUT_FILES)[BundleLayout], findings: Finding[]): void {
-  const anchor = path[path.length - 1]!;
+  const anchor = path[path.length - 1];
   for (const cert of path.slice(0, -1)) {
     if (cert.x509.notAfter.getTime() > anchor.x509.notAfter.getTime()) {
       findings.push(
         finding(
           'INTERMEDIATE_OUTLIVES_ROOT',
           cert === path[0] ? names.signingCert : names.chain,
-          `"${cert.x509.subject}" is valid until ${cert.x509.notAfter.toISOString()}, after its root "${anchor.x509.subject}" expires (${anchor.x509.notAfter.toISOString()}); the chain stops verifying when the root expires. Plan a root rotation before then.`,
+          `"${cert.x509.subject}" is valid until ${cert.x509.notAfter.toISOString()}, after its root ` +
+            `"${anchor.x509.subject}" expires (${anchor.x509.notAfter.toISOString()}); the chain stops verifying ` +
+            `when the root expires. Plan a root rotation before then.`,
         ),
       );
     }

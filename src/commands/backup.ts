@@ -34,7 +34,10 @@ export const backupCommand: CommandSpec = {
         ...Array.from({ length: result.configMaps }, () => 'configmap/istio-ca-root-cert'),
       ],
       human: (style) =>
-        `${style.ok('√')} backup of context ${result.context} written: ${result.cacerts ? 'secret/cacerts, ' : ''}${result.selfSignedSecret ? 'secret/istio-ca-secret, ' : ''}${result.configMaps} istio-ca-root-cert ConfigMap(s), ${result.files.length} files\n` +
+        `${style.ok('√')} backup of context ${result.context} written: ` +
+        (result.cacerts ? 'secret/cacerts, ' : '') +
+        (result.selfSignedSecret ? 'secret/istio-ca-secret, ' : '') +
+        `${result.configMaps} istio-ca-root-cert ConfigMap(s), ${result.files.length} files\n` +
         `${result.path}\n` +
         (result.cacerts ? `restore with: kubectl istio-ca replace --from-dir ${result.path}\n` : ''),
     };

@@ -40,7 +40,7 @@ async function kubeNamespaces(words: string[], env: NodeJS.ProcessEnv): Promise<
   const flag = (name: string) => {
     const i = words.findIndex((w) => w === `--${name}` || w.startsWith(`--${name}=`));
     if (i < 0) return undefined;
-    return words[i]!.includes('=') ? words[i]!.slice(words[i]!.indexOf('=') + 1) : words[i + 1];
+    return words[i].includes('=') ? words[i].slice(words[i].indexOf('=') + 1) : words[i + 1];
   };
   try {
     const [{ connect }, { Resources }] = await Promise.all([
@@ -63,7 +63,11 @@ async function kubeNamespaces(words: string[], env: NodeJS.ProcessEnv): Promise<
         client.close();
       }
     })();
-    const timeout = new Promise<string[]>((resolve) => setTimeout(() => resolve([]), 3000).unref());
+    const timeout = new Promise<string[]>((resolve) =>
+      setTimeout(() => {
+        resolve([]);
+      }, 3000).unref(),
+    );
     return await Promise.race([work.catch(() => []), timeout]);
   } catch {
     return [];
@@ -103,7 +107,7 @@ function optionsOf(y: Argv): OptionInfo[] {
       aliases: o.alias[name] ?? [],
       takesValue: !o.boolean.includes(name),
       choices: o.choices[name],
-      describe: String(descriptions[name] ?? '').replace('__yargsString__:', ''),
+      describe: (descriptions[name] ?? '').replace('__yargsString__:', ''),
     });
   }
   return out;
@@ -147,15 +151,15 @@ export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise
     import('./index.js'),
     import('yargs'),
   ]);
-  let current = words.length > 0 ? words[words.length - 1]! : '';
+  let current = words.length > 0 ? words[words.length - 1] : '';
   let before = words.slice(0, -1);
   // --flag=VALUE: complete VALUE as after `--flag VALUE`, and answer with the --flag= prefix.
   let prefix = '';
   const eq = /^(--[a-z][-a-z]*)=(.*)$/.exec(current);
   if (eq) {
     prefix = `${eq[1]}=`;
-    before = [...before, eq[1]!];
-    current = eq[2]!;
+    before = [...before, eq[1]];
+    current = eq[2] ?? '';
   }
   const visible = commands.filter((c) => c.describe !== false);
   const nameOf = (c: CommandSpec) => c.command.split(' ')[0];
@@ -207,9 +211,7 @@ export const completeCommand: CommandSpec = {
   describe: false,
   printsResult: false,
   builder: (y) =>
-    y
-      .positional('words', { type: 'string', array: true })
-      .parserConfiguration({ 'parse-positional-numbers': false }) as Argv,
+    y.positional('words', { type: 'string', array: true }).parserConfiguration({ 'parse-positional-numbers': false }),
   async run(args, ctx): Promise<CommandResult> {
     // The wrapper passes the words after `--`, so that yargs parses none of them: they arrive in `_`.
     const rest = ((args._ as unknown[] | undefined) ?? []).map(String);

@@ -7,6 +7,7 @@
  */
 import type { Argv } from 'yargs';
 import { RefusedError } from '../errors.js';
+import { flagText } from './spec.js';
 
 export type DryRun = 'none' | 'client' | 'server';
 export const DRY_RUN_VALUES: readonly DryRun[] = ['none', 'client', 'server'];
@@ -37,7 +38,7 @@ export function parseDryRun(
       `--dry-run is given ${raw.length} times`,
       `give it once: --dry-run=client or --dry-run=server (see ${hintFor(opts.command)})`,
     );
-  const value = raw === true ? '' : String(raw);
+  const value = raw === true ? '' : flagText(raw);
   let strategy: DryRun;
   if (value === '') strategy = 'client';
   else if ((DRY_RUN_VALUES as readonly string[]).includes(value)) strategy = value as DryRun;
@@ -49,7 +50,8 @@ export function parseDryRun(
   } else {
     throw new RefusedError(
       `invalid --dry-run value ${JSON.stringify(value)}: must be "none", "server" or "client"; nothing was changed`,
-      `--dry-run=client shows the plan, --dry-run=server also has the API server check every write (see ${hintFor(opts.command)})`,
+      `--dry-run=client shows the plan, --dry-run=server also has the API server check every write (see ` +
+        `${hintFor(opts.command)})`,
     );
   }
   if (strategy === 'server' && opts.serverSupported === false)

@@ -4,11 +4,19 @@
  * command's own --help.
  */
 import { RefusedError } from '../errors.js';
+import { flagText } from './spec.js';
 
 /** What the command line's `-` (standard input) arrives as: a NUL cannot come from a real argv. */
 export const STDIN_ARG = '\u0000-';
 
 export const help = (command: string) => `kubectl istio-ca ${command} --help`;
+
+/** A flag yargs demands (demandOption), checked like nonEmpty: present and not empty. */
+export function required(args: Record<string, unknown>, flag: string, command: string): string {
+  const value = nonEmpty(args, flag, command);
+  if (value === undefined) throw new RefusedError(`--${flag} is required`, `give --${flag} (see ${help(command)})`);
+  return value;
+}
 
 /** A string flag that must not be empty when given (`--out-dir ''`, `--from-dir` with no value). */
 export function nonEmpty(args: Record<string, unknown>, flag: string, command: string): string | undefined {
@@ -16,7 +24,7 @@ export function nonEmpty(args: Record<string, unknown>, flag: string, command: s
   if (v === undefined) return undefined;
   if (Array.isArray(v))
     throw new RefusedError(`--${flag} is given ${v.length} times`, `give it once (see ${help(command)})`);
-  const s = String(v);
+  const s = flagText(v);
   if (s.trim() === '')
     throw new RefusedError(`--${flag} needs a value`, `give --${flag} a value (see ${help(command)})`);
   return s;
@@ -51,7 +59,8 @@ export function namespaceName(value: string, flag: string, command: string): str
   if (value.length > 63 || !DNS1123_LABEL.test(value))
     throw new RefusedError(
       `${flag} ${JSON.stringify(value)} is not a valid namespace name`,
-      `a namespace is at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit (see ${help(command)})`,
+      `a namespace is at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit ` +
+        `(see ${help(command)})`,
     );
   return value;
 }
@@ -65,7 +74,7 @@ export function integerFlag(
 ): number | undefined {
   const v = args[flag];
   if (v === undefined) return undefined;
-  const text = String(Array.isArray(v) ? v.join(' ') : v).trim();
+  const text = (Array.isArray(v) ? v.map(flagText).join(' ') : flagText(v)).trim();
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n < bounds.min || n > bounds.max)
     throw new RefusedError(
@@ -84,7 +93,7 @@ export function positiveNumberFlag(
 ): number | undefined {
   const v = args[flag];
   if (v === undefined) return undefined;
-  const text = String(Array.isArray(v) ? v.join(' ') : v).trim();
+  const text = (Array.isArray(v) ? v.map(flagText).join(' ') : flagText(v)).trim();
   const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
   if (!(n > 0) || n > bounds.max)
     throw new RefusedError(

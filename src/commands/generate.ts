@@ -46,9 +46,10 @@ function validity(args: Record<string, unknown>, flag: string, fallback: string,
 
 function subjectName(args: Record<string, unknown>, flag: string, fallback: string): string {
   const value = nonEmpty(args, flag, 'generate') ?? fallback;
-  if ([...value].length > MAX_NAME_LENGTH)
+  const characters = Array.from(value).length;
+  if (characters > MAX_NAME_LENGTH)
     throw new RefusedError(
-      `--${flag} is ${[...value].length} characters long; X.509 allows at most ${MAX_NAME_LENGTH}`,
+      `--${flag} is ${characters} characters long; X.509 allows at most ${MAX_NAME_LENGTH}`,
       `shorten --${flag} (see ${help('generate')})`,
     );
   return value;
@@ -89,7 +90,8 @@ export function generateOptions(args: Record<string, unknown>, istioNamespace: s
     const ignored = ['root-cn', 'root-validity'].filter((f) => args[f] !== undefined);
     if (ignored.length)
       throw new RefusedError(
-        `${ignored.map((f) => `--${f}`).join(' and ')} cannot be used with --root-cert: the existing root keeps its name and lifetime`,
+        `${ignored.map((f) => `--${f}`).join(' and ')} cannot be used with --root-cert: the existing root keeps ` +
+          `its name and lifetime`,
         `drop ${ignored.map((f) => `--${f}`).join(' and ')}, or drop --root-cert/--root-key to make a new root`,
       );
   }

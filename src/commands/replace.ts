@@ -3,7 +3,7 @@ import type { CommandSpec } from './spec.js';
 import { withKube } from '../kube/session.js';
 import { askYesNo } from './confirm.js';
 import { checkWritableDir } from '../fsutil/atomic.js';
-import { nonEmpty } from './flags.js';
+import { nonEmpty, required } from './flags.js';
 import { dryRunOption, parseDryRun } from './dry-run.js';
 import type { ReplaceResult } from '../replace/run.js';
 import type { Style } from '../output/style.js';
@@ -12,7 +12,9 @@ function render(r: ReplaceResult, style: Style): string {
   const short = (f: string) => f.slice(0, 23) + '…';
   let out = `${style.bold('plan')} secret ${r.namespace}/cacerts in context ${r.context}: ${style.bold(r.plan.kind)}\n`;
   if (r.signingCert)
-    out += `  signing CA      ${r.signingCert.subject}  ${short(r.signingCert.fingerprintSha256)}  until ${r.signingCert.notAfter.slice(0, 10)}\n`;
+    out +=
+      `  signing CA      ${r.signingCert.subject}  ${short(r.signingCert.fingerprintSha256)}  until ` +
+      `${r.signingCert.notAfter.slice(0, 10)}\n`;
   out += `  current roots   ${r.plan.currentRoots.map(short).join(', ') || '-'}\n`;
   out += `  new roots       ${r.plan.newRoots.map(short).join(', ')}\n`;
   for (const f of r.plan.addedRoots) out += `  ${style.ok('+')} root added    ${f}\n`;
@@ -24,7 +26,9 @@ function render(r: ReplaceResult, style: Style): string {
     created: 'created',
     replaced: 'replaced',
     unchanged: 'unchanged',
-    'dry-run': `${r.plan.kind === 'new-secret' ? 'created' : 'replaced'} (${r.dryRun === 'server' ? 'server dry run' : 'dry run: nothing sent'}; nothing changed)`,
+    'dry-run':
+      `${r.plan.kind === 'new-secret' ? 'created' : 'replaced'} ` +
+      `(${r.dryRun === 'server' ? 'server dry run' : 'dry run: nothing sent'}; nothing changed)`,
   }[r.action];
   out += `secret/cacerts ${verb}\n`;
   if (r.action !== 'dry-run' && r.nextSteps.length) out += `next:\n${r.nextSteps.map((s) => `  ${s}`).join('\n')}\n`;
@@ -72,7 +76,7 @@ export const replaceCommand: CommandSpec = {
   ],
   async run(args, ctx) {
     const dryRun = parseDryRun(args, { command: 'replace', notice: ctx.notice });
-    const fromDir = nonEmpty(args, 'from-dir', 'replace')!;
+    const fromDir = required(args, 'from-dir', 'replace');
     const backupDir = nonEmpty(args, 'backup-dir', 'replace') ?? 'istio-ca-backups';
     if (dryRun === 'none' && args.backup !== false) await checkWritableDir(backupDir, '--backup-dir');
     const { runReplace } = await import('../replace/run.js');

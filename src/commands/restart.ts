@@ -6,7 +6,10 @@ import { integerFlag, listFlag, namespaceName, nonEmpty, positiveNumberFlag } fr
 import { withKube } from '../kube/session.js';
 import { dryRunOption, parseDryRun } from './dry-run.js';
 
-/** Defaults: 10 rollouts at once, 5 minutes per wait, 50 requests/s with bursts of 100 (the plugin's client default). */
+/**
+ * Defaults: 10 rollouts at once, 5 minutes per wait, 50 requests/s with bursts of 100 (the plugin's client
+ * default).
+ */
 export const RESTART_DEFAULTS = { concurrency: 10, timeout: '5m', qps: 50, burst: 100 } as const;
 
 export const restartCommand: CommandSpec = {

@@ -4,7 +4,7 @@ import { askYesNo } from './confirm.js';
 import { dryRunOption, parseDryRun } from './dry-run.js';
 import { OperationError, RefusedError, WaitTimeoutError } from '../errors.js';
 import { MAX_WAIT_MS, parseDuration } from '../duration.js';
-import { integerFlag, listFlag, namespaceName, nonEmpty } from './flags.js';
+import { integerFlag, listFlag, namespaceName, nonEmpty, required } from './flags.js';
 import { RESTART_DEFAULTS } from './restart.js';
 import { explainKubeError } from '../kube/errors.js';
 import type { HttpKubeClient } from '../kube/http.js';
@@ -105,7 +105,7 @@ export const rotateCommand: CommandSpec = {
   ],
   async run(args, ctx) {
     const dryRun = parseDryRun(args, { command: 'rotate', notice: ctx.notice, serverSupported: false }) === 'client';
-    const fromDir = nonEmpty(args, 'from-dir', 'rotate')!;
+    const fromDir = required(args, 'from-dir', 'rotate');
     const backupDir = nonEmpty(args, 'backup-dir', 'rotate') ?? 'istio-ca-backups';
     const gateTimeoutMs = parseDuration(nonEmpty(args, 'gate-timeout', 'rotate') ?? '10m', 'gate-timeout', {
       maxMs: MAX_WAIT_MS,
@@ -190,13 +190,11 @@ export const rotateCommand: CommandSpec = {
           ...(namespaces.length ? { namespaces } : {}),
         },
         {
-          clusters: await Promise.all(
-            clients.map(async (client) => ({
-              client,
-              restart: (scope: 'control-plane' | 'all', ungated: Set<string>) => restart(client, scope, ungated),
-              reader: lazyProxyReader(ctx, client.context),
-            })),
-          ),
+          clusters: clients.map((client) => ({
+            client,
+            restart: (scope: 'control-plane' | 'all', ungated: Set<string>) => restart(client, scope, ungated),
+            reader: lazyProxyReader(ctx, client.context),
+          })),
           now: ctx.now,
           notice: ctx.notice,
           sleep,

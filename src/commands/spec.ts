@@ -15,3 +15,13 @@ export interface CommandSpec {
   namesObjects?: boolean;
   run(args: Record<string, unknown>, ctx: CommandContext): Promise<CommandResult>;
 }
+
+/**
+ * A flag's value as the user gave it, as text: what String() gives for the strings, numbers and arrays (a repeated
+ * flag) that yargs produces, without ever printing "[object Object]".
+ */
+export function flagText(value: unknown): string {
+  if (Array.isArray(value)) return value.map(flagText).join(',');
+  if (typeof value === 'object' && value !== null) return JSON.stringify(value);
+  return String(value);
+}

@@ -49,9 +49,11 @@ export const statusCommand: CommandSpec = {
         renderStatus(result, style) +
         (caFound
           ? ''
-          : `${style.bad('×')} no CA found in namespace ${result.istioNamespace} (is -i the Istio control plane's namespace?)\n`) +
+          : `${style.bad('×')} no CA found in namespace ${result.istioNamespace} (is -i the Istio control plane's ` +
+            `namespace?)\n`) +
         (expiring.length
-          ? `${style.bad('×')} ${expiring.length} certificate(s) expire within --fail-within ${String(args['fail-within'])}\n`
+          ? `${style.bad('×')} ${expiring.length} certificate(s) expire within --fail-within ` +
+            `${String(args['fail-within'])}\n`
           : ''),
     };
   },

@@ -74,7 +74,8 @@ export async function checkWritableDir(path: string, flag: string): Promise<void
     await access(existing, constants.W_OK | constants.X_OK);
   } catch {
     throw new RefusedError(
-      `${flag} ${path}: ${missing.length ? `cannot create it in ${existing}` : 'cannot write in it'}: permission denied`,
+      `${flag} ${path}: ${missing.length ? `cannot create it in ${existing}` : 'cannot write in it'}: permission ` +
+        `denied`,
       `choose a directory you may write, or fix the permissions of ${existing} (ls -ld ${existing})`,
     );
   }

@@ -52,6 +52,8 @@ export async function inputKind(path: string, flag = ''): Promise<'file' | 'dire
  * Reads a regular file of at most MAX_INPUT_BYTES. Returns undefined when `missingOk` and the file does not exist;
  * refuses FIFOs, devices and sockets without opening them for long (O_NONBLOCK), and anything larger than the cap.
  */
+export function readInputFile(path: string, opts?: { missingOk?: false }): Promise<Buffer>;
+export function readInputFile(path: string, opts: { missingOk: boolean }): Promise<Buffer | undefined>;
 export async function readInputFile(path: string, opts: { missingOk?: boolean } = {}): Promise<Buffer | undefined> {
   let fh;
   try {

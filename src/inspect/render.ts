@@ -37,7 +37,9 @@ export function renderFindings(findings: Finding[], valid: boolean, style: Style
 }
 
 export function renderBundleReport(path: string, r: BundleReport, style: Style): string {
-  let out = `${style.bold('bundle')} ${path} (${r.layout === 'tls' ? 'tls.crt/tls.key/ca.crt' : 'ca-cert/ca-key/cert-chain/root-cert'} layout)\n\n`;
+  let out =
+    `${style.bold('bundle')} ${path} ` +
+    `(${r.layout === 'tls' ? 'tls.crt/tls.key/ca.crt' : 'ca-cert/ca-key/cert-chain/root-cert'} layout)\n\n`;
   if (r.signingCert) out += renderCertificate('signing CA (ca-cert)', r.signingCert, style);
   if (r.signingKey) out += `${style.bold('signing key')}  ${r.signingKey.label} (material not shown)\n\n`;
   r.chain.slice(1).forEach((c, i) => (out += renderCertificate(`cert-chain #${i + 2}`, c, style)));

@@ -88,7 +88,8 @@ function blocksOf(bytes: Buffer, name: string): PemBlock[] {
   const { blocks, lost } = goBlocks(bytes);
   if (lost > 0) {
     throw new RefusedError(
-      `${name}: ${lost} PEM block(s) cannot be read (a BEGIN line without a matching END line, blocks joined on one line, an indented BEGIN line or invalid base64)`,
+      `${name}: ${lost} PEM block(s) cannot be read (a BEGIN line without a matching END line, blocks joined on ` +
+        `one line, an indented BEGIN line or invalid base64)`,
       're-export the file as PEM, every BEGIN and END line on a line of its own',
     );
   }
@@ -126,7 +127,7 @@ async function inspectFile(opts: InspectOptions): Promise<InspectResult> {
   if (opts.path === '-') {
     if (!opts.readStdin) throw new RefusedError('inspect - needs standard input', 'pipe the PEM or DER file in');
     bytes = await opts.readStdin();
-  } else bytes = (await readInputFile(opts.path))!;
+  } else bytes = await readInputFile(opts.path);
   const blocks = blocksOf(bytes, opts.path === '-' ? 'standard input' : opts.path);
   const findings: Finding[] = [];
   const certificates: CertificateInfo[] = [];

@@ -53,6 +53,7 @@ export async function readCaState(client: KubeClient, namespace: string): Promis
   const envs = istiodDeployments.map(istiodEnv);
   const multiRoot = istiodDeployments.length === 0 ? null : envs.every((e) => e.get('ISTIO_MULTIROOT_MESH') === 'true');
 
+  const externalCa = envs.map((e) => e.get('EXTERNAL_CA') ?? '').find((v) => v !== '');
   let externalReason: string | null = null;
   const certManager = Object.keys(cacerts.secret?.metadata.annotations ?? {}).find((k) =>
     k.startsWith('cert-manager.io/'),
@@ -63,8 +64,7 @@ export async function readCaState(client: KubeClient, namespace: string): Promis
   else if (envs.some((e) => e.get('ENABLE_CA_SERVER') === 'false'))
     externalReason =
       'istiod runs with ENABLE_CA_SERVER=false (an external CA such as cert-manager istio-csr signs workloads)';
-  else if (envs.some((e) => (e.get('EXTERNAL_CA') ?? '') !== ''))
-    externalReason = `istiod runs with EXTERNAL_CA=${envs.find((e) => e.get('EXTERNAL_CA'))!.get('EXTERNAL_CA')}`;
+  else if (externalCa !== undefined) externalReason = `istiod runs with EXTERNAL_CA=${externalCa}`;
 
   let mode: CaMode;
   if (externalReason) mode = 'external';

@@ -30,7 +30,9 @@ function xdsAgentOf(proxyConfig: Record<string, unknown>): boolean | null {
   const md = proxyConfig.proxyMetadata as Record<string, unknown> | undefined;
   const v = md?.PROXY_CONFIG_XDS_AGENT;
   if (v === undefined || v === null) return null;
-  return String(v).toLowerCase() === 'true';
+  // proxyMetadata values are strings; YAML may give a bare boolean.
+  if (typeof v === 'boolean') return v;
+  return typeof v === 'string' ? v.toLowerCase() === 'true' : null;
 }
 
 /** Reads the `mesh` key of the mesh config ConfigMap. */

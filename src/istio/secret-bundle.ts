@@ -25,7 +25,7 @@ export function secretDataFromBundle(bundle: BundleData): Record<string, string>
 export function bundleDigest(bundle: BundleData): string {
   const h = createHash('sha256');
   for (const name of Object.keys(bundle).sort()) {
-    h.update(name).update('\0').update(bundle[name]!).update('\0');
+    h.update(name).update('\0').update(bundle[name]).update('\0');
   }
   return h.digest('hex');
 }

@@ -1,4 +1,7 @@
-/** The one small client interface the plugin's logic uses; a real HTTP implementation and a strict fake implement it. */
+/**
+ * The one small client interface the plugin's logic uses; a real HTTP implementation and a strict fake implement
+ * it.
+ */
 import type { KubeObject, ResourceType } from './resources.js';
 
 export interface ListOptions {

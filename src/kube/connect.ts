@@ -76,7 +76,7 @@ export function parseRequestTimeout(text: string): number {
   let total = 0;
   let end = 0;
   for (let m = re.exec(t); m; m = re.exec(t)) {
-    total += Number(m[1]) * units[m[2]!]!;
+    total += Number(m[1]) * units[m[2]];
     end = re.lastIndex;
   }
   if (t === '' || end !== t.length)
@@ -240,7 +240,8 @@ export async function resolveConnection(
   const insecure = c['insecure-skip-tls-verify'] === true;
   if (insecure && ca)
     throw new RefusedError(
-      `${clusterWhere}: insecure-skip-tls-verify is set together with a certificate authority; kubectl refuses this too`,
+      `${clusterWhere}: insecure-skip-tls-verify is set together with a certificate authority; kubectl refuses ` +
+        `this too`,
       'remove one of them (--insecure-skip-tls-verify on the command line replaces the kubeconfig\u2019s CA)',
     );
   const url = serverUrl(server, Boolean(ca) || Boolean(cert) || insecure, `${clusterWhere}: server`);
@@ -260,7 +261,8 @@ export async function resolveConnection(
   const proxy = proxyFor(url, c['proxy-url'], env, `${clusterWhere}: proxy-url`);
   if (proxy) conn.proxy = proxy;
   checkPem(conn, clusterWhere, userWhere);
-  // kubectl sends credentials only over TLS (client_config.go: "only try to read the auth information if we are secure").
+  // kubectl sends credentials only over TLS (client_config.go: "only try to read the auth information if we are
+  // secure").
   if (url.protocol === 'https:')
     conn.credentials = await buildCredentials({
       user: u,
@@ -268,7 +270,7 @@ export async function resolveConnection(
       where: userWhere,
       cluster: { ...c, server: conn.server, ...(ca ? { 'certificate-authority-data': ca.toString('base64') } : {}) },
       env,
-      stdinIsTerminal: opts.stdinIsTerminal ?? process.stdin.isTTY === true,
+      stdinIsTerminal: opts.stdinIsTerminal ?? process.stdin.isTTY,
       ...(opts.stderr ? { stderr: opts.stderr } : {}),
     });
   else {
@@ -297,7 +299,8 @@ function noServer(
     );
   if (!cluster)
     return new RefusedError(
-      `kubeconfig ${contextFile ?? cfg.files.join(', ')}: context ${contextName} names cluster ${JSON.stringify(clusterName)}, which no kubeconfig file defines`,
+      `kubeconfig ${contextFile ?? cfg.files.join(', ')}: context ${contextName} names cluster ` +
+        `${JSON.stringify(clusterName)}, which no kubeconfig file defines`,
       'fix the context, or pass --cluster or --server',
     );
   return new RefusedError(
@@ -314,7 +317,7 @@ async function inCluster(
   requestTimeoutMs: number,
   opts: ResolveOptions,
 ): Promise<Connection> {
-  const host = env.KUBERNETES_SERVICE_HOST!;
+  const host = env.KUBERNETES_SERVICE_HOST ?? '';
   const server = `https://${isIP(host) === 6 ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT}`;
   const url = new URL(server);
   let ca: Buffer | undefined;

@@ -50,7 +50,8 @@ class TokenFile {
       text = readFileSync(this.path, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      const msg = `${this.where}: tokenFile ${this.path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`;
+      const msg =
+        `${this.where}: tokenFile ${this.path} ` + (code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`);
       if (first) throw new RefusedError(msg, 'fix tokenFile (a relative path is relative to the kubeconfig file)');
       // A rotating projected token may be briefly absent: keep the last one, as client-go does.
       if (this.token) return;
@@ -121,15 +122,16 @@ export async function buildCredentials(o: CredentialOptions): Promise<Credential
         ...(o.stderr ? { stderr: o.stderr } : {}),
       })
     : undefined;
-  const provider = u['auth-provider'] ? await authProvider(o) : undefined;
+  const ap = u['auth-provider'];
+  const provider = ap ? await authProvider(o, ap) : undefined;
   const kind = staticToken
     ? 'a bearer token'
     : file
       ? `the token in ${u.tokenFile}`
       : exec
-        ? `the exec credential plugin ${JSON.stringify(u.exec!.command)}`
+        ? `the exec credential plugin ${JSON.stringify(u.exec?.command)}`
         : provider
-          ? `the ${u['auth-provider']!.name} auth provider`
+          ? `the ${u['auth-provider']?.name ?? ''} auth provider`
           : basic
             ? 'username and password'
             : u['client-certificate'] || u['client-certificate-data']
@@ -148,7 +150,7 @@ export async function buildCredentials(o: CredentialOptions): Promise<Credential
         if (c.token) t.headers.Authorization = `Bearer ${c.token}`;
         if (c.clientCertificateData && !t.cert) {
           t.cert = c.clientCertificateData;
-          t.key = c.clientKeyData!;
+          t.key = c.clientKeyData;
         }
       }
     },
@@ -163,8 +165,10 @@ export async function buildCredentials(o: CredentialOptions): Promise<Credential
  * auth-provider users: kubectl keeps only oidc since 1.26; it is delegated to @kubernetes/client-node, loaded only
  * here. Unlike kubectl, a refreshed id-token is not written back to the kubeconfig.
  */
-async function authProvider(o: CredentialOptions): Promise<(t: AuthTarget) => Promise<void>> {
-  const ap = o.user['auth-provider']!;
+async function authProvider(
+  o: CredentialOptions,
+  ap: NonNullable<CredentialOptions['user']['auth-provider']>,
+): Promise<(t: AuthTarget) => Promise<void>> {
   if (REMOVED_PROVIDERS[ap.name])
     throw new RefusedError(`${o.where}: ${REMOVED_PROVIDERS[ap.name]}`, 'switch the user to the exec plugin');
   if (ap.name !== 'oidc')

@@ -128,7 +128,7 @@ export class ExecCredentialPlugin {
       child.stdout.on('data', (b: Buffer) => out.push(b));
       // kubectl shows the plugin's own messages (login prompts, errors) as they come.
       child.stderr.on('data', (b: Buffer) => (this.o.stderr ?? process.stderr).write(b));
-      child.on('error', (e: NodeJS.ErrnoException) =>
+      child.on('error', (e: NodeJS.ErrnoException) => {
         reject(
           this.fail(
             e.code === 'ENOENT' ? 'was not found' : `could not be started (${e.code ?? 'unknown error'})`,
@@ -136,15 +136,17 @@ export class ExecCredentialPlugin {
               ? exec.installHint.replace(ANSI_ESCAPE, '')
               : 'install it or fix exec.command in the kubeconfig',
           ),
-        ),
-      );
+        );
+      });
       child.on('close', (code, signal) => {
-        if (code !== 0)
-          return reject(this.fail(signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`));
+        if (code !== 0) {
+          reject(this.fail(signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`));
+          return;
+        }
         try {
           resolve(this.parse(Buffer.concat(out).toString('utf8')));
         } catch (e) {
-          reject(e as Error);
+          reject(e);
         }
       });
     });
@@ -160,7 +162,8 @@ export class ExecCredentialPlugin {
     }
     if (obj?.apiVersion !== this.o.exec.apiVersion)
       throw this.fail(
-        `returned apiVersion ${JSON.stringify(obj?.apiVersion ?? '')}, but the kubeconfig asks for ${this.o.exec.apiVersion}`,
+        `returned apiVersion ${JSON.stringify(obj?.apiVersion ?? '')}, ` +
+          `but the kubeconfig asks for ${this.o.exec.apiVersion}`,
       );
     const s = obj.status;
     if (!s || typeof s !== 'object') throw this.fail('returned no status');

@@ -228,7 +228,7 @@ export class Informer<T extends KubeObject> {
         ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
         ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
         ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
-        resourceVersion: this.resourceVersion!,
+        resourceVersion: this.resourceVersion ?? '',
         allowWatchBookmarks: true,
         timeoutSeconds: this.opts.timeoutSeconds?.() ?? 300 + Math.floor((this.opts.random ?? Math.random)() * 300),
       },

@@ -75,7 +75,10 @@ export interface MergedKubeconfig {
   contexts: Map<string, Defined<ContextEntry>>;
 }
 
-/** The kubeconfig files to read: --kubeconfig, else $KUBECONFIG (a path list, duplicates dropped), else ~/.kube/config. */
+/**
+ * The kubeconfig files to read: --kubeconfig, else $KUBECONFIG (a path list, duplicates dropped), else
+ * ~/.kube/config.
+ */
 export function kubeconfigPaths(flag: string | undefined, env: NodeJS.ProcessEnv): string[] {
   if (flag) return [flag];
   if (env.KUBECONFIG) return [...new Set(env.KUBECONFIG.split(delimiter).filter(Boolean))];
@@ -200,10 +203,11 @@ async function parseText(file: string, text: string): Promise<unknown> {
   } catch (e) {
     const offset = e instanceof YAMLParseError ? e.pos[0] : undefined;
     const before = offset === undefined ? undefined : text.slice(0, offset).split('\n');
-    const pos = before ? { line: before.length, col: before[before.length - 1]!.length + 1 } : undefined;
+    const pos = before ? { line: before.length, col: before[before.length - 1].length + 1 } : undefined;
     const code = e instanceof YAMLParseError ? ` (${e.code})` : '';
     throw new RefusedError(
-      `kubeconfig ${file}: not valid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}${code}; the line is not shown because it may hold a credential`,
+      `kubeconfig ${file}: not valid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}${code}; the line ` +
+        `is not shown because it may hold a credential`,
       'fix the kubeconfig (kubectl rejects it too)',
     );
   }
@@ -269,7 +273,7 @@ function checkFile(
   const contexts = c.named('contexts', top.contexts, 'context').map(({ name, body, where }) => ({
     name,
     file,
-    value: c.fields(where, body, CONTEXT_FIELDS) as ContextEntry,
+    value: c.fields(where, body, CONTEXT_FIELDS),
   }));
   return { current: (top['current-context'] as string | undefined) || undefined, clusters, users, contexts };
 }

@@ -68,7 +68,7 @@ export function bypassesProxy(host: string, port: string, noProxy: string): bool
     }
     let eport = '';
     const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(entry);
-    if (m) [entry, eport] = [m[1]!.replace(/^\[|\]$/g, ''), m[2]!];
+    if (m) [entry, eport] = [m[1].replace(/^\[|\]$/g, ''), m[2]];
     if (isIP(entry)) {
       if (entry === host && (!eport || eport === port)) return true;
       continue;
@@ -124,7 +124,10 @@ export function openTunnel(proxy: URL, host: string, port: string): Promise<Sock
       headers,
     });
     req.once('connect', (res, socket) => {
-      if (res.statusCode === 200) return resolve(socket);
+      if (res.statusCode === 200) {
+        resolve(socket);
+        return;
+      }
       socket.destroy();
       reject(new ProxyError(`the proxy answered CONNECT with HTTP ${res.statusCode}`, 'EPROXYREFUSED'));
     });
@@ -132,9 +135,9 @@ export function openTunnel(proxy: URL, host: string, port: string): Promise<Sock
       res.resume();
       reject(new ProxyError(`the proxy answered CONNECT with HTTP ${res.statusCode}`, 'EPROXYREFUSED'));
     });
-    req.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new ProxyError(`cannot reach the proxy: ${e.code ?? e.message}`, e.code ?? 'EPROXY')),
-    );
+    req.once('error', (e: NodeJS.ErrnoException) => {
+      reject(new ProxyError(`cannot reach the proxy: ` + (e.code ?? e.message), e.code ?? 'EPROXY'));
+    });
     req.end();
   });
 }

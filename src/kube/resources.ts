@@ -76,7 +76,7 @@ export interface Workload extends KubeObject {
     replicas?: number;
     template?: {
       metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
-      spec?: { containers?: PodContainer[] };
+      spec?: { containers?: PodContainer[]; initContainers?: PodContainer[] };
     };
     updateStrategy?: { type?: string };
   };

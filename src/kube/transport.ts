@@ -38,15 +38,21 @@ function armTimeout(
 ): void {
   if (!ms) return;
   const t = setTimeout(() => sock.destroy(new ConnectTimeoutError(phase(), Date.now() - start)), ms);
-  sock.once(ready, () => clearTimeout(t));
-  sock.once('close', () => clearTimeout(t));
+  sock.once(ready, () => {
+    clearTimeout(t);
+  });
+  sock.once('close', () => {
+    clearTimeout(t);
+  });
 }
 
 /** The agent for one Connection: keep-alive sockets, made as `createSocket` below says. */
 export function createAgent(conn: Connection): HttpAgent {
   const https = conn.server.startsWith('https:');
   const base = { keepAlive: true, maxSockets: 32 };
-  const make = (options: ClientRequestArgs & ConnectionOptions, cb: Callback) => createSocket(conn, options, cb);
+  const make = (options: ClientRequestArgs & ConnectionOptions, cb: Callback) => {
+    createSocket(conn, options, cb);
+  };
   if (!https) {
     const a = new HttpAgent(base);
     a.createConnection = (options, cb) => {
@@ -70,11 +76,11 @@ export function createAgent(conn: Connection): HttpAgent {
 
 function createSocket(conn: Connection, options: ClientRequestArgs & ConnectionOptions, cb: Callback): void {
   const https = conn.server.startsWith('https:');
-  const host = String(options.host ?? 'localhost').replace(/^\[|\]$/g, '');
+  const host = (options.host ?? 'localhost').replace(/^\[|\]$/g, '');
   const port = String(options.port ?? (https ? 443 : 80));
   const start = Date.now();
   const tlsOptions = (): ConnectionOptions => {
-    const o: ConnectionOptions = { ...options, host, port: Number(port) } as ConnectionOptions;
+    const o: ConnectionOptions = { ...options, host, port: Number(port) };
     if (conn.tlsServerName) o.servername = conn.tlsServerName;
     return o;
   };
@@ -83,7 +89,8 @@ function createSocket(conn: Connection, options: ClientRequestArgs & ConnectionO
     if (done) return;
     done = true;
     if (err) cb(err, undefined as unknown as Duplex);
-    else cb(null, s!);
+    else if (s) cb(null, s);
+    else cb(new Error('no socket and no error'), undefined as unknown as Duplex);
   };
   if (!conn.proxy) {
     let phase: 'tcp' | 'tls' = 'tcp';
@@ -109,17 +116,22 @@ function createSocket(conn: Connection, options: ClientRequestArgs & ConnectionO
       if (done) return raw.destroy();
       if (!https) {
         clearTimeout(timer);
-        return finish(null, raw);
+        finish(null, raw);
+        return;
       }
       phase = 'tls';
       const sock = tlsConnect({ ...tlsOptions(), socket: raw });
-      sock.once('secureConnect', () => clearTimeout(timer));
-      sock.once('error', () => clearTimeout(timer));
+      sock.once('secureConnect', () => {
+        clearTimeout(timer);
+      });
+      sock.once('error', () => {
+        clearTimeout(timer);
+      });
       finish(null, sock);
     },
-    (e: Error) => {
+    (e: unknown) => {
       clearTimeout(timer);
-      finish(e);
+      finish(e instanceof Error ? e : new Error(String(e)));
     },
   );
 }
@@ -150,13 +162,15 @@ export function transportError(e: unknown, conn: Connection, url: URL): KubeTran
           : `TLS: ${addr} accepted the connection but did not complete the TLS handshake`;
     return mk(
       `${step} within ${secs(e.waitedMs)} (the connect timeout)`,
-      'the server, a firewall or a proxy is silent: check the server address and that this is the API server\u2019s port',
+      'the server, a firewall or a proxy is silent: check the server address and that this is the API ' +
+        'server\u2019s port',
     );
   }
   if (e instanceof ProxyError)
     return mk(
       `proxy ${proxyName}: ${e.message}`,
-      'check proxy-url in the kubeconfig, or HTTPS_PROXY and NO_PROXY, and that the proxy allows CONNECT to this address',
+      'check proxy-url in the kubeconfig, or HTTPS_PROXY and NO_PROXY, and that the proxy allows CONNECT to this ' +
+        'address',
     );
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAI_NONAME')
     return mk(
@@ -184,7 +198,8 @@ export function transportError(e: unknown, conn: Connection, url: URL): KubeTran
     );
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return mk(
-      `TLS: the server\u2019s certificate is not valid for ${conn.tlsServerName ?? url.hostname} (${err.reason ?? 'name mismatch'})`,
+      `TLS: the server\u2019s certificate is not valid for ${conn.tlsServerName ?? url.hostname} ` +
+        `(${err.reason ?? 'name mismatch'})`,
       'connect by a name the certificate lists, or set tls-server-name (--tls-server-name) to one',
     );
   if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|UNKNOWN_PROTOCOL/.test(code + err.message))
@@ -195,7 +210,8 @@ export function transportError(e: unknown, conn: Connection, url: URL): KubeTran
   if (/ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(code))
     return mk(
       `TLS: the server rejected the client certificate (${code.replace(/^ERR_SSL_/, '')})`,
-      'check client-certificate and client-key in the kubeconfig: the certificate may be expired or from another cluster',
+      'check client-certificate and client-key in the kubeconfig: the certificate may be expired or from another ' +
+        'cluster',
     );
   if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code === 'EPROTO')
     return mk(`TLS: the handshake failed (${code})`, 'check the server URL, the CA and tls-server-name');

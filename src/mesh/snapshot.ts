@@ -78,7 +78,7 @@ function lastChangeOf(secret: KubeObject | null): LastChange {
   const a = secret.metadata.annotations ?? {};
   if (a[Annotations.replacedAt]) {
     return {
-      at: a[Annotations.replacedAt]!,
+      at: a[Annotations.replacedAt],
       kind: a[Annotations.changeKind] ?? null,
       by: a[Annotations.replacedBy] ?? null,
       bundleSha256: a[Annotations.bundleSha256] ?? null,
@@ -92,7 +92,7 @@ function lastChangeOf(secret: KubeObject | null): LastChange {
     .filter((t): t is string => !!t)
     .sort();
   if (times.length)
-    return { at: times[times.length - 1]!, kind: null, by: null, bundleSha256: null, source: 'managed-fields' };
+    return { at: times[times.length - 1], kind: null, by: null, bundleSha256: null, source: 'managed-fields' };
   return {
     at: secret.metadata.creationTimestamp ?? null,
     kind: null,
@@ -188,10 +188,15 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
   const fingerprintsOf = new Map<string, string[]>();
   for (const cm of configMaps) {
     const pem = cm.data?.[ROOT_CERT_KEY];
-    let fps = pem === undefined ? [] : fingerprintsOf.get(pem);
-    if (!fps) fingerprintsOf.set(pem!, (fps = pemFingerprints(pem)));
-    rootConfigMaps.set(cm.metadata.namespace!, fps);
+    let fps: string[] = [];
+    if (pem !== undefined) {
+      fps = fingerprintsOf.get(pem) ?? pemFingerprints(pem);
+      fingerprintsOf.set(pem, fps);
+    }
+    const ns = cm.metadata.namespace;
+    if (ns !== undefined) rootConfigMaps.set(ns, fps);
   }
+  const istioNamespaceRoots = rootConfigMaps.get(opts.istioNamespace);
   if (ca.cacerts && ca.mode !== 'self-signed') {
     const data: BundleData = bundleFromSecret(ca.cacerts);
     const { validateBundle } = await validation;
@@ -201,8 +206,8 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
   } else if (ca.selfSigned?.data?.['ca-cert.pem']) {
     referenceRoots = pemFingerprints(Buffer.from(ca.selfSigned.data['ca-cert.pem'], 'base64'));
     referenceSource = 'istio-ca-secret';
-  } else if (!ca.secretsReadable && rootConfigMaps.has(opts.istioNamespace)) {
-    referenceRoots = rootConfigMaps.get(opts.istioNamespace)!;
+  } else if (!ca.secretsReadable && istioNamespaceRoots) {
+    referenceRoots = istioNamespaceRoots;
     referenceSource = 'configmap';
   }
   const prev = ca.cacerts?.metadata.annotations?.[Annotations.previousRootFingerprints];
@@ -219,7 +224,7 @@ export async function takeSnapshot(client: KubeClient, opts: SnapshotOptions): P
     )
     .filter((p) => p.metadata.namespace !== opts.istioNamespace || !p.metadata.labels?.app?.startsWith('istiod'))
     .map((p) => ({
-      namespace: p.metadata.namespace!,
+      namespace: p.metadata.namespace ?? '',
       name: p.metadata.name,
       createdAt: p.metadata.creationTimestamp ?? '',
       owner: podOwner(p),

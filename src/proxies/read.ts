@@ -119,13 +119,22 @@ export async function execProxyReader(kc: KubeConfig): Promise<ProxyReader> {
       const err = new Collect();
       try {
         const status = await new Promise<{ status?: string; message?: string }>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('exec timed out after 30s')), 30_000);
+          const timer = setTimeout(() => {
+            reject(new Error('exec timed out after 30s'));
+          }, 30_000);
           exec
             .exec(namespace, pod, SIDECAR_CONTAINER, CONFIG_DUMP_COMMAND, out, err, null, false, (s) => {
               clearTimeout(timer);
-              resolve(s as { status?: string; message?: string });
+              resolve(s);
             })
-            .then((ws) => ws.on('close', () => setTimeout(() => resolve({ status: 'Success' }), 50)))
+            // The socket's type comes from the ws package, whose types are not installed; only 'close' is used.
+            .then((ws: { on(event: 'close', listener: () => void): unknown }) =>
+              ws.on('close', () =>
+                setTimeout(() => {
+                  resolve({ status: 'Success' });
+                }, 50),
+              ),
+            )
             .catch((e: unknown) => {
               clearTimeout(timer);
               reject(e);
@@ -162,12 +171,12 @@ export async function readProxies(
   pods: { namespace: string; name: string }[],
   concurrency: number,
 ): Promise<ProxyReading[]> {
-  const results: ProxyReading[] = new Array(pods.length);
+  const results = new Array<ProxyReading>(pods.length);
   let next = 0;
   const worker = async () => {
     while (next < pods.length) {
       const i = next++;
-      results[i] = await reader.read(pods[i]!.namespace, pods[i]!.name);
+      results[i] = await reader.read(pods[i].namespace, pods[i].name);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, pods.length) }, worker));

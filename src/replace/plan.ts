@@ -44,7 +44,8 @@ function certs(text: Buffer | undefined): Certificate[] {
   }
 }
 
-/** The root the bundle's signing certificate chains to: the chain's top if self-signed, else the root that issued it. */
+/** The root the bundle's signing certificate chains to: the chain's top if self-signed, else the root that issued it.
+ */
 export function signerRootOf(bundle: BundleData): string | null {
   const files = LAYOUT_FILES[detectLayout(bundle)];
   const chain = certs(bundle[files.chain]);
@@ -58,7 +59,7 @@ export function signerRootOf(bundle: BundleData): string | null {
 function sameBytes(a: BundleData, b: BundleData): boolean {
   const ka = Object.keys(a).sort();
   const kb = Object.keys(b).sort();
-  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k]!.equals(b[k]!));
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k].equals(b[k]));
 }
 
 /**
@@ -100,39 +101,47 @@ export function planChange(
       break;
     case 'self-signed-to-plugged':
       notes.push(
-        'istiod signs with its self-signed istio-ca-secret and has no cacerts watcher: it switches to cacerts only when restarted (kubectl istio-ca restart --control-plane-only)',
+        'istiod signs with its self-signed istio-ca-secret and has no cacerts watcher: it switches to cacerts ' +
+          'only when restarted (kubectl istio-ca restart --control-plane-only)',
       );
       if (removedRoots.length > 0)
         notes.push(
-          'the new bundle does not contain the self-signed root: plug the current self-signed certificate first (kubectl istio-ca rotate) to keep trust',
+          'the new bundle does not contain the self-signed root: plug the current self-signed certificate first ' +
+            '(kubectl istio-ca rotate) to keep trust',
         );
       break;
     case 'intermediate-only':
       notes.push(
-        'root-cert.pem is unchanged: istiod hot-reloads the new intermediate within seconds of the kubelet refreshing the mounted secret (about 1 minute); no workload restart is needed',
+        'root-cert.pem is unchanged: istiod hot-reloads the new intermediate within seconds of the kubelet ' +
+          'refreshing the mounted secret (about 1 minute); no workload restart is needed',
       );
       break;
     case 'root-added':
     case 'root-bundle-rewritten':
       if (multiRoot === true)
         notes.push(
-          'istiod runs with ISTIO_MULTIROOT_MESH=true and accepts a root bundle that keeps every current root; the new roots reach namespaces and proxies without restarts',
+          'istiod runs with ISTIO_MULTIROOT_MESH=true and accepts a root bundle that keeps every current root; ' +
+            'the new roots reach namespaces and proxies without restarts',
         );
       else
         notes.push(
-          'istiod does not run with ISTIO_MULTIROOT_MESH=true: it rejects any root-cert.pem change on hot reload ("Multi root is disabled") until it restarts',
+          'istiod does not run with ISTIO_MULTIROOT_MESH=true: it rejects any root-cert.pem change on hot ' +
+            'reload ("Multi root is disabled") until it restarts',
         );
       break;
     case 'root-removed':
       notes.push(
-        'a root is removed: workloads still holding certificates issued under it fail mTLS with the others until they restart',
+        'a root is removed: workloads still holding certificates issued under it fail mTLS with the others ' +
+          'until they restart',
       );
       break;
     case 'root-change':
       notes.push(
         untrustedSigner
-          ? 'the new signing certificate chains to a root proxies do not trust yet: every certificate istiod issues from now on is rejected by the proxies that have not restarted'
-          : 'the current root is removed: workloads holding certificates from the old root and workloads with new ones cannot verify each other until every workload restarts',
+          ? 'the new signing certificate chains to a root proxies do not trust yet: every certificate istiod ' +
+              'issues from now on is rejected by the proxies that have not restarted'
+          : 'the current root is removed: workloads holding certificates from the old root and workloads with new ' +
+              'ones cannot verify each other until every workload restarts',
       );
       break;
     case 'unchanged':

@@ -93,7 +93,8 @@ export async function loadValidBundle(
   if (!report.valid) {
     const errors = report.findings.filter((f) => f.severity === 'error');
     throw new RefusedError(
-      `the bundle in ${dir} is invalid; cacerts was not changed:\n${errors.map((f) => `  × ${f.code} (${f.file}): ${f.message}`).join('\n')}`,
+      `the bundle in ${dir} is invalid; cacerts was not changed:\n` +
+        errors.map((f) => `  × ${f.code} (${f.file}): ${f.message}`).join('\n'),
       `fix the bundle (kubectl istio-ca inspect ${dir} shows every finding) and run replace again`,
     );
   }
@@ -115,7 +116,6 @@ export async function writeCacerts(
   const data = secretDataFromBundle(bundle);
   if (current) {
     const { managedFields: _mf, ...metadata } = current.metadata;
-    void _mf;
     const body: Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -183,10 +183,13 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
   if (plan.breaksTrust && !opts.allowRootChange) {
     const what = plan.removedRoots.length
       ? `this bundle removes the root the mesh trusts today (${plan.removedRoots.join(', ')})`
-      : `this bundle's signing certificate chains to a root proxies do not trust yet (${plan.signerRoot ?? ''}), a root change`;
+      : `this bundle's signing certificate chains to a root proxies do not trust yet (${plan.signerRoot ?? ''}), ` +
+        'a root change';
     throw new RefusedError(
-      `${what}; workloads on the old root and workloads on the new one would fail mTLS with each other until every one restarts. Nothing was changed.`,
-      'rotate without downtime: kubectl istio-ca rotate --from-dir DIR (trust both roots, switch the signer, drop the old root); or accept the outage with --allow-root-change and then kubectl istio-ca restart',
+      `${what}; workloads on the old root and workloads on the new one would fail mTLS with each other until ` +
+        `every one restarts. Nothing was changed.`,
+      'rotate without downtime: kubectl istio-ca rotate --from-dir DIR (trust both roots, switch the signer, ' +
+        'drop the old root); or accept the outage with --allow-root-change and then kubectl istio-ca restart',
     );
   }
 
@@ -231,13 +234,15 @@ export async function runReplace(opts: ReplaceOptions, deps: ReplaceDeps): Promi
   } catch (e) {
     if (e instanceof KubeApiError && e.conflict) {
       throw new OperationError(
-        `secret ${opts.namespace}/${CACERTS} was changed by someone else after it was read (resourceVersion ${state.cacerts?.metadata.resourceVersion ?? 'none'}); nothing was written`,
+        `secret ${opts.namespace}/${CACERTS} was changed by someone else after it was read (resourceVersion ` +
+          `${state.cacerts?.metadata.resourceVersion ?? 'none'}); nothing was written`,
         'run kubectl istio-ca status to see the current CA, then run replace again',
       );
     }
     if (e instanceof KubeTransportError || (e instanceof KubeApiError && e.status >= 500)) {
       throw new OperationError(
-        `the write of secret ${opts.namespace}/${CACERTS} failed (${e.message}); the API server applies a write whole or not at all, so cacerts holds either the old or the new bundle`,
+        `the write of secret ${opts.namespace}/${CACERTS} failed (${e.message}); the API server applies a write ` +
+          `whole or not at all, so cacerts holds either the old or the new bundle`,
         `run kubectl istio-ca status to see which${result.backup ? `; the backup is at ${result.backup}` : ''}`,
       );
     }

@@ -48,13 +48,16 @@ export function renderRestart(r: RestartResult, style: Style): string {
     s.restarted && `${s.restarted} restarted`,
     s.patched && `${s.patched} patched (not waited for)`,
     s.dryRun &&
-      `${s.dryRun} would restart (${r.dryRun === 'server' ? 'server dry run' : 'client dry run: nothing sent'}; nothing changed)`,
+      `${s.dryRun} would restart (${r.dryRun === 'server' ? 'server dry run' : 'client dry run: nothing sent'}; ` +
+        `nothing changed)`,
     s.failed && style.bad(`${s.failed} failed`),
     s.timeout && style.warn(`${s.timeout} timed out`),
     s.skipped && style.warn(`${s.skipped} skipped`),
   ].filter(Boolean);
   const mark = s.failed ? style.bad(MARK.fail) : s.timeout || s.skipped ? style.warn(MARK.warn) : style.ok(MARK.ok);
-  out += `${mark} ${s.total} workload(s): ${parts.join(', ') || 'none'} in ${seconds(s.durationMs)}, ${s.apiRequests} API requests (control plane ${r.controlPlane.length}, workloads ${r.workloads.length})\n`;
+  out +=
+    `${mark} ${s.total} workload(s): ${parts.join(', ') || 'none'} in ${seconds(s.durationMs)}, ` +
+    `${s.apiRequests} API requests (control plane ${r.controlPlane.length}, workloads ${r.workloads.length})\n`;
   const hints = new Map<string, string[]>();
   for (const i of items)
     if (i.hint && (i.status === 'failed' || i.status === 'timeout'))
@@ -64,13 +67,17 @@ export function renderRestart(r: RestartResult, style: Style): string {
     out += `  ${style.dim('hint')} for ${who}: ${hint}\n`;
   }
   if (s.timeout)
-    out += `  ${style.dim('hint:')} a rollout still running may finish on its own: kubectl rollout status <kind>/<name> -n <namespace>; or run again with a longer --timeout\n`;
+    out +=
+      `  ${style.dim('hint:')} a rollout still running may finish on its own: kubectl rollout status ` +
+      `<kind>/<name> -n <namespace>; or run again with a longer --timeout\n`;
   if (r.unmanagedPods.length) {
     const shown = r.unmanagedPods
       .slice(0, 5)
       .map((p) => `${p.namespace}/${p.name} (${p.owner})`)
       .join(', ');
-    out += `  ${style.dim('note:')} ${r.unmanagedPods.length} sidecar pod(s) belong to no Deployment, StatefulSet or DaemonSet and were not restarted: ${shown}${r.unmanagedPods.length > 5 ? ', …' : ''}\n`;
+    out +=
+      `  ${style.dim('note:')} ${r.unmanagedPods.length} sidecar pod(s) belong to no Deployment, StatefulSet ` +
+      `or DaemonSet and were not restarted: ${shown}${r.unmanagedPods.length > 5 ? ', …' : ''}\n`;
   }
   return out;
 }
@@ -87,7 +94,7 @@ export function progressReporter(
   sink: ProgressSink,
   interactive: boolean,
   style: Style,
-): { start(): void; onEvent(e: ProgressEvent): void; end(): void } {
+): { start: () => void; onEvent: (e: ProgressEvent) => void; end: () => void } {
   let total = 0;
   let done = 0;
   let running = 0;
@@ -104,7 +111,9 @@ export function progressReporter(
         : i.status === 'timeout' || i.status === 'skipped'
           ? style.warn(MARK.warn)
           : style.ok(MARK.ok);
-    return `${mark} ${ref(i)}: ${i.status}${i.durationMs !== null ? ` (${seconds(i.durationMs)})` : ''}${i.status === 'restarted' ? '' : `: ${i.message}`}\n`;
+    const took = i.durationMs !== null ? ` (${seconds(i.durationMs)})` : '';
+    const why = i.status === 'restarted' ? '' : `: ${i.message}`;
+    return `${mark} ${ref(i)}: ${i.status}${took}${why}\n`;
   };
   return {
     start() {

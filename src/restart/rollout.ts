@@ -26,7 +26,7 @@ export interface RollableSpec {
 }
 
 export function specOf(w: Workload): RollableSpec {
-  return (w.spec ?? {}) as RollableSpec;
+  return w.spec ?? {};
 }
 
 /** kubectl rollout restart's strategic-merge patch: a new restartedAt on the pod template rolls every pod. */
@@ -63,7 +63,9 @@ export function unrollable(kind: WorkloadKind, w: Workload): Unrollable | null {
   if (kind !== 'Deployment' && specOf(w).updateStrategy?.type === 'OnDelete') {
     return {
       message: 'updateStrategy OnDelete: pods are replaced only when deleted, so a restart cannot roll them',
-      hint: `restart its pods by deleting them (kubectl delete pod -n ${ns}${selectorArg(w)}), or switch its updateStrategy to RollingUpdate`,
+      hint:
+        `restart its pods by deleting them (kubectl delete pod -n ${ns}${selectorArg(w)}), or switch its ` +
+        `updateStrategy to RollingUpdate`,
     };
   }
   return null;
@@ -132,7 +134,8 @@ export function rolloutState(kind: WorkloadKind, w: Workload): RolloutState {
         return { phase: 'waiting', message: `rolling update to revision ${st.updateRevision ?? '?'} in progress` };
       return {
         phase: 'done',
-        message: `${n((st as { currentReplicas?: number }).currentReplicas)} pods at revision ${st.currentRevision ?? '?'}`,
+        message:
+          `${n((st as { currentReplicas?: number }).currentReplicas)} pods at revision ` + (st.currentRevision ?? '?'),
       };
     }
     case 'DaemonSet': {

@@ -42,14 +42,14 @@ export type ProgressEvent =
 
 export interface RestartDeps {
   client: WatchClient;
-  now(): Date;
-  sleep(ms: number): Promise<void>;
+  now: () => Date;
+  sleep: (ms: number) => Promise<void>;
   /**
    * How often open waits check their deadlines (default 500 ms). Waiting sends no requests of its own beyond one
    * watch per workload kind (and scope): rollouts are judged on the changes the watches deliver.
    */
   pollIntervalMs?: number;
-  progress?(event: ProgressEvent): void;
+  progress?: (event: ProgressEvent) => void;
 }
 
 /**
@@ -109,7 +109,7 @@ export interface RestartResult {
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length) await fn(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
@@ -160,7 +160,8 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
   if (controlPlane && sel.istiod.length === 0) {
     throw new OperationError(
       `no istiod Deployment (label app=istiod) in namespace ${opts.istioNamespace}; nothing was restarted`,
-      'name the control plane namespace with -i/--istio-namespace, or pass --workloads-only when the control plane runs elsewhere',
+      'name the control plane namespace with -i/--istio-namespace, or pass --workloads-only when the control plane ' +
+        'runs elsewhere',
     );
   }
   deps.progress?.({ type: 'planned', total: sel.istiod.length + sel.gateways.length + sel.workloads.length });
@@ -251,8 +252,11 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
         return item(
           t,
           'failed',
-          `not fully restarted: rollingUpdate.partition ${below.partition} keeps ${below.pods.length} pod(s) on the old revision and their old certificates: ${below.pods.join(', ') || '(none running)'}`,
-          `delete them to get new certificates (kubectl delete pod -n ${t.namespace} ${below.pods.join(' ')}), or set the partition to 0 (kubectl patch ${ref} -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}')`,
+          `not fully restarted: rollingUpdate.partition ${below.partition} keeps ${below.pods.length} pod(s) on ` +
+            `the old revision and their old certificates: ${below.pods.join(', ') || '(none running)'}`,
+          `delete them to get new certificates (kubectl delete pod -n ${t.namespace} ${below.pods.join(' ')}), or ` +
+            `set the partition to 0 (kubectl patch ${ref} -p ` +
+            `'{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}')`,
           begin,
           below.pods,
         );
@@ -269,7 +273,7 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
       results.set(t, r);
       deps.progress?.({ type: 'finished', item: r });
     });
-    into.push(...targets.map((t) => results.get(t)!));
+    into.push(...targets.flatMap((t) => results.get(t) ?? []));
   };
 
   const cpItems: RolloutItem[] = [];
@@ -287,7 +291,8 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
       cpItems.some((i) => i.role === 'istiod' && (i.status === 'failed' || i.status === 'timeout'));
     if (istiodBad) {
       const why =
-        'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a control plane that is not ready';
+        'not restarted: istiod did not roll out (see above); restarting now would hand out certificates from a ' +
+        'control plane that is not ready';
       for (const t of [...sel.gateways, ...sel.workloads]) {
         const r = item(t, 'skipped', why, null, null);
         (t.role === 'gateway' ? cpItems : wlItems).push(r);

@@ -66,7 +66,7 @@ export function podHasSidecar(pod: KubeObject): boolean {
 export function templateHasSidecar(w: Workload): boolean {
   const t = w.spec?.template;
   if (t?.metadata?.annotations?.[SIDECAR_STATUS_ANNOTATION] !== undefined) return true;
-  const spec = t?.spec as { containers?: PodContainer[]; initContainers?: PodContainer[] } | undefined;
+  const spec = t?.spec;
   return hasProxy(spec?.containers) || hasProxy(spec?.initContainers);
 }
 

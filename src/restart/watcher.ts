@@ -30,7 +30,7 @@ export interface WatcherOptions {
   /** How often deadlines are checked while waits are open (no requests: changes arrive by watch). */
   tickMs: number;
   now(): Date;
-  sleep(ms: number): Promise<void>;
+  sleep: (ms: number) => Promise<void>;
   /** Whether to watch cluster-wide (discovery listed cluster-wide, so RBAC permits it), else per namespace. */
   clusterWide: boolean;
   /** Discovery's lists by countKey(kind, namespace) (namespace undefined = cluster-wide), to watch from. */
@@ -76,7 +76,10 @@ export class RolloutWatcher {
     private readonly opts: WatcherOptions,
   ) {}
 
-  /** Starts watching what these targets need (up to MAX_OPEN_WATCHES), so the watches are open before their restarts. */
+  /**
+   * Starts watching what these targets need (up to MAX_OPEN_WATCHES), so the watches are open before their
+   * restarts.
+   */
   watchFor(targets: WatchTarget[]): void {
     for (const t of targets) {
       if (!this.informers.has(this.scopeKey(t.kind, t.namespace)) && this.informers.size >= MAX_OPEN_WATCHES) return;
@@ -131,12 +134,12 @@ export class RolloutWatcher {
 
   private informerFor(kind: WorkloadKind, namespace: string): Informer<Workload> {
     const scope = this.scopeKey(kind, namespace);
-    let inf = this.informers.get(scope);
-    if (inf) return inf;
+    const existing = this.informers.get(scope);
+    if (existing) return existing;
     this.closeIdleWatches();
     const seed = this.parked.get(scope) ?? this.opts.seeds.get(scope);
     this.parked.delete(scope);
-    inf = new Informer<Workload>(this.client, RESOURCE_OF[kind], {
+    const inf: Informer<Workload> = new Informer<Workload>(this.client, RESOURCE_OF[kind], {
       ...(this.opts.clusterWide ? {} : { namespace }),
       ...(seed ? { initial: seed } : {}),
       listPage: LIST_PAGE,
@@ -145,7 +148,7 @@ export class RolloutWatcher {
       onChange: (_type, o) => {
         if (this.informers.get(scope) !== inf) return;
         const set = this.waiters.get(objKey(kind, o.metadata.namespace ?? '', o.metadata.name));
-        if (set) for (const w of [...set]) this.judge(w, inf!);
+        if (set) for (const w of [...set]) this.judge(w, inf);
       },
       onSynced: () => {
         if (this.informers.get(scope) === inf) this.judgeScope(scope);
@@ -207,27 +210,36 @@ export class RolloutWatcher {
   private judge(w: Waiter, inf: Informer<Workload>): void {
     const { kind, namespace, name } = w.req;
     const fatal = inf.failed();
-    if (fatal) return this.finish(w, this.cannotWatch(explainKubeError(fatal, this.client.context)));
+    if (fatal) {
+      this.finish(w, this.cannotWatch(explainKubeError(fatal, this.client.context)));
+      return;
+    }
     if (!inf.hasSynced()) {
       w.last = `waiting for the first list of ${RESOURCE_OF[kind].plural}`;
       return;
     }
     const got = inf.get(namespace, name);
-    if (!got || (w.req.uid !== undefined && got.metadata.uid !== undefined && got.metadata.uid !== w.req.uid))
-      return this.finish(w, { status: 'failed', message: `${kind} was deleted during the rollout` });
+    if (!got || (w.req.uid !== undefined && got.metadata.uid !== undefined && got.metadata.uid !== w.req.uid)) {
+      this.finish(w, { status: 'failed', message: `${kind} was deleted during the rollout` });
+      return;
+    }
     if ((got.metadata.generation ?? 0) < (w.req.generation ?? 0)) {
       w.last = 'waiting for the restart to show in the watch';
       return;
     }
     const state = rolloutState(kind, got);
-    if (state.phase === 'done') return this.finish(w, { status: 'done', message: state.message, object: got });
+    if (state.phase === 'done') {
+      this.finish(w, { status: 'done', message: state.message, object: got });
+      return;
+    }
     if (state.phase === 'failed') {
-      return this.finish(w, {
+      this.finish(w, {
         status: 'failed',
         message: state.message,
         hint: `see why: kubectl describe ${kind.toLowerCase()}/${name} -n ${namespace}`,
         object: got,
       });
+      return;
     }
     w.last = state.message;
   }

@@ -49,9 +49,9 @@ export interface ExecuteOptions {
 
 export interface ExecuteDeps {
   clusters: Map<string, ClusterHandle>;
-  now(): Date;
-  notice(line: string): void;
-  sleep(ms: number): Promise<void>;
+  now: () => Date;
+  notice: (line: string) => void;
+  sleep: (ms: number) => Promise<void>;
   /** Backs up the cluster's CA; returns where. */
   backup(client: KubeClient): Promise<string>;
 }

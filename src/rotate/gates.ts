@@ -191,7 +191,7 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
       let read = 0;
       let byStart = 0;
       let readButWaiting = 0; // waiting on what a proxy holds, or on an agent that did not answer
-      let proof: string | null = null;
+      let proof = null as string | null; // assigned in a callback: keep TS from narrowing it to null
       const reasons = new Set<string>();
       todo.forEach((p, i) => {
         const r = readings[i];

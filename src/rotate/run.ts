@@ -53,9 +53,9 @@ export interface Cluster {
 
 export interface RotateDeps {
   clusters: Cluster[];
-  now(): Date;
-  notice(line: string): void;
-  sleep(ms: number): Promise<void>;
+  now: () => Date;
+  notice: (line: string) => void;
+  sleep: (ms: number) => Promise<void>;
 }
 
 /** A planned step as printed: fingerprints and counts, never a bundle (it holds a private key). */

@@ -44,12 +44,8 @@ export function renderStatus(r: StatusResult, style: Style): string {
         : 'off (ISTIO_MULTIROOT_MESH not "true": root changes need an istiod restart)',
   );
   const lr = r.lastReplacement;
-  out += line(
-    'last replacement',
-    lr.at
-      ? `${lr.at}${lr.kind ? ` (${lr.kind})` : ''}${lr.by ? ` by ${lr.by}` : lr.source !== 'annotation' ? ' (not recorded by this plugin)' : ''}`
-      : '-',
-  );
+  const replacedBy = lr.by ? ` by ${lr.by}` : lr.source !== 'annotation' ? ' (not recorded by this plugin)' : '';
+  out += line('last replacement', lr.at ? `${lr.at}${lr.kind ? ` (${lr.kind})` : ''}${replacedBy}` : '-');
   if (r.rotationPhase && r.rotationPhase !== 'complete')
     out += line(
       'rotation',
@@ -87,7 +83,7 @@ export function renderStatus(r: StatusResult, style: Style): string {
     );
   out += line(
     'namespaces in sync',
-    `${r.namespaces.inSync} of ${r.namespaces.total}${r.namespaces.outOfSync.length ? ` (out of sync: ${r.namespaces.outOfSync.slice(0, 8).join(', ')}${r.namespaces.outOfSync.length > 8 ? ', …' : ''})` : ''}`,
+    `${r.namespaces.inSync} of ${r.namespaces.total}${outOfSyncNote(r.namespaces.outOfSync)}`,
   );
   out += line(
     'awaiting restart',
@@ -105,4 +101,10 @@ export function renderStatus(r: StatusResult, style: Style): string {
   );
   for (const s of r.skipped) out += `${style.dim(`skipped ${s}`)}\n`;
   return out;
+}
+
+/** " (out of sync: a, b, …)" naming at most 8 namespaces, or nothing when all are in sync. */
+function outOfSyncNote(outOfSync: string[]): string {
+  if (outOfSync.length === 0) return '';
+  return ` (out of sync: ${outOfSync.slice(0, 8).join(', ')}${outOfSync.length > 8 ? ', …' : ''})`;
 }

@@ -59,8 +59,9 @@ function toStatusCert(role: StatusCertificate['role'], c: CertificateInfo, now: 
 export function deriveStatus(s: MeshSnapshot, now: Date): StatusResult {
   const certificates: StatusCertificate[] = [];
   if (s.bundle?.signingCert) certificates.push(toStatusCert('signing', s.bundle.signingCert, now));
+  const roots = s.bundle?.roots ?? [];
   for (const c of s.bundle?.chain.slice(1) ?? [])
-    if (!s.bundle!.roots.some((r) => r.fingerprintSha256 === c.fingerprintSha256))
+    if (!roots.some((r) => r.fingerprintSha256 === c.fingerprintSha256))
       certificates.push(toStatusCert('intermediate', c, now));
   for (const r of s.bundle?.roots ?? []) certificates.push(toStatusCert('root', r, now));
   const sync = namespaceSync(s);

@@ -132,7 +132,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
       id: 'ca.secret',
       category: 'CA',
       status: 'skip',
-      message: `cannot read secrets in ${s.istioNamespace}; using the roots in ${s.istioNamespace}/istio-ca-root-cert as reference`,
+      message:
+        `cannot read secrets in ${s.istioNamespace}; using the roots in ` +
+        `${s.istioNamespace}/istio-ca-root-cert as reference`,
       hint: 'run verify with a context that may get secrets to check the bundle itself',
     });
   } else if (!s.ca.cacerts) {
@@ -160,7 +162,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
       category: 'CA',
       status: 'fail',
       message: `cacerts is invalid: ${errors.map((f) => f.code).join(', ')}`,
-      hint: 'istiod refuses this bundle at start; replace it with a valid one (kubectl istio-ca replace --from-dir DIR) or roll back from a backup',
+      hint:
+        'istiod refuses this bundle at start; replace it with a valid one (kubectl istio-ca replace --from-dir ' +
+        'DIR) or roll back from a backup',
       items: errors.map((f) => `${f.file}: ${f.message}`),
     });
   } else if (s.bundle) {
@@ -168,7 +172,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
       id: 'ca.secret',
       category: 'CA',
       status: 'ok',
-      message: `cacerts present and valid (${s.bundle.roots.length} root${s.bundle.roots.length > 1 ? 's: multi-root trust bundle' : ''})`,
+      message:
+        `cacerts present and valid (${s.bundle.roots.length} ` +
+        `root${s.bundle.roots.length > 1 ? 's: multi-root trust bundle' : ''})`,
     });
   }
 
@@ -212,7 +218,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
         id: 'ca.expiry',
         category: 'CA',
         status: 'ok',
-        message: `no certificate expires within 30 days (first: ${earliest.subject} on ${earliest.notAfter.slice(0, 10)})`,
+        message:
+          `no certificate expires within 30 days (first: ${earliest.subject} on ` +
+          `${earliest.notAfter.slice(0, 10)})`,
       });
   }
 
@@ -258,14 +266,18 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
           id: 'istiod.restarted',
           category: 'istiod',
           status: 'ok',
-          message: `istiod hot-reloads this change (${s.lastChange.kind}); ${old.length} pod(s) predate it, which is fine`,
+          message:
+            `istiod hot-reloads this change (${s.lastChange.kind}); ${old.length} pod(s) predate it, which ` +
+            `is fine`,
         });
       } else {
         add({
           id: 'istiod.restarted',
           category: 'istiod',
           status: 'fail',
-          message: `${old.length} of ${pods.length} istiod pod(s) started before the last CA change (${s.lastChange.at}) and may still sign with the old CA`,
+          message:
+            `${old.length} of ${pods.length} istiod pod(s) started before the last CA change ` +
+            `(${s.lastChange.at}) and may still sign with the old CA`,
           hint: 'kubectl istio-ca restart --control-plane-only',
           items: old,
         });
@@ -298,7 +310,7 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
       ...sync.missingRoots.map(
         (n) =>
           `${n}: lacks ${s.referenceRoots
-            .filter((f) => !s.rootConfigMaps.get(n)!.includes(f))
+            .filter((f) => !(s.rootConfigMaps.get(n) ?? []).includes(f))
             .map(short)
             .join(', ')}`,
       ),
@@ -309,8 +321,12 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
             id: 'namespaces.roots',
             category: 'trust',
             status: 'fail',
-            message: `${bad.length} of ${s.namespaces.length} namespaces do not hold every root of ${s.referenceSource} in istio-ca-root-cert`,
-            hint: 'istiod rewrites these ConfigMaps when its CA bundle changes: check that istiod reloaded (kubectl istio-ca restart --control-plane-only) and its logs',
+            message:
+              `${bad.length} of ${s.namespaces.length} namespaces do not hold every root of ` +
+              `${s.referenceSource} in istio-ca-root-cert`,
+            hint:
+              'istiod rewrites these ConfigMaps when its CA bundle changes: check that istiod reloaded ' +
+              '(kubectl istio-ca restart --control-plane-only) and its logs',
             items: list(bad.sort()),
           }
         : {
@@ -326,7 +342,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
             id: 'namespaces.removed-root',
             category: 'trust',
             status: 'fail',
-            message: `${sync.onlyOldRoots.length} namespace(s) still trust only a root that is no longer in the CA bundle${s.previousRoots.length ? ' (the previous root)' : ''}`,
+            message:
+              `${sync.onlyOldRoots.length} namespace(s) still trust only a root that is no longer in the CA ` +
+              `bundle${s.previousRoots.length ? ' (the previous root)' : ''}`,
             hint: "sidecars there cannot verify istiod's new certificate: restart istiod so it rewrites the ConfigMaps",
             items: list(sync.onlyOldRoots),
           }
@@ -355,7 +373,8 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
         status: 'ok',
         message:
           s.lastChange.kind === 'root-removed' && s.lastChange.signerChangedAt
-            ? `all ${s.sidecarPods.length} sidecar pods started after the signer switched (${s.lastChange.signerChangedAt}) or rotate read their certificates since`
+            ? `all ${s.sidecarPods.length} sidecar pods started after the signer switched ` +
+              `(${s.lastChange.signerChangedAt}) or rotate read their certificates since`
             : `all ${s.sidecarPods.length} sidecar pods started after the last CA change`,
       });
     else if (RESTART_REQUIRED.has(s.lastChange.kind ?? '') || s.lastChange.kind === null) {
@@ -363,7 +382,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
         id: 'workloads.restarted',
         category: 'workloads',
         status: 'fail',
-        message: `${stale.size} workload(s) (${podCount} sidecar pods) started before the last CA change and need a restart`,
+        message:
+          `${stale.size} workload(s) (${podCount} sidecar pods) started before the last CA change and need ` +
+          `a restart`,
         hint: 'kubectl istio-ca restart --workloads-only',
         items,
       });
@@ -372,7 +393,9 @@ export function runChecks(s: MeshSnapshot, now: Date): VerifyResult {
         id: 'workloads.restarted',
         category: 'workloads',
         status: 'warn',
-        message: `${stale.size} workload(s) (${podCount} sidecar pods) predate the last CA change (${s.lastChange.kind}); they pick it up at their next certificate renewal`,
+        message:
+          `${stale.size} workload(s) (${podCount} sidecar pods) predate the last CA change ` +
+          `(${s.lastChange.kind}); they pick it up at their next certificate renewal`,
         hint: 'restart them to switch at once: kubectl istio-ca restart --workloads-only',
         items,
       });

@@ -49,7 +49,8 @@ export function proxyChecks(readings: ProxyReading[], referenceRoots: string[], 
     .filter((r) => !referenceRoots.every((f) => r.certs.roots.includes(f)))
     .map(
       (r) =>
-        `${r.namespace}/${r.pod}: trusts ${r.certs.roots.length} root(s), lacks ${referenceRoots.filter((f) => !r.certs.roots.includes(f)).length}`,
+        `${r.namespace}/${r.pod}: trusts ${r.certs.roots.length} root(s), lacks ` +
+        `${referenceRoots.filter((f) => !r.certs.roots.includes(f)).length}`,
     );
   checks.push(
     missing.length
@@ -58,7 +59,9 @@ export function proxyChecks(readings: ProxyReading[], referenceRoots: string[], 
           category: 'proxies',
           status: 'fail',
           message: `${missing.length} of ${read.length} sidecars do not trust every root of cacerts`,
-          hint: 'they learn new roots at certificate renewal or from a multi-root push; restart them: kubectl istio-ca restart --workloads-only',
+          hint:
+            'they learn new roots at certificate renewal or from a multi-root push; restart them: kubectl ' +
+            'istio-ca restart --workloads-only',
           items: cap(missing),
         }
       : {
@@ -76,7 +79,8 @@ export function proxyChecks(readings: ProxyReading[], referenceRoots: string[], 
             id: 'proxies.signer',
             category: 'proxies',
             status: 'fail',
-            message: `${old.length} of ${read.length} sidecars hold a certificate not issued by the current intermediate`,
+            message:
+              `${old.length} of ${read.length} sidecars hold a certificate not issued by the current ` + `intermediate`,
             hint: 'kubectl istio-ca restart --workloads-only makes them fetch a new one now',
             items: cap(old),
           }

@@ -18,7 +18,10 @@ export function renderVerify(r: VerifyResult, style: Style): string {
   }
   if (r.proxies?.length) out += renderProxies(r.proxies, style);
   for (const s of r.skipped) out += `${style.dim('-')} skipped ${s}\n`;
-  out += `\n${r.passed ? style.ok(`${MARK.ok} verify passed`) : style.bad(`${MARK.fail} verify failed`)}: ${r.summary.ok} ok, ${r.summary.warn} warning(s), ${r.summary.fail} failed, ${r.summary.skip} skipped (${r.namespacesChecked} namespaces, context ${r.context})\n`;
+  out +=
+    `\n${r.passed ? style.ok(`${MARK.ok} verify passed`) : style.bad(`${MARK.fail} verify failed`)}: ` +
+    `${r.summary.ok} ok, ${r.summary.warn} warning(s), ${r.summary.fail} failed, ${r.summary.skip} skipped ` +
+    `(${r.namespacesChecked} namespaces, context ${r.context})\n`;
   return out;
 }
 
@@ -34,7 +37,9 @@ function renderProxies(proxies: ProxyReport[], style: Style): string {
       out +=
         `  ${where}: leaf ${p.leaf?.spiffeId ?? '(none)'}` +
         (p.leaf ? `, issued by ${p.leaf.issuer}, expires ${p.leaf.notAfter}` : '') +
-        `; trusts ${p.roots?.length ?? 0} root(s): ${(p.roots ?? []).map((r) => `${r.subject} (${r.fingerprint.slice(0, 11)})`).join('; ')}\n`;
+        `; trusts ${p.roots?.length ?? 0} root(s): ` +
+        (p.roots ?? []).map((r) => `${r.subject} (${r.fingerprint.slice(0, 11)})`).join('; ') +
+        '\n';
   }
   if (proxies.length > MAX_PROXY_LINES)
     out += `  … and ${proxies.length - MAX_PROXY_LINES} more (-o json lists every one)\n`;

@@ -83,7 +83,7 @@ export function verdictTable(plugin: PluginVerdict[], oracle: OracleVerdict[]): 
     ];
   });
   const header = ['bundle', 'plugin', 'istiod', 'workload cert', 'istiod cert'];
-  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i].length))));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join(' | ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
 }

@@ -34,7 +34,7 @@ async function key(label: string, kind: KeyKind = 'ec256'): Promise<Pair> {
           hash: 'SHA-256',
         }
       : { name: 'ECDSA', namedCurve: { ec256: 'P-256', ec384: 'P-384', ec521: 'P-521' }[kind as 'ec256'] };
-    p = { keys: (await subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair, kind };
+    p = { keys: await subtle.generateKey(alg, true, ['sign', 'verify']), kind };
     pool.set(id, p);
   }
   return p;
@@ -60,6 +60,7 @@ async function cert(s: CertSpec): Promise<x509.X509Certificate> {
   if (s.usages !== 'none') {
     ext.push(
       new x509.KeyUsagesExtension(
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- KeyUsageFlags are bit flags; OR-ed they are a number
         s.usages ?? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
         true,
       ),
@@ -192,7 +193,7 @@ export async function buildCorpus(): Promise<CorpusCase[]> {
   delete missingKey['ca-key.pem'];
   add('ca-key.pem missing', ['BUNDLE_FILE_MISSING'], missingKey);
   add('only root-cert.pem (partial bundle)', ['BUNDLE_FILE_MISSING'], {
-    'root-cert.pem': base.files['root-cert.pem']!,
+    'root-cert.pem': base.files['root-cert.pem'],
   });
   add('empty cert-chain.pem', ['CHAIN_MISSING_CA_CERT'], { ...base.files, 'cert-chain.pem': '' });
   add('garbage in ca-cert.pem', ['PEM_NOT_FOUND'], {

@@ -162,7 +162,7 @@ test('after istiod publishes root A and the mesh restarts, verify passes and sta
   assert.equal(st.istiodPods.length, 2);
   assert.ok(st.istiodPods.every((p: { ready: boolean }) => p.ready));
   // status looks at the whole cluster; other tests' meshes may share it, so look at this mesh's namespaces.
-  const ours = st.workloadsAwaitingRestart.items.filter((w: string) => allNamespaces().includes(w.split('/')[0]!));
+  const ours = st.workloadsAwaitingRestart.items.filter((w: string) => allNamespaces().includes(w.split('/')[0]));
   assert.deepEqual(ours, []);
   const human = await plugin(['status', '-i', mesh.istioNamespace]);
   assert.match(human.stdout, /CA in use\s+plugged-in CA \(secret cacerts\)/);

@@ -101,7 +101,7 @@ describe('test cluster', () => {
     const ns = await createNamespace('smoke-sa');
     namespaces.push(ns);
     const token = (await kubectlOk(['create', 'token', 'default', '-n', ns, '--audience', 'istio-ca'])).trim();
-    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+    const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
     assert.equal(payload.sub, `system:serviceaccount:${ns}:default`);
     assert.deepEqual(payload.aud, ['istio-ca']);
   });

@@ -37,7 +37,11 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, 
 }
 
 function listen(server: Server, host: string): Promise<number> {
-  return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)));
+  return new Promise((resolve) =>
+    server.listen(0, host, () => {
+      resolve((server.address() as { port: number }).port);
+    }),
+  );
 }
 
 /** An HTTP CONNECT proxy on 127.0.0.1 that sends every tunnel to the API server and records the targets. */
@@ -51,7 +55,7 @@ function connectProxy(apiPort: number, seen: string[]): Server {
       client.off('data', onData);
       const m = /^CONNECT (\S+) HTTP\/1\.[01]\r\n/.exec(head);
       if (!m) return void client.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n');
-      seen.push(m[1]!);
+      seen.push(m[1]);
       const upstream = netConnect(apiPort, '127.0.0.1', () => {
         client.write('HTTP/1.1 200 Connection established\r\n\r\n');
         const rest = Buffer.from(head.slice(end + 4), 'latin1');
@@ -97,9 +101,9 @@ describe('connecting as kubectl does (differential, real test cluster)', () => {
     clusters: { cluster: { server: string; 'certificate-authority': string } }[];
     users: { name: string; user: { 'client-certificate': string; 'client-key': string } }[];
   };
-  const server = kc.clusters[0]!.cluster.server;
+  const server = kc.clusters[0].cluster.server;
   const apiPort = Number(new URL(server).port);
-  const caPath = kc.clusters[0]!.cluster['certificate-authority'];
+  const caPath = kc.clusters[0].cluster['certificate-authority'];
   const userFiles = (n: string) => kc.users.find((u) => u.name === n)!.user;
   const work = mkdtempSync(join(tmpdir(), 'istio-ca-connect-'));
   const servers: Server[] = [];
@@ -306,7 +310,9 @@ describe('connecting as kubectl does (differential, real test cluster)', () => {
       kubeconfig: 'config',
       env: { HTTPS_PROXY: `127.0.0.1:${proxyPort}` },
       expect: SA(),
-      after: () => assert.ok(proxied.splice(0).length >= 2, 'both tools went through the proxy'),
+      after: () => {
+        assert.ok(proxied.splice(0).length >= 2, 'both tools went through the proxy');
+      },
     },
     {
       name: 'HTTPS_PROXY with NO_PROXY naming the server: no proxy, the name does not resolve, both fail',
@@ -314,7 +320,9 @@ describe('connecting as kubectl does (differential, real test cluster)', () => {
       kubeconfig: 'config',
       env: { HTTPS_PROXY: `127.0.0.1:${proxyPort}`, NO_PROXY: 'svc' },
       expect: null,
-      after: () => assert.equal(proxied.splice(0).length, 0, 'NO_PROXY kept both tools off the proxy'),
+      after: () => {
+        assert.equal(proxied.splice(0).length, 0, 'NO_PROXY kept both tools off the proxy');
+      },
     },
     {
       name: 'impersonation in the kubeconfig: admin acting as readonly',

@@ -46,7 +46,7 @@ const pemBlocks = (text: string) =>
 const mine = () => readyWorkloads(kubelet!.podsDir).filter((w) => w.namespace === nsA || w.namespace === nsB);
 const leafOf = async (w: ReadyWorkload) => pemBlocks(await readFile(join(w.certDir, 'cert-chain.pem'), 'utf8'))[0]!;
 const issuerOf = async (w: ReadyWorkload) =>
-  pemFingerprints(pemBlocks(await readFile(join(w.certDir, 'cert-chain.pem'), 'utf8'))[1]!)[0]!;
+  pemFingerprints(pemBlocks(await readFile(join(w.certDir, 'cert-chain.pem'), 'utf8'))[1])[0];
 
 /** Restarts deployments as `kubectl rollout restart` does and waits for the rollouts (readiness = the agent's). */
 async function restart(ns: string, names: string[]): Promise<void> {
@@ -147,7 +147,7 @@ test('kubectl rollout restart gives the new pod a new leaf; the old pod and its 
 });
 
 test('kubectl exec into a real pod runs in its directory; verify --proxies reads every agent, names pods on the old intermediate', async () => {
-  const w = mine()[0]!;
+  const w = mine()[0];
   const dump = await kubectlOk([
     'exec',
     '-n',
@@ -163,7 +163,11 @@ test('kubectl exec into a real pod runs in its directory; verify --proxies reads
   ]);
   assert.match(dump, /SecretsConfigDump\.DynamicSecret/);
   // The dump's workload chain is the very file this pod's agent wrote: the exec ran in the pod's directory.
-  const secrets = (JSON.parse(dump) as { configs: { name: string; secret: any }[] }).configs;
+  const secrets = (
+    JSON.parse(dump) as {
+      configs: { name: string; secret: { tls_certificate: { certificate_chain: { inline_bytes: string } } } }[];
+    }
+  ).configs;
   const chainB64 = secrets.find((c) => c.name === 'default')!.secret.tls_certificate.certificate_chain.inline_bytes;
   assert.equal(
     Buffer.from(chainB64, 'base64').toString('utf8'),

@@ -117,7 +117,7 @@ async function faultProxy(fault: Fault): Promise<{ server: Server; kubeconfig: s
         );
       }
       const up = httpsRequest(
-        conn.server + req.url,
+        `${conn.server}${req.url ?? ''}`,
         {
           method: req.method,
           headers: { ...req.headers, host: new URL(conn.server).host },
@@ -175,13 +175,13 @@ for (const fault of ['drop-before-write', 'error-500', 'drop-after-write'] as co
     if (fault !== 'drop-after-write') assert.deepEqual(after.data, before);
     const [backup] = await readdir(backupDir);
     assert.ok(backup, 'a backup exists');
-    assert.deepEqual((await readdir(join(backupDir, backup!))).filter((f) => f.endsWith('.pem')).sort(), [
+    assert.deepEqual((await readdir(join(backupDir, backup))).filter((f) => f.endsWith('.pem')).sort(), [
       'ca-cert.pem',
       'ca-key.pem',
       'cert-chain.pem',
       'root-cert.pem',
     ]);
-    const v = await plugin(['inspect', join(backupDir, backup!)]);
+    const v = await plugin(['inspect', join(backupDir, backup)]);
     assert.equal(v.code, 0, 'the backup validates');
     // put A back for the next fault
     assert.equal((await plugin(['replace', '--from-dir', dirA, '-i', ns, '--yes', '--no-backup'])).code, 0);

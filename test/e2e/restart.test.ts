@@ -18,12 +18,14 @@ import {
   waitFor,
   type FixtureMesh,
 } from './support/cluster.js';
+import type { RestartResult } from '../../src/restart/run.js';
 import { plugin } from './support/plugin.js';
 
 const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 let mesh: FixtureMesh;
 const extraNamespaces: string[] = [];
-const json = (r: { stdout: string }) => JSON.parse(r.stdout);
+/** The -o json output of restart: the RestartResult the command returns. */
+const json = (r: { stdout: string }) => JSON.parse(r.stdout) as RestartResult;
 
 interface Obj {
   kind: string;
@@ -208,16 +210,16 @@ test('restart rolls istiod first, then the gateway, then every sidecar workload;
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const out = json(r);
   const [istiod, gateway] = out.controlPlane as Item[];
-  assert.equal(istiod!.name, 'istiod');
-  assert.equal(gateway!.name, 'istio-ingressgateway');
+  assert.equal(istiod.name, 'istiod');
+  assert.equal(gateway.name, 'istio-ingressgateway');
   assert.ok(
     [...out.controlPlane, ...out.workloads].every((i: Item) => i.status === 'restarted'),
     r.stdout,
   );
   assert.deepEqual(ids(out.workloads).sort(), sidecarWorkloads());
-  assert.ok(istiod!.finishedAt! <= gateway!.startedAt!, 'istiod rolled out before the gateway was restarted');
+  assert.ok(istiod.finishedAt! <= gateway.startedAt!, 'istiod rolled out before the gateway was restarted');
   for (const w of out.workloads as Item[])
-    assert.ok(gateway!.finishedAt! <= w.startedAt!, `${w.name} started after the control plane`);
+    assert.ok(gateway.finishedAt! <= w.startedAt!, `${w.name} started after the control plane`);
   assert.match(r.stderr, /restarted/, 'one progress line per workload on stderr');
 
   const restartedAt: string = out.restartedAt;
@@ -338,8 +340,8 @@ test('a rollout that cannot progress times out with exit 124', async () => {
   const r = await plugin(['restart', '--workloads-only', '-n', ns, '--timeout', '4s', '-o', 'json']);
   assert.equal(r.code, 124, r.stderr + r.stdout);
   const [slow] = json(r).workloads as Item[];
-  assert.equal(slow!.status, 'timeout');
-  assert.match(slow!.message, /^timed out: /);
+  assert.equal(slow.status, 'timeout');
+  assert.match(slow.message, /^timed out: /);
 });
 
 test('a progress deadline fails one workload (exit 1) while the others are restarted', async () => {

@@ -266,10 +266,16 @@ async function apiServer(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     const p = url.pathname;
-    if (p === '/version') return reply(res, 200, { major: '1', minor: '36', gitVersion: 'v1.36.3' });
-    if (p === '/api') return reply(res, 200, { kind: 'APIVersions', versions: ['v1'] });
-    if (p === '/apis')
-      return reply(res, 200, {
+    if (p === '/version') {
+      reply(res, 200, { major: '1', minor: '36', gitVersion: 'v1.36.3' });
+      return;
+    }
+    if (p === '/api') {
+      reply(res, 200, { kind: 'APIVersions', versions: ['v1'] });
+      return;
+    }
+    if (p === '/apis') {
+      reply(res, 200, {
         kind: 'APIGroupList',
         apiVersion: 'v1',
         groups: [
@@ -280,17 +286,29 @@ async function apiServer(): Promise<{ url: string; close(): Promise<void> }> {
           },
         ],
       });
-    if (p === '/api/v1')
-      return reply(res, 200, {
+      return;
+    }
+    if (p === '/api/v1') {
+      reply(res, 200, {
         kind: 'APIResourceList',
         groupVersion: 'v1',
         resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list'] }],
       });
-    if (p === '/apis/apps/v1') return reply(res, 200, { kind: 'APIResourceList', groupVersion: 'apps/v1', resources });
-    if (p === '/api/v1/namespaces/ns/pods')
-      return reply(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '100' }, items: [] });
+      return;
+    }
+    if (p === '/apis/apps/v1') {
+      reply(res, 200, { kind: 'APIResourceList', groupVersion: 'apps/v1', resources });
+      return;
+    }
+    if (p === '/api/v1/namespaces/ns/pods') {
+      reply(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '100' }, items: [] });
+      return;
+    }
     const one = byPath.get(p);
-    if (one) return reply(res, 200, one);
+    if (one) {
+      reply(res, 200, one);
+      return;
+    }
     const m = p.match(/^\/apis\/apps\/v1\/namespaces\/ns\/([a-z]+)$/);
     const name = url.searchParams.get('fieldSelector')?.match(/^metadata\.name=(.+)$/)?.[1];
     const listed = m && name ? byPath.get(`${p}/${name}`) : undefined;
@@ -309,14 +327,16 @@ async function apiServer(): Promise<{ url: string; close(): Promise<void> }> {
       }
       return; // then quiet, held open until kubectl leaves
     }
-    if (listed)
-      return reply(res, 200, {
+    if (listed) {
+      reply(res, 200, {
         kind: `${listed.kind}List`,
         apiVersion: 'apps/v1',
         metadata: { resourceVersion: '100' },
         items: [listed],
       });
-    return reply(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+      return;
+    }
+    reply(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

@@ -135,7 +135,7 @@ test('rotate --contexts east,west: every cluster finishes a phase before any sta
   const watcher = (async () => {
     while (watching) {
       const [e, w] = await Promise.all(clusters.map(phaseOf));
-      maxSkew = Math.max(maxSkew, Math.abs(e! - w!));
+      maxSkew = Math.max(maxSkew, Math.abs(e - w));
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -199,9 +199,9 @@ test('teardown', async () => {
     'delete',
     'namespace',
     istioNs,
-    clusters[0]!.mesh!.injectNamespace,
-    clusters[0]!.mesh!.revNamespace,
-    clusters[0]!.mesh!.plainNamespace,
+    clusters[0].mesh!.injectNamespace,
+    clusters[0].mesh!.revNamespace,
+    clusters[0].mesh!.plainNamespace,
     '--wait=false',
   ]).catch(() => undefined);
   testCluster(['down', '--purge']);

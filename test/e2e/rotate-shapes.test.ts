@@ -50,7 +50,7 @@ async function throttlingProxy(): Promise<{ server: Server; kubeconfig: string; 
         return res.end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'TooManyRequests', code: 429 }));
       }
       const up = httpsRequest(
-        conn.server + req.url,
+        conn.server + (req.url ?? '/'),
         {
           method: req.method,
           headers: { ...req.headers, host: new URL(conn.server).host },

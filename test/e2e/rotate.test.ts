@@ -157,11 +157,11 @@ test("a root rotation A -> B with multi-root: istiod never rejects a bundle and 
   await waitFor(() => /ISTIO_MULTIROOT_MESH=true/.test(istiod!.log()), 60_000, {
     message: 'istiod restarted with multi-root',
   });
-  const rootA = (await rootsOf('a'))[0]!;
-  const rootB = (await rootsOf('b'))[0]!;
+  const rootA = (await rootsOf('a'))[0];
+  const rootB = (await rootsOf('b'))[0];
   const signerRoot = new Map<string, string>([
-    [pemFingerprints(await readFile(join(dir('a2'), 'ca-cert.pem'), 'utf8'))[0]!, rootA],
-    [pemFingerprints(await readFile(join(dir('b'), 'ca-cert.pem'), 'utf8'))[0]!, rootB],
+    [pemFingerprints(await readFile(join(dir('a2'), 'ca-cert.pem'), 'utf8'))[0], rootA],
+    [pemFingerprints(await readFile(join(dir('b'), 'ca-cert.pem'), 'utf8'))[0], rootB],
   ]);
   const violations: string[] = [];
   let watching = true;
@@ -169,7 +169,7 @@ test("a root rotation A -> B with multi-root: istiod never rejects a bundle and 
     while (watching) {
       try {
         const mounted = await readFile(join(istiod!.rootCaDir, 'ca-cert.pem'), 'utf8');
-        const root = signerRoot.get(pemFingerprints(mounted)[0]!);
+        const root = signerRoot.get(pemFingerprints(mounted)[0]);
         for (const ns of meshNamespaces()) {
           const have = await configMapRoots(ns);
           if (root && !have.includes(root)) violations.push(`${ns} lacks the root of istiod's current intermediate`);
@@ -205,7 +205,7 @@ test("a root rotation A -> B with multi-root: istiod never rejects a bundle and 
 
 for (const phase of ['trust-both', 'switch-signer'] as const) {
   test(`a rotation interrupted after ${phase} is finished by rotate --resume`, async () => {
-    const from = (await getCacerts(mesh.istioNamespace))!;
+    assert.ok(await getCacerts(mesh.istioNamespace), 'cacerts exists before the rotation');
     const next = `n-${phase}`;
     await gen(next);
     const child = spawn(
@@ -232,7 +232,6 @@ for (const phase of ['trust-both', 'switch-signer'] as const) {
     );
     await waitForRoots(await rootsOf(next));
     assertNoRejections();
-    void from;
   });
 }
 

@@ -137,11 +137,11 @@ test('--help starts fast: measured against node -e 0 in the same run', () => {
     });
   }
   const medians = times.map(median);
-  cmds.forEach(([label], j) =>
+  cmds.forEach(([label], j) => {
     console.log(
       `# start-up ${label}: median ${medians[j].toFixed(0)} ms, best ${Math.min(...times[j]).toFixed(0)} ms (15 runs)`,
-    ),
-  );
+    );
+  });
   const baseline = Math.max(...medians.slice(1), 0);
   // Generous, as other work may share the machine: a regression that loads the Kubernetes client costs more.
   assert.ok(

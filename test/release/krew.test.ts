@@ -108,7 +108,9 @@ function sha256Of(file: string): Promise<string> {
     const h = createHash('sha256');
     createReadStream(file)
       .on('data', (c) => h.update(c))
-      .on('end', () => resolve(h.digest('hex')))
+      .on('end', () => {
+        resolve(h.digest('hex'));
+      })
       .on('error', reject);
   });
 }
@@ -139,12 +141,12 @@ test('the top-level plugin.yaml is a krew-release-bot template; the shipped mani
   const template = readFileSync(join(root, 'plugin.yaml'), 'utf8');
   // krew-release-bot's actions: the tag, and one archive URL per platform whose uri and sha256 it fills in.
   assert.match(template, /^ {2}version: \{\{ \.TagName \}\}$/m);
-  const actions = [...template.matchAll(/^ {6}\{\{addURIAndSha "([^"]+)" \.TagName \}\}$/gm)].map((m) => m[1]!);
+  const actions = [...template.matchAll(/^ {6}\{\{addURIAndSha "([^"]+)" \.TagName \}\}$/gm)].map((m) => m[1]);
   assert.equal(actions.length, manifest.spec!.platforms!.length);
   for (const a of actions)
     assert.match(a, /^https:\/\/github\.com\/istio-ca\/kubectl-istio-ca\/releases\/download\/\{\{ \.TagName \}\}\//);
   const { renderKrewTemplate } = (await import(join(root, 'scripts', 'package', 'krew-template.mjs'))) as {
-    renderKrewTemplate(t: string, tag: string, sha: (url: string) => string): { text: string };
+    renderKrewTemplate: (t: string, tag: string, sha: (url: string) => string) => { text: string };
   };
   const sums = new Map(manifest.spec!.platforms!.map((p) => [p.uri!, p.sha256!]));
   const rendered = renderKrewTemplate(template, manifest.spec!.version!, (url) => {
@@ -164,7 +166,7 @@ test('plugin.yaml has what krew requires of a plugin', () => {
   assert.equal(name, config.krew.name);
   const spec = manifest.spec!;
   assert.equal(spec.version, `v${config.version}`, 'version is v + package.json version');
-  assert.match(spec.version!, /^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'semver with a leading v');
+  assert.match(spec.version, /^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'semver with a leading v');
   assert.match(spec.homepage ?? '', /^https:\/\//);
   assert.ok(spec.shortDescription && !/[\r\n]/.test(spec.shortDescription), 'one-line shortDescription');
   assert.ok(spec.description && spec.caveats);
@@ -188,7 +190,7 @@ test('one platform per release target, with valid selector, uri, sha256, bin and
     const keys = [...Object.keys(sel.matchLabels ?? {}), ...(sel.matchExpressions ?? []).map((e) => e.key)];
     assert.ok(
       keys.every((k) => k === 'os' || k === 'arch'),
-      `platform ${i}: selector keys ${keys}`,
+      `platform ${i}: selector keys ${keys.join(',')}`,
     );
     assert.ok(
       KREW_PLATFORMS.some((pa) => matches(sel, ...(pa.split('/') as [string, string]))),
@@ -210,7 +212,7 @@ test('no os/arch is selected by two platforms', () => {
   for (const pa of KREW_PLATFORMS) {
     const [os, arch] = pa.split('/');
     const hits = manifest.spec!.platforms!.flatMap((p, i) => (matches(p.selector!, os, arch) ? [i] : []));
-    assert.ok(hits.length <= 1, `${pa} is selected by platforms ${hits}`);
+    assert.ok(hits.length <= 1, `${pa} is selected by platforms ${hits.join(',')}`);
   }
 });
 
@@ -239,7 +241,7 @@ test('every archive holds its bin (an executable of its os/arch with the blob in
     const entries = entriesOf(file);
     const names = [...entries.keys()];
     const bin = entries.get(p.bin!);
-    assert.ok(bin, `${basename(file)}: no ${p.bin} in ${names}`);
+    assert.ok(bin, `${basename(file)}: no ${p.bin} in ${names.join(',')}`);
     const { os, arch } = p.selector!.matchLabels!;
     assert.deepEqual(executableKind(bin.data), { os, arch }, `${basename(file)}: binary for the wrong platform`);
     const fuse = bin.data.indexOf(SEA_FUSE);
@@ -257,7 +259,7 @@ test('every archive holds its bin (an executable of its os/arch with the blob in
     }
     assert.ok(
       names.some((n) => LICENSE_NAMES.includes(n.toLowerCase())),
-      `${basename(file)}: no LICENSE among ${names}`,
+      `${basename(file)}: no LICENSE among ${names.join(',')}`,
     );
     assert.equal(entries.get('LICENSE')!.data.toString(), readFileSync(join(root, 'LICENSE'), 'utf8'));
     assert.match(entries.get('THIRD-PARTY-NOTICES')?.data.toString() ?? '', /Node\.js v?\d+[\s\S]*yargs/);
@@ -312,8 +314,9 @@ test(
           join(krewTools.bin!, 'validate-krew-manifest'),
           ['-manifest', copy],
           { env: { PATH: bin, HOME: dir, TMPDIR: dir }, timeout: 600_000, maxBuffer: 16 << 20 },
-          (err, stdout, stderr) =>
-            resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+          (err, stdout, stderr) => {
+            resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+          },
         );
       });
       assert.equal(r.status, 0, r.out);

@@ -154,7 +154,7 @@ async function fishComplete(line: string): Promise<string[]> {
   return r.stdout
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.split('\t')[0]!)
+    .map((l) => l.split('\t')[0])
     .sort();
 }
 

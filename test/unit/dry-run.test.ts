@@ -28,7 +28,7 @@ const cases: [string[], DryRun][] = [
 ];
 for (const [argv, want] of cases) {
   test(`${argv.join(' ')} is a ${want} dry run`, async () => {
-    assert.equal(parseDryRun(await parsed(argv), { command: argv[0]! }), want);
+    assert.equal(parseDryRun(await parsed(argv), { command: argv[0] }), want);
   });
 }
 
@@ -37,7 +37,7 @@ test('the old boolean forms mean client and none, with a deprecation notice as k
   assert.equal(parseDryRun({ 'dry-run': 'true' }, { command: 'restart', notice: (l) => notices.push(l) }), 'client');
   assert.equal(parseDryRun({ 'dry-run': 'false' }, { command: 'restart', notice: (l) => notices.push(l) }), 'none');
   assert.equal(notices.length, 2);
-  assert.match(notices[0]!, /--dry-run=true is deprecated .* --dry-run=client/);
+  assert.match(notices[0], /--dry-run=true is deprecated .* --dry-run=client/);
 });
 
 test('an unknown or repeated --dry-run value is refused, naming the value and the choices', () => {

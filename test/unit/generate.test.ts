@@ -63,10 +63,10 @@ for (const [label, flags, keyText] of [
       for (const f of ['ca-key.pem', 'root-key.pem']) assert.equal((await stat(join(out, f))).mode & 0o777, 0o600, f);
       for (const f of ['ca-cert.pem', 'cert-chain.pem', 'root-cert.pem'])
         assert.equal((await stat(join(out, f))).mode & 0o777, 0o644, f);
-      const serial = openssl('x509', '-in', join(out, 'ca-cert.pem'), '-noout', '-serial').trim().split('=')[1]!;
-      assert.ok(serial.length >= 16 && parseInt(serial[0]!, 16) < 8, `positive serial of >= 64 bits: ${serial}`);
+      const serial = openssl('x509', '-in', join(out, 'ca-cert.pem'), '-noout', '-serial').trim().split('=')[1];
+      assert.ok(serial.length >= 16 && parseInt(serial[0], 16) < 8, `positive serial of >= 64 bits: ${serial}`);
       const end = new Date(
-        openssl('x509', '-in', join(out, 'root-cert.pem'), '-noout', '-enddate').trim().split('=')[1]!,
+        openssl('x509', '-in', join(out, 'root-cert.pem'), '-noout', '-enddate').trim().split('=')[1],
       );
       assert.ok(Math.abs(end.getTime() - Date.now() - 87600 * 3_600_000) < 5 * 60_000, 'root valid 87600h');
     } finally {

@@ -5,7 +5,7 @@ import { cli } from './support/run-cli.js';
 import { commands } from '../../src/commands/index.js';
 
 const visible = commands.filter((c) => c.describe !== false);
-const nameOf = (c: (typeof commands)[number]) => c.command.split(' ')[0]!;
+const nameOf = (c: (typeof commands)[number]) => c.command.split(' ')[0];
 
 test('help CMD prints the same as CMD --help, and help alone the same as --help', async () => {
   for (const c of visible) {

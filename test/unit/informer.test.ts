@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpKubeClient } from '../../src/kube/http.js';
 import { Informer } from '../../src/kube/informer.js';
@@ -23,7 +23,7 @@ const line = (type: string, object: unknown) => `${JSON.stringify({ type, object
 /** Serves list and watch requests from a script: one step per request, in order. */
 async function apiServer(steps: Step[]) {
   const seen: string[] = [];
-  const server = createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url!, 'http://x');
     const q = url.searchParams;
     seen.push(
@@ -35,6 +35,9 @@ async function apiServer(steps: Step[]) {
       return res.end(JSON.stringify({ kind: 'Status', code: 500, reason: 'InternalError', message: 'script ended' }));
     }
     await step(res, q);
+  };
+  const server = createServer((req, res) => {
+    void serve(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const conn: Connection = {

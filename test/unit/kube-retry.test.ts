@@ -34,7 +34,10 @@ async function server(steps: Handler[]) {
     req.on('end', () => {
       seen.push(`${req.method} ${req.url}`);
       const step = steps.shift();
-      if (!step) return status(res, 500, 'InternalError');
+      if (!step) {
+        status(res, 500, 'InternalError');
+        return;
+      }
       step(req, res, body);
     });
   });
@@ -66,8 +69,12 @@ const secret: KubeObject = { metadata: { name: 'cacerts', namespace: 'istio-syst
 
 test('a write answered 429 with Retry-After is sent again after that many seconds, then succeeds', async () => {
   const s = await server([
-    (_q, res) => status(res, 429, 'TooManyRequests', { 'Retry-After': '3' }),
-    (_q, res, body) => json(res, JSON.parse(body)),
+    (_q, res) => {
+      status(res, 429, 'TooManyRequests', { 'Retry-After': '3' });
+    },
+    (_q, res, body) => {
+      json(res, JSON.parse(body));
+    },
   ]);
   try {
     const out = await s.client.update(Resources.secrets, 'istio-system', secret);
@@ -80,7 +87,11 @@ test('a write answered 429 with Retry-After is sent again after that many second
 });
 
 test('a write answered 500 without Retry-After is not sent again (it may have been applied)', async () => {
-  const s = await server([(_q, res) => status(res, 500, 'InternalError')]);
+  const s = await server([
+    (_q, res) => {
+      status(res, 500, 'InternalError');
+    },
+  ]);
   try {
     await assert.rejects(
       s.client.update(Resources.secrets, 'istio-system', secret),
@@ -94,9 +105,13 @@ test('a write answered 500 without Retry-After is not sent again (it may have be
 
 test('reads are retried on 503 and on a reset connection, with growing backoff', async () => {
   const s = await server([
-    (_q, res) => status(res, 503, 'ServiceUnavailable'),
+    (_q, res) => {
+      status(res, 503, 'ServiceUnavailable');
+    },
     (req) => req.socket.destroy(),
-    (_q, res) => json(res, secret),
+    (_q, res) => {
+      json(res, secret);
+    },
   ]);
   try {
     const out = await s.client.get(Resources.secrets, 'istio-system', 'cacerts');
@@ -110,7 +125,9 @@ test('reads are retried on 503 and on a reset connection, with growing backoff',
 
 test('retries stop after the policy allows: the last error is thrown', async () => {
   const s = await server(
-    Array.from({ length: 5 }, () => (_q: IncomingMessage, res: ServerResponse) => status(res, 429, 'TooManyRequests')),
+    Array.from({ length: 5 }, () => (_q: IncomingMessage, res: ServerResponse) => {
+      status(res, 429, 'TooManyRequests');
+    }),
   );
   try {
     await assert.rejects(s.client.get(Resources.secrets, 'x', 'y'), (e: KubeApiError) => e.status === 429);
@@ -126,10 +143,18 @@ test('a paged list whose continue token expired (410) starts over and returns ea
     items: names.map((n) => ({ metadata: { name: n, namespace: 'ns' } })),
   });
   const s = await server([
-    (_q, res) => json(res, page(['a', 'b'], 'c1')),
-    (_q, res) => status(res, 410, 'Expired'),
-    (_q, res) => json(res, page(['a', 'b'], 'c2')),
-    (_q, res) => json(res, page(['c'])),
+    (_q, res) => {
+      json(res, page(['a', 'b'], 'c1'));
+    },
+    (_q, res) => {
+      status(res, 410, 'Expired');
+    },
+    (_q, res) => {
+      json(res, page(['a', 'b'], 'c2'));
+    },
+    (_q, res) => {
+      json(res, page(['c']));
+    },
   ]);
   try {
     const items = await s.client.list(Resources.configmaps, { limit: 2 });
@@ -138,7 +163,7 @@ test('a paged list whose continue token expired (410) starts over and returns ea
       ['a', 'b', 'c'],
     );
     assert.equal(s.seen.length, 4);
-    assert.doesNotMatch(s.seen[2]!, /continue=/, 'the list started over without the expired token');
+    assert.doesNotMatch(s.seen[2], /continue=/, 'the list started over without the expired token');
   } finally {
     await s.close();
   }

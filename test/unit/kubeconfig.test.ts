@@ -33,7 +33,9 @@ before(() => {
   material = makeMaterial(dir);
   ({ caPem, certPem, keyPem } = material);
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Writes a kubeconfig file (YAML text) under the test directory and returns its path. */
 function file(name: string, text: string): string {

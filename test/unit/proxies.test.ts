@@ -55,7 +55,7 @@ test('config_dump: every root of a multi-root ROOTCA is decoded, not just the fi
 test('config_dump?resource=dynamic_active_secrets: one DynamicSecret per entry of configs, as Envoy answers it', () => {
   const wrapped = JSON.parse(dump(rootA + rootB, chainA)) as { configs: { dynamic_active_secrets: object[] }[] };
   const flat = JSON.stringify({
-    configs: wrapped.configs[0]!.dynamic_active_secrets.map((s) => ({
+    configs: wrapped.configs[0].dynamic_active_secrets.map((s) => ({
       '@type': 'type.googleapis.com/envoy.admin.v3.SecretsConfigDump.DynamicSecret',
       ...s,
     })),
@@ -65,8 +65,8 @@ test('config_dump?resource=dynamic_active_secrets: one DynamicSecret per entry o
   assert.equal(certs.chain[0], signerA);
   assert.equal(certs.rootSubjects?.length, 2);
   assert.equal(certs.leaf?.spiffeId, null, 'an intermediate has no SPIFFE ID');
-  assert.match(certs.leaf!.issuer, /CN=/);
-  assert.ok(Date.parse(certs.leaf!.notAfter) > Date.now());
+  assert.match(certs.leaf.issuer, /CN=/);
+  assert.ok(Date.parse(certs.leaf.notAfter) > Date.now());
 });
 
 test('proxy checks: a sidecar lacking the new root or signed by an old intermediate fails, by name', async () => {
@@ -87,7 +87,7 @@ test('proxy checks: a sidecar lacking the new root or signed by an old intermedi
     ],
     2,
   );
-  const checks = proxyChecks(readings, [fpA!, fpB!], signerA!);
+  const checks = proxyChecks(readings, [fpA, fpB], signerA);
   const roots = checks.find((c) => c.id === 'proxies.roots')!;
   assert.equal(roots.status, 'fail');
   assert.deepEqual(roots.items, ['app/old: trusts 1 root(s), lacks 1']);
@@ -95,9 +95,9 @@ test('proxy checks: a sidecar lacking the new root or signed by an old intermedi
 });
 
 test('proxy checks: exec forbidden everywhere is a skip that says what permission is missing', () => {
-  const c = proxyChecks([{ namespace: 'a', pod: 'p', ok: false, forbidden: true, error: 'forbidden' }], [fpA!], null);
-  assert.equal(c[0]!.status, 'skip');
-  assert.match(c[0]!.hint!, /pods\/exec/);
+  const c = proxyChecks([{ namespace: 'a', pod: 'p', ok: false, forbidden: true, error: 'forbidden' }], [fpA], null);
+  assert.equal(c[0].status, 'skip');
+  assert.match(c[0].hint!, /pods\/exec/);
 });
 
 test.after(() => rm(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PatchType } from '../../src/kube/client.js';
-import { Resources, type KubeObject, type Workload } from '../../src/kube/resources.js';
+import { Resources, type Workload } from '../../src/kube/resources.js';
 import { KubeApiError, KubeTransportError } from '../../src/kube/errors.js';
 import { ExitCode } from '../../src/errors.js';
 import { createStyle } from '../../src/output/style.js';
@@ -305,7 +305,7 @@ test('--no-wait patches every workload in order and reads none of them back', as
 test('--dry-run=server sends every patch with dryRun, changes nothing and waits for nothing', async () => {
   const m = mesh();
   const before = [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) =>
-    m.kube.objects<KubeObject>(t),
+    m.kube.objects(t),
   );
   const r = await run(m, { dryRun: 'server' });
   const patches = m.kube.callsWhere({ verb: 'patch' });
@@ -313,7 +313,7 @@ test('--dry-run=server sends every patch with dryRun, changes nothing and waits 
   assert.ok(patches.every((p) => p.dryRun));
   assert.deepEqual(
     [Resources.deployments, Resources.statefulsets, Resources.daemonsets, Resources.pods].flatMap((t) =>
-      m.kube.objects<KubeObject>(t),
+      m.kube.objects(t),
     ),
     before,
   );
@@ -440,7 +440,7 @@ test('waiting costs one watch per workload kind: every request is discovery, a p
   ]);
   const lists = m.kube.callsWhere({ verb: 'list' });
   assert.ok(
-    lists.every((c) => c.seq < watches[0]!.seq),
+    lists.every((c) => c.seq < watches[0].seq),
     'no list after the watches start: they start from discovery',
   );
   assert.equal(r.summary.apiRequests, 4 + patches + watches.length, 'pods + 3 workload lists, patches, 3 watches');
@@ -554,14 +554,14 @@ test('the table has one row per workload, then the totals', async () => {
   const m = mesh();
   const text = renderRestart(await run(m, { namespaces: ['payments'] }), createStyle(false));
   const lines = text.trimEnd().split('\n');
-  assert.match(lines[0]!, /^NAMESPACE\s+KIND\s+NAME\s+STATUS\s+DURATION\s+MESSAGE$/);
+  assert.match(lines[0], /^NAMESPACE\s+KIND\s+NAME\s+STATUS\s+DURATION\s+MESSAGE$/);
   assert.match(
-    lines[1]!,
+    lines[1],
     /^istio-system\s+Deployment\s+istiod\s+restarted\s+1\.0s\s+2 of 2 replicas updated and available$/,
   );
-  assert.match(lines[3]!, /^payments\s+Deployment\s+api\s+restarted/);
+  assert.match(lines[3], /^payments\s+Deployment\s+api\s+restarted/);
   assert.match(
-    lines[4]!,
+    lines[4],
     /^√ 3 workload\(s\): 3 restarted in 3\.0s, \d+ API requests \(control plane 2, workloads 1\)$/,
   );
 });
@@ -576,7 +576,7 @@ test('progress: one line per finished workload off a terminal, one redrawn line 
   p.end();
   const lines = plain.trimEnd().split('\n');
   assert.equal(lines.length, 7);
-  assert.match(lines[0]!, /^√ deployment\/istiod -n istio-system: restarted \(1\.0s\)$/);
+  assert.match(lines[0], /^√ deployment\/istiod -n istio-system: restarted \(1\.0s\)$/);
   assert.ok(
     lines.includes(
       '× deployment/api -n payments: failed (1.0s): exceeded its progress deadline: ReplicaSet "api-' +
@@ -689,20 +689,25 @@ async function serve(kube: FakeKube): Promise<{ url: string; arrivals: number[];
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
   };
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
     arrivals.push(performance.now());
     const url = new URL(req.url!, 'http://x');
     const m = url.pathname.match(route);
     const type = types.find((t) => t.plural === m?.[2]);
-    if (!m || !type) return reply(res, 404, { reason: 'NotFound', message: `no route ${url.pathname}` });
+    if (!m || !type) {
+      reply(res, 404, { reason: 'NotFound', message: `no route ${url.pathname}` });
+      return;
+    }
     const ns = m[1] ? decodeURIComponent(m[1]) : undefined;
     const name = m[3] ? decodeURIComponent(m[3]) : undefined;
     let body = '';
-    for await (const chunk of req) body += chunk;
+    for await (const chunk of req) body += String(chunk);
     try {
       if (req.method === 'GET' && name) {
         const o = await kube.get(type, ns, name);
-        return o ? reply(res, 200, o) : reply(res, 404, { reason: 'NotFound', message: `${name} not found` });
+        if (o) reply(res, 200, o);
+        else reply(res, 404, { reason: 'NotFound', message: `${name} not found` });
+        return;
       }
       if (req.method === 'GET') {
         const q = url.searchParams;
@@ -711,26 +716,42 @@ async function serve(kube: FakeKube): Promise<{ url: string; arrivals: number[];
           ...(q.get('labelSelector') ? { labelSelector: q.get('labelSelector')! } : {}),
           metadataOnly: String(req.headers.accept).includes('PartialObjectMetadataList'),
         });
-        return reply(res, 200, { items, metadata: {} });
+        reply(res, 200, { items, metadata: {} });
+        return;
       }
       if (req.method === 'PATCH' && name) {
-        const o = await kube.patch(type, ns, name, JSON.parse(body), patchTypes[String(req.headers['content-type'])]!, {
+        const o = await kube.patch(type, ns, name, JSON.parse(body), patchTypes[String(req.headers['content-type'])], {
           dryRun: url.searchParams.get('dryRun') === 'All',
         });
-        return reply(res, 200, o);
+        reply(res, 200, o);
+        return;
       }
-      return reply(res, 405, { reason: 'MethodNotAllowed', message: `${req.method} ${url.pathname}` });
+      reply(res, 405, { reason: 'MethodNotAllowed', message: `${req.method} ${url.pathname}` });
+      return;
     } catch (e) {
       const err = e as KubeApiError;
-      return reply(res, err instanceof KubeApiError ? err.status : 500, {
+      reply(res, err instanceof KubeApiError ? err.status : 500, {
         reason: err.reason ?? 'InternalError',
         message: err.apiMessage ?? String(e),
       });
+      return;
     }
+  };
+  const server = createServer((req, res) => {
+    void serve(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, arrivals, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url,
+    arrivals,
+    close: () =>
+      new Promise((r) =>
+        server.close(() => {
+          r();
+        }),
+      ),
+  };
 }
 
 test('through the CLI: --qps and --burst bound the request rate; stdout holds only the JSON result', async () => {
@@ -778,8 +799,8 @@ test('through the CLI: --qps and --burst bound the request rate; stdout holds on
     // machine can delay an early request on its way to the server and bunch arrivals in a short window, but it
     // cannot make the last request leave before its token; 25 ms of slack for timers.
     assert.ok(
-      t[t.length - 1]! - t[0]! >= ((t.length - burst) / qps) * 1000 - 25,
-      `${t.length} requests in ${(t[t.length - 1]! - t[0]!).toFixed(0)} ms`,
+      t[t.length - 1] - t[0] >= ((t.length - burst) / qps) * 1000 - 25,
+      `${t.length} requests in ${(t[t.length - 1] - t[0]).toFixed(0)} ms`,
     );
     m.kube.assertNoUnexpectedCalls();
   } finally {

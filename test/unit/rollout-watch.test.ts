@@ -63,21 +63,23 @@ function at(c: ReturnType<typeof cluster>, afterMs: number, fn: () => void): voi
 const watches = (c: ReturnType<typeof cluster>, resource = 'deployments') =>
   c.kube.callsWhere({ verb: 'watch', resource });
 const listsAfterFirstWatch = (c: ReturnType<typeof cluster>, resource = 'deployments') =>
-  c.kube.callsWhere({ verb: 'list', resource }).filter((l) => l.seq > watches(c, resource)[0]!.seq);
+  c.kube.callsWhere({ verb: 'list', resource }).filter((l) => l.seq > watches(c, resource)[0].seq);
 
 test('a watch that drops mid-rollout is resumed from the last resourceVersion; the completion it missed is replayed', async () => {
   const c = cluster();
   // The connection breaks at 1 s, before the rollout completes at 2 s; the backoff (0.8-1.6 s) spans the completion.
-  at(c, 1000, () => assert.equal(c.kube.breakWatches(Resources.deployments), 1));
+  at(c, 1000, () => {
+    assert.equal(c.kube.breakWatches(Resources.deployments), 1);
+  });
   const r = await restart(c);
-  const web = r.workloads[0]!;
+  const web = r.workloads[0];
   assert.equal(web.status, 'restarted', web.message);
   assert.equal(web.message, '2 of 2 replicas updated and available');
   const [first, second, ...rest] = watches(c);
   assert.equal(rest.length, 0, 'one reconnect');
   assert.ok(
-    Number(second!.watch!.resourceVersion) > Number(first!.watch!.resourceVersion),
-    `resumed from the restart's event (${second!.watch!.resourceVersion}), not from the list (${first!.watch!.resourceVersion})`,
+    Number(second.watch!.resourceVersion) > Number(first.watch!.resourceVersion),
+    `resumed from the restart's event (${second.watch!.resourceVersion}), not from the list (${first.watch!.resourceVersion})`,
   );
   assert.equal(listsAfterFirstWatch(c).length, 0, 'no re-list: the history covered the gap');
   assert.ok(web.durationMs! >= 2000, `done when the controller was, or later: ${web.durationMs} ms`);
@@ -92,11 +94,11 @@ for (const goneAs of ['event', 'http'] as const) {
       c.kube.compact(); // the history before now is gone: the re-watch is too late
     });
     const r = await restart(c);
-    const web = r.workloads[0]!;
+    const web = r.workloads[0];
     assert.equal(web.status, 'restarted', web.message);
     assert.equal(listsAfterFirstWatch(c).length, 1, 'one re-list');
     const [relist] = listsAfterFirstWatch(c);
-    const after = watches(c).filter((w) => w.seq > relist!.seq);
+    const after = watches(c).filter((w) => w.seq > relist.seq);
     assert.equal(after.length, 1, 'watching again after the re-list');
     assert.equal(r.summary.apiRequests, 2 + 1 + 3 + 1, 'discovery (pods, deployments), patch, 3 watches, 1 re-list');
   });
@@ -129,20 +131,22 @@ test('bookmarks keep the resourceVersion fresh: after the server ends a quiet wa
     assert.equal(c.kube.closeWatches(Resources.deployments), 1);
   });
   const r = await restart(c);
-  assert.equal(r.workloads[0]!.status, 'restarted', r.workloads[0]!.message);
+  assert.equal(r.workloads[0].status, 'restarted', r.workloads[0].message);
   assert.equal(watches(c).length, 2);
   assert.equal(listsAfterFirstWatch(c).length, 0, 'resumed from the last bookmark');
 });
 
 test('without bookmarks the same compaction costs a re-list, and still ends restarted', async () => {
   const c = cluster({ sim: { stepsToComplete: 8 } });
-  c.clock.onAdvance(() => elsewhere(c));
+  c.clock.onAdvance(() => {
+    elsewhere(c);
+  });
   at(c, 2000, () => {
     c.kube.compact();
     c.kube.closeWatches(Resources.deployments);
   });
   const r = await restart(c);
-  assert.equal(r.workloads[0]!.status, 'restarted');
+  assert.equal(r.workloads[0].status, 'restarted');
   assert.equal(listsAfterFirstWatch(c).length, 1);
 });
 
@@ -150,7 +154,7 @@ test('a forbidden watch fails the waits it serves with the verb, resource and a 
   const c = cluster();
   c.kube.fail({ verb: 'watch', resource: 'deployments' }, 403, { message: 'deployments.apps is forbidden' });
   const r = await restart(c);
-  const web = r.workloads[0]!;
+  const web = r.workloads[0];
   assert.equal(web.status, 'failed');
   assert.match(
     web.message,

@@ -88,9 +88,9 @@ const gatesOf = (r: RotateResult, phase: string) =>
 
 test('the mesh model breaks handshakes under the old sequence (restart only after switch-signer)', () => {
   const m = mesh();
-  const both = trustBothRoots(A['root-cert.pem']!, B['root-cert.pem']!);
+  const both = trustBothRoots(A['root-cert.pem'], B['root-cert.pem']);
   m.writeCacerts(withRoots(A, both));
-  m.writeCacerts(withRoots(B, switchSignerRoots(both, B['root-cert.pem']!)));
+  m.writeCacerts(withRoots(B, switchSignerRoots(both, B['root-cert.pem'])));
   assert.equal(m.maxBroken, 0, 'nothing restarted yet: every leaf is still A');
   m.restartSidecars();
   assert.ok(m.maxBroken > 0, 'restarted pods present B leaves to pods that trust only A');
@@ -169,10 +169,10 @@ test('a push that never arrives on readable proxies times out (124) naming the g
 test('resume after switch-signer whose proxies already hold B leaves: no restart again, drop-old, verify passes', async () => {
   // The mesh as an interrupted run left it: switch-signer written and delivered, the phase recorded on cacerts.
   const m2 = mesh();
-  const both = trustBothRoots(A['root-cert.pem']!, B['root-cert.pem']!);
+  const both = trustBothRoots(A['root-cert.pem'], B['root-cert.pem']);
   m2.writeCacerts(withRoots(A, both));
   m2.restartSidecars();
-  m2.writeCacerts(withRoots(B, switchSignerRoots(both, B['root-cert.pem']!)));
+  m2.writeCacerts(withRoots(B, switchSignerRoots(both, B['root-cert.pem'])));
   m2.restartSidecars();
   const sec = cacerts(m2)!;
   const digest = bundleDigest(B);
@@ -218,7 +218,7 @@ test('dry run: the plan (kind, phases, bundles by fingerprint, restarts, estimat
   );
   const json = JSON.stringify(r);
   assert.doesNotMatch(json, /PRIVATE KEY/);
-  for (const key of [A['ca-key.pem']!, B['ca-key.pem']!]) {
+  for (const key of [A['ca-key.pem'], B['ca-key.pem']]) {
     assert.ok(!json.includes(key.toString('base64').slice(0, 40)));
     assert.ok(!json.includes(key.toString('utf8').split('\n')[1] ?? 'x'));
   }
@@ -226,9 +226,9 @@ test('dry run: the plan (kind, phases, bundles by fingerprint, restarts, estimat
 
 test('a cacerts in the tls.crt/tls.key/ca.crt layout is rotated in that layout, without a crash', async () => {
   const tls: BundleData = {
-    'tls.crt': A['cert-chain.pem']!,
-    'tls.key': A['ca-key.pem']!,
-    'ca.crt': A['root-cert.pem']!,
+    'tls.crt': A['cert-chain.pem'],
+    'tls.key': A['ca-key.pem'],
+    'ca.crt': A['root-cert.pem'],
   };
   const m = mesh({ cacerts: tls });
   const r = await rotate(m);
@@ -252,9 +252,9 @@ test('two backups of one context in the same second get distinct folders', async
 test('rotate --from-dir accepts a per-cluster folder and a tls-layout bundle', async () => {
   const dir = join(work, 'tls-next');
   await mkdir(join(dir, 'fake'), { recursive: true });
-  await writeFile(join(dir, 'fake', 'tls.crt'), B['cert-chain.pem']!);
-  await writeFile(join(dir, 'fake', 'tls.key'), B['ca-key.pem']!);
-  await writeFile(join(dir, 'fake', 'ca.crt'), B['root-cert.pem']!);
+  await writeFile(join(dir, 'fake', 'tls.crt'), B['cert-chain.pem']);
+  await writeFile(join(dir, 'fake', 'tls.key'), B['ca-key.pem']);
+  await writeFile(join(dir, 'fake', 'ca.crt'), B['root-cert.pem']);
   const r = await rotate(mesh(), { fromDir: dir, dryRun: true });
   assert.equal(r.kind, 'root-rotation');
 });

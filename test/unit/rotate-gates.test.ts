@@ -8,8 +8,8 @@ import { makeCas } from './support/ca-fixtures.js';
 import { deployment, FakeKube, podsOf } from './support/fake-kube.js';
 
 const cas = await makeCas(['a', 'b']);
-const A = (await cas.bundle('a'))['root-cert.pem']!;
-const B = (await cas.bundle('b'))['root-cert.pem']!;
+const A = (await cas.bundle('a'))['root-cert.pem'];
+const B = (await cas.bundle('b'))['root-cert.pem'];
 const rootA = cas.fp(A);
 const rootB = cas.fp(B);
 
@@ -83,8 +83,8 @@ test('proxies-trust reads each sidecar once it passes; unreadable ones are judge
   kube.seed(Resources.pods, ...pods);
   const reads: string[] = [];
   const holds = new Map<string, string[]>([
-    [pods[0]!.metadata.name, [rootA, rootB]],
-    [pods[1]!.metadata.name, [rootA]],
+    [pods[0].metadata.name, [rootA, rootB]],
+    [pods[1].metadata.name, [rootA]],
   ]);
   const reader: ProxyReader = {
     async read(namespace, pod) {
@@ -100,17 +100,17 @@ test('proxies-trust reads each sidecar once it passes; unreadable ones are judge
   let r = await gate.check();
   assert.equal(r.passed, false);
   assert.deepEqual(r.waitingFor.sort(), [
-    `shop/${pods[1]!.metadata.name}: trusts 1 root(s), lacks 1`,
-    `shop/${pods[2]!.metadata.name}: could not be read and started before the phase took effect`,
+    `shop/${pods[1].metadata.name}: trusts 1 root(s), lacks 1`,
+    `shop/${pods[2].metadata.name}: could not be read and started before the phase took effect`,
   ]);
   assert.match(
     r.evidence ?? '',
     /3 sidecar pod\(s\), 2 read through pods\/exec, 1 judged by pod start time \(pods\/exec forbidden\)/,
   );
-  holds.set(pods[1]!.metadata.name, [rootA, rootB]);
+  holds.set(pods[1].metadata.name, [rootA, rootB]);
   reads.length = 0;
   r = await gate.check();
-  assert.ok(!reads.includes(pods[0]!.metadata.name), 'a proxy that passed is not read again');
+  assert.ok(!reads.includes(pods[0].metadata.name), 'a proxy that passed is not read again');
   assert.equal(r.passed, false, 'the unreadable pod predates the phase');
   kube.assertNoUnexpectedCalls();
 });

@@ -63,16 +63,17 @@ const step = (p: RotationPlan, phase: string, context = 'c1') => {
   assert.ok(s, `no step ${phase} for ${context}`);
   return s;
 };
-const refused = (fn: () => unknown, re: RegExp) =>
+const refused = (fn: () => unknown, re: RegExp) => {
   assert.throws(fn, (e: Error & { exitCode?: number }) => e.exitCode === 2 && re.test(e.message));
+};
 
 test('intermediate-only: one switch-signer phase, root-cert.pem byte-identical, no restarts, verify as the last gate', () => {
   const p = planRotation([input(A, A2)], opts());
   assert.equal(p.kind, 'intermediate-only');
   assert.deepEqual(phases(p), ['switch-signer']);
   const s = step(p, 'switch-signer');
-  assert.ok(s.bundle['root-cert.pem']?.equals(A['root-cert.pem']!));
-  assert.ok(s.bundle['ca-cert.pem']?.equals(A2['ca-cert.pem']!));
+  assert.ok(s.bundle['root-cert.pem']?.equals(A['root-cert.pem']));
+  assert.ok(s.bundle['ca-cert.pem']?.equals(A2['ca-cert.pem']));
   assert.equal(s.delivery, 'none');
   assert.equal(s.restarts, 0);
   assert.equal(p.restarts, 0);
@@ -86,17 +87,17 @@ test('root rotation without the push: trust-both, switch-signer, drop-old, each 
   const tb = step(p, 'trust-both');
   assert.equal(cas.fp(tb.bundle['ca-cert.pem']), signerA, 'trust-both keeps signing with A');
   assert.deepEqual(tb.roots, [rootA, rootB]);
-  assert.ok(tb.bundle['root-cert.pem']?.subarray(0, A['root-cert.pem']!.length).equals(A['root-cert.pem']!));
+  assert.ok(tb.bundle['root-cert.pem']?.subarray(0, A['root-cert.pem'].length).equals(A['root-cert.pem']));
   assert.deepEqual(tb.expect, { roots: [rootA, rootB], exactRoots: false, signer: null });
   assert.deepEqual(tb.gates, ['istiod-ready', 'namespaces-trust', 'proxies-trust']);
   const ss = step(p, 'switch-signer');
   assert.equal(ss.signer, signerB);
-  assert.ok(ss.bundle['root-cert.pem']?.includes(tb.bundle['root-cert.pem']!), 'trust-both bytes kept');
+  assert.ok(ss.bundle['root-cert.pem']?.includes(tb.bundle['root-cert.pem']), 'trust-both bytes kept');
   assert.notDeepEqual(ss.bundle['root-cert.pem'], tb.bundle['root-cert.pem'], 'bytes change so the bundle is pushed');
   assert.deepEqual(ss.expect, { roots: [rootA, rootB], exactRoots: false, signer: signerB });
   assert.deepEqual(ss.gates, ['istiod-ready', 'namespaces-trust', 'proxies-signed-by']);
   const drop = step(p, 'drop-old');
-  assert.ok(drop.bundle['root-cert.pem']?.equals(B['root-cert.pem']!));
+  assert.ok(drop.bundle['root-cert.pem']?.equals(B['root-cert.pem']));
   assert.deepEqual(drop.expect, { roots: [rootB], exactRoots: true, signer: signerB });
   assert.deepEqual(drop.gates, ['istiod-ready', 'namespaces-trust', 'verify-passes']);
   for (const s of [tb, ss]) {
@@ -137,37 +138,37 @@ test('self-signed to plugged: plug the self-signed CA and restart the control pl
   const plug = step(p, 'plug-self-signed');
   assert.equal(plug.delivery, 'restart-control-plane');
   assert.equal(plug.restarts, 2);
-  assert.ok(plug.bundle['ca-cert.pem']?.equals(A['ca-cert.pem']!));
+  assert.ok(plug.bundle['ca-cert.pem']?.equals(A['ca-cert.pem']));
 });
 
 test('old root bytes are kept verbatim (CRLF, text around the PEM) in every phase, so the pre-1.30 byte rule holds', () => {
   const crlf = Buffer.from(
-    `# issued by the platform team\r\n${A['root-cert.pem']!.toString().replace(/\n/g, '\r\n')}trailing words`,
+    `# issued by the platform team\r\n${A['root-cert.pem'].toString().replace(/\n/g, '\r\n')}trailing words`,
   );
   const current = { ...A, 'root-cert.pem': crlf };
   const p = planRotation([input(current, B)], opts());
   let from: Buffer = crlf;
   for (const x of p.phases) {
-    const to = x.steps[0]!.bundle['root-cert.pem']!;
+    const to = x.steps[0].bundle['root-cert.pem'];
     assert.ok(rootTransitionAccepted(from, to, true), `${x.phase} passes the byte rule`);
     if (x.phase !== 'drop-old') assert.ok(to.includes(crlf), `${x.phase} holds the old file verbatim`);
     from = to;
   }
   // A re-serialised old root (what rotate did before) would be refused by istiod before 1.30:
-  const reencoded = Buffer.concat([A['root-cert.pem']!, B['root-cert.pem']!]);
+  const reencoded = Buffer.concat([A['root-cert.pem'], B['root-cert.pem']]);
   assert.equal(rootTransitionAccepted(crlf, reencoded, true), false);
   assert.equal(rootTransitionAccepted(crlf, reencoded, false), true, 'since 1.30 sets are compared');
 });
 
 test('tls.crt/tls.key/ca.crt clusters are planned in the cacerts view and written in their own layout', () => {
   const p = planRotation([input(A, B, { layout: 'tls' })], opts());
-  for (const x of p.phases) assert.equal(x.steps[0]!.layout, 'tls');
+  for (const x of p.phases) assert.equal(x.steps[0].layout, 'tls');
 });
 
 for (const at of ['trust-both', 'switch-signer', 'drop-old'] as const) {
   test(`resume from ${at}: earlier phases done, ${at} written (gates still to pass), later bundles as first planned`, () => {
     const fresh = planRotation([input(A, B)], opts());
-    const target = fresh.targets.c1!;
+    const target = fresh.targets.c1;
     const written = step(fresh, at).bundle;
     const recorded = { phase: at, target, kind: 'root-rotation' };
     const p = planRotation([input(written, B, { recorded })], opts({ resume: true }));
@@ -179,7 +180,7 @@ for (const at of ['trust-both', 'switch-signer', 'drop-old'] as const) {
       const expected = i < order.indexOf(at) ? 'done' : ph === at ? 'written' : 'pending';
       assert.equal(s.status, expected, ph);
       if (expected !== 'done')
-        assert.ok(s.bundle['root-cert.pem']?.equals(step(fresh, ph).bundle['root-cert.pem']!), ph);
+        assert.ok(s.bundle['root-cert.pem']?.equals(step(fresh, ph).bundle['root-cert.pem']), ph);
       if (expected === 'done') assert.equal(s.restarts, 0);
     }
     refused(() => planRotation([input(written, B, { recorded })], opts()), /a rotation is in progress \(phase/);
@@ -189,10 +190,10 @@ for (const at of ['trust-both', 'switch-signer', 'drop-old'] as const) {
 
 test('resume from plug-self-signed: the plug is re-delivered (istiod restarted), then the three phases', () => {
   const fresh = planRotation([input(A, B, { selfSigned: true })], opts());
-  const recorded = { phase: 'plug-self-signed', target: fresh.targets.c1!, kind: 'self-signed-to-plugged' };
+  const recorded = { phase: 'plug-self-signed', target: fresh.targets.c1, kind: 'self-signed-to-plugged' };
   const p = planRotation([input(A, B, { recorded })], opts({ resume: true }));
   assert.deepEqual(
-    p.phases.map((x) => `${x.phase}:${x.steps[0]!.status}`),
+    p.phases.map((x) => `${x.phase}:${x.steps[0].status}`),
     ['plug-self-signed:written', 'trust-both:pending', 'switch-signer:pending', 'drop-old:pending'],
   );
 });
@@ -235,13 +236,13 @@ test('multi-cluster: each phase holds every cluster, in lockstep order, with eac
   assert.deepEqual(e.roots, w.roots, 'under the same roots');
   assert.equal(p.restarts, 24);
   // interrupted with east at switch-signer and west still at trust-both
-  const tEast = p.targets.east!;
-  const tWest = p.targets.west!;
+  const tEast = p.targets.east;
+  const tWest = p.targets.west;
   const resumed = planRotation(
     [
-      { ...inputs[0]!, current: e.bundle, recorded: { phase: 'switch-signer', target: tEast, kind: 'root-rotation' } },
+      { ...inputs[0], current: e.bundle, recorded: { phase: 'switch-signer', target: tEast, kind: 'root-rotation' } },
       {
-        ...inputs[1]!,
+        ...inputs[1],
         current: step(p, 'trust-both', 'west').bundle,
         recorded: { phase: 'trust-both', target: tWest, kind: 'root-rotation' },
       },

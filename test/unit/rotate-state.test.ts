@@ -63,7 +63,9 @@ function cluster(o: { mesh?: string; cacerts?: KubeObject['metadata']; extra?: (
 }
 
 const read = (k: FakeKube, namespaces?: string[]) =>
-  readClusterState(k, B, { istioNamespace: 'istio-system', namespaces }).finally(() => k.assertNoUnexpectedCalls());
+  readClusterState(k, B, { istioNamespace: 'istio-system', namespaces }).finally(() => {
+    k.assertNoUnexpectedCalls();
+  });
 
 test('a plain mesh: counts for the plan, no notes, no attention, gates over every namespace', async () => {
   const { input, scope } = await read(cluster());
@@ -94,11 +96,11 @@ test('PROXY_CONFIG_XDS_AGENT from the mesh config, overridden per pod by proxy.i
       const w = deployment('shop', 'api', { templateSidecar: 'annotation' });
       k.seed(Resources.deployments, w);
       const [p] = podsOf(w, { sidecar: 'annotation' });
-      p!.metadata.annotations = {
-        ...p!.metadata.annotations,
+      p.metadata.annotations = {
+        ...p.metadata.annotations,
         'proxy.istio.io/config': '{"proxyMetadata":{"PROXY_CONFIG_XDS_AGENT":"true"}}',
       };
-      k.seed(Resources.pods, p!);
+      k.seed(Resources.pods, p);
     },
   });
   assert.deepEqual((await read(k)).input.mesh.push, { enabled: 1, total: 3 });

@@ -190,8 +190,8 @@ test('status derives sync counts, waiting workloads and a life-left fraction', (
     NOW,
   );
   assert.deepEqual(st.namespaces, { inSync: 1, total: 2, outOfSync: ['app'] });
-  assert.equal(st.certificates[0]!.role, 'signing');
-  assert.ok(st.certificates[0]!.lifeLeft > 0 && st.certificates[0]!.lifeLeft < 1);
+  assert.equal(st.certificates[0].role, 'signing');
+  assert.ok(st.certificates[0].lifeLeft > 0 && st.certificates[0].lifeLeft < 1);
 });
 
 test('a pod is attributed to its Deployment through the ReplicaSet name and pod-template-hash', () => {

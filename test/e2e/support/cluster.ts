@@ -107,7 +107,7 @@ export async function kubectlOk(args: string[], opts: KubectlOptions = {}): Prom
 }
 
 /** kubectl ... -o json, parsed. */
-export async function kubectlJson<T = any>(args: string[], opts: KubectlOptions = {}): Promise<T> {
+export async function kubectlJson<T = unknown>(args: string[], opts: KubectlOptions = {}): Promise<T> {
   return JSON.parse(await kubectlOk([...args, '-o', 'json'], opts)) as T;
 }
 
@@ -132,7 +132,7 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v;
       last = v;
     } catch (e) {
       last = e;
@@ -320,7 +320,10 @@ export async function refreshReadonlyRbac(kubeconfig?: string): Promise<void> {
     execFile(
       tool,
       ['readonly-rbac', '--kubeconfig', kubeconfig ?? e2eEnv().kubeconfig, '--context', 'admin'],
-      (err, _o, stderr) => (err ? rej(new Error(`${tool} readonly-rbac failed: ${stderr}`)) : res()),
+      (err, _o, stderr) => {
+        if (err) rej(new Error(`${tool} readonly-rbac failed: ${stderr}`));
+        else res();
+      },
     );
   });
 }
@@ -365,7 +368,9 @@ export async function apiGet(path: string, opts: { context?: string; kubeconfig?
         let body = '';
         resp.setEncoding('utf8');
         resp.on('data', (c: string) => (body += c));
-        resp.on('end', () => res({ status: resp.statusCode ?? 0, body }));
+        resp.on('end', () => {
+          res({ status: resp.statusCode ?? 0, body });
+        });
       },
     );
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));

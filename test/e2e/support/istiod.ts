@@ -78,7 +78,9 @@ async function freePort(): Promise<number> {
     const s = createServer();
     s.listen(0, '127.0.0.1', () => {
       const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
+      s.close(() => {
+        resolve(p);
+      });
     });
     s.on('error', reject);
   });
@@ -187,10 +189,12 @@ export async function startIstiod(opts: IstiodOptions): Promise<Istiod> {
     child.stderr!.pipe(logStream, { end: false });
   };
   const stopChild = async () => {
-    const c = child as ChildProcess | null;
+    const c = child;
     if (!c || c.exitCode !== null) return;
     await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
+      c.once('exit', () => {
+        resolve();
+      });
       c.kill('SIGTERM');
       setTimeout(() => c.kill('SIGKILL'), 5000).unref();
     });

@@ -52,7 +52,7 @@ async function step<T>(name: string, fn: () => Promise<T> | T): Promise<T> {
     process.stderr.write(`[test-mesh] ${name}: done in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
     return v;
   } catch (e) {
-    throw new Error(`step "${name}" failed: ${(e as Error).message}`);
+    throw new Error(`step "${name}" failed: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -137,12 +137,12 @@ async function main(): Promise<void> {
       kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(manifest) }),
     );
     istiod = await step('start the real istiod', () => startIstiod({ namespace: ISTIO_NAMESPACE }));
-    const secretTtl = values['secret-ttl']!;
+    const secretTtl = values['secret-ttl'];
     kubelet = await step('start the sidecar-kubelet (real pilot-agents)', () =>
       startSidecarKubelet({ istiod: istiod!, namespaces: WORKLOAD_NAMESPACES, secretTtl, stateDir: state }),
     );
     const list: RealWorkload[] = Array.from({ length: workloads }, (_, i) => ({
-      namespace: WORKLOAD_NAMESPACES[i % WORKLOAD_NAMESPACES.length]!,
+      namespace: WORKLOAD_NAMESPACES[i % WORKLOAD_NAMESPACES.length],
       name: `w${i}`,
     }));
     await step(`apply ${workloads} real workloads and wait for their agents`, () =>

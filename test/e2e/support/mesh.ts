@@ -101,7 +101,9 @@ export interface SidecarKubelet {
 function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    child.once('exit', () => {
+      resolve();
+    });
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
   });
@@ -136,8 +138,8 @@ export async function startSidecarKubelet(opts: SidecarKubeletOptions): Promise<
     ...(opts.clusterTrustBundles ? ['--cluster-trust-bundles'] : []),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.pipe(logStream, { end: false });
-  child.stderr!.pipe(logStream, { end: false });
+  child.stdout.pipe(logStream, { end: false });
+  child.stderr.pipe(logStream, { end: false });
   const synced = join(stateDir, 'sidecar-kubelet.synced');
   await waitFor(
     () => {
@@ -209,7 +211,7 @@ export async function startProbe(podsDir: string, outDir: string): Promise<MeshP
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let stdout = '';
-  child.stdout!.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
   const read = (): ProbeTotals | null => {
     try {
       return JSON.parse(readFileSync(totalsPath, 'utf8')) as ProbeTotals;

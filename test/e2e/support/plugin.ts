@@ -72,7 +72,11 @@ export function plugin(args: string[], opts: PluginOptions = {}): Promise<Plugin
         encoding: 'utf8',
       },
       (err, stdout, stderr) => {
-        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') return reject(err);
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- ExecFileException is an Error
+          reject(err);
+          return;
+        }
         const code = err ? ((err as { code?: number }).code ?? 1) : 0;
         try {
           assertNoKeyBytes(stdout);
@@ -80,7 +84,8 @@ export function plugin(args: string[], opts: PluginOptions = {}): Promise<Plugin
           // Every -o json / -o yaml printed against the real cluster must match the schema of its kind.
           if (code === 0 || code === 1 || code === 124) checkPrinted(args, stdout);
         } catch (e) {
-          return reject(e);
+          reject(e);
+          return;
         }
         resolve({ code, stdout, stderr });
       },

@@ -287,6 +287,7 @@ export class FakeKube implements WatchClient {
   // --- asserting -------------------------------------------------------------------------------------------
 
   /** The stored object (a copy), or null. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- callers name the kind they stored
   object<T extends KubeObject = KubeObject>(type: ResourceType, namespace: string | undefined, name: string): T | null {
     const o = this.bucket(type).get(objKey(namespace, name));
     return o ? (clone(o) as T) : null;
@@ -432,9 +433,14 @@ export class FakeKube implements WatchClient {
           },
         };
         live = w;
-        settle = (error) => w.end(error);
+        settle = (error) => {
+          w.end(error);
+        };
         this.live.add(w);
-        if (stopped) return w.end();
+        if (stopped) {
+          w.end();
+          return;
+        }
         if (gone) {
           w.deliver([
             {
@@ -442,7 +448,8 @@ export class FakeKube implements WatchClient {
               object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } as never,
             },
           ]);
-          return w.end();
+          w.end();
+          return;
         }
         const missed = (this.history.get(type.plural) ?? []).filter((h) => h.rv > from);
         w.deliver(missed.map((h) => ({ type: h.type, object: h.object })));
@@ -700,7 +707,7 @@ export class FakeKube implements WatchClient {
       switch (op.op) {
         case 'add':
         case 'replace':
-          if (op.op === 'replace' && !(last! in parent))
+          if (op.op === 'replace' && !(last in parent))
             throw new KubeApiError(
               422,
               'Invalid',
@@ -709,10 +716,10 @@ export class FakeKube implements WatchClient {
               call.resource,
               call.namespace,
             );
-          parent[last!] = clone(op.value);
+          parent[last] = clone(op.value);
           break;
         case 'remove':
-          if (!(last! in parent))
+          if (!(last in parent))
             throw new KubeApiError(
               422,
               'Invalid',
@@ -721,10 +728,10 @@ export class FakeKube implements WatchClient {
               call.resource,
               call.namespace,
             );
-          delete parent[last!];
+          delete parent[last];
           break;
         case 'test':
-          if (!isDeepStrictEqual(parent[last!], op.value))
+          if (!isDeepStrictEqual(parent[last], op.value))
             throw new KubeApiError(422, 'Invalid', `test failed at ${op.path}`, 'patch', call.resource, call.namespace);
           break;
         default:
@@ -740,10 +747,10 @@ export class FakeKube implements WatchClient {
       let m: RegExpMatchArray | null;
       if ((m = t.match(/^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/))) {
         const [, k, op, v] = m;
-        return (l: Record<string, string>) => (op === '!=' ? l[k!] !== v : l[k!] === v);
+        return (l: Record<string, string>) => (op === '!=' ? l[k] !== v : l[k] === v);
       }
-      if ((m = t.match(/^!([\w./-]+)$/))) return (l: Record<string, string>) => !(m![1]! in l);
-      if ((m = t.match(/^([\w./-]+)$/))) return (l: Record<string, string>) => m![1]! in l;
+      if ((m = t.match(/^!([\w./-]+)$/))) return (l: Record<string, string>) => !(m![1] in l);
+      if ((m = t.match(/^([\w./-]+)$/))) return (l: Record<string, string>) => m![1] in l;
       return this.unexpectedCall(call, `label selector term "${t}" is not simulated`);
     });
     return (labels) => tests.every((f) => f(labels));
@@ -1041,14 +1048,16 @@ export class RolloutSimulator {
       this.events.push(`start ${id}`);
       if (w.kind === 'StatefulSet' && w.status) w.status.updateRevision = `${w.metadata.name}-${templateHash(w)}`;
     });
-    opts.clock.onAdvance((now) => this.step(now));
+    opts.clock.onAdvance((now) => {
+      this.step(now);
+    });
   }
 
   private step(now: number): void {
     const due = (this.opts.stepsToComplete ?? 2) * (this.opts.stepMs ?? 500);
     for (const [id, r] of [...this.startedAt]) {
       if (now - r.at < due) continue;
-      const type = TYPE_OF[r.kind]!;
+      const type = TYPE_OF[r.kind];
       const w = this.kube.object<Workload>(type, r.namespace, r.name);
       if (!w) {
         this.startedAt.delete(id);
@@ -1082,7 +1091,7 @@ export class RolloutSimulator {
         this.events.push(`deadline ${id}`);
         continue;
       }
-      this.kube.setStatus(type, r.namespace, r.name, (o) => settled(r.kind, o as Workload));
+      this.kube.setStatus(type, r.namespace, r.name, (o) => settled(r.kind, o));
       this.events.push(`complete ${id}`);
       if (this.opts.replacePods ?? true) this.replacePods(this.kube.object<Workload>(type, r.namespace, r.name)!);
     }
