@@ -16,7 +16,7 @@ import type { WatchClient } from './watch.js';
 export const MAX_WATCHES = 16;
 
 export interface WatchedReadsOptions {
-  sleep(ms: number): Promise<void>;
+  sleep: (ms: number) => Promise<void>;
   /** Page size of the informers' lists. */
   listPage?: number;
   random?: () => number;
@@ -113,7 +113,10 @@ export class WatchedReads implements KubeClient {
   private start(key: string, type: ResourceType, opts: ListOptions): Entry {
     let settle!: (e?: Error) => void;
     const synced = new Promise<void>((resolve, reject) => {
-      settle = (e) => (e ? reject(e) : resolve());
+      settle = (e) => {
+        if (e) reject(e);
+        else resolve();
+      };
     });
     const informer = new Informer<KubeObject>(this.client, type, {
       ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
@@ -123,8 +126,12 @@ export class WatchedReads implements KubeClient {
       listPage: opts.limit ?? this.opts.listPage ?? 500,
       sleep: this.opts.sleep,
       ...(this.opts.random ? { random: this.opts.random } : {}),
-      onChange: () => this.bump(),
-      onSynced: () => settle(),
+      onChange: () => {
+        this.bump();
+      },
+      onSynced: () => {
+        settle();
+      },
       onError: (e) => {
         // Before the first list is in, an error ends this informer: the list reports it, as a plain list would.
         if (!informer.hasSynced()) {

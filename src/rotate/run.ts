@@ -190,7 +190,7 @@ export async function runRotate(opts: RotateOptions, deps: RotateDeps): Promise<
     return result;
   }
   for (const n of plan.attention) deps.notice(`needs attention: ${n}`);
-  const stopWatches = () => Promise.all([...handles.values()].map((h) => h.reads?.stop()));
+  const stopWatches = () => Promise.all([...handles.values()].flatMap((h) => (h.reads ? [h.reads.stop()] : [])));
   result.phases = await executePlan(
     plan,
     {
