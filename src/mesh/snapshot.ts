@@ -65,7 +65,8 @@ export interface MeshSnapshot {
   namespaces: string[];
   /** namespace -> root fingerprints in its istio-ca-root-cert; absent when the ConfigMap is missing. */
   rootConfigMaps: Map<string, string[]>;
-  /** Where istiod publishes roots for workloads: ConfigMaps, or a ClusterTrustBundle (ENABLE_CLUSTER_TRUST_BUNDLE_API). */
+  /** Where istiod publishes roots for workloads: ConfigMaps, or a ClusterTrustBundle
+   * (ENABLE_CLUSTER_TRUST_BUNDLE_API). */
   rootPublication: RootPublication;
   /** The ClusterTrustBundle read when istiod publishes there; null when it does not exist or is not used. */
   trustBundle: PublishedTrustBundle | null;

@@ -85,7 +85,7 @@ export function deriveStatus(s: MeshSnapshot, now: Date): StatusResult {
       inSync:
         s.rootPublication.kind === 'ClusterTrustBundle'
           ? s.trustBundle && s.referenceRoots.length
-            ? s.referenceRoots.every((f) => s.trustBundle!.roots.includes(f))
+            ? s.referenceRoots.every((f) => s.trustBundle?.roots.includes(f) === true)
             : s.referenceRoots.length
               ? false
               : null

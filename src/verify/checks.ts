@@ -95,7 +95,8 @@ function mountedRoots(s: MeshSnapshot, ns: string): string[] | undefined {
   return s.rootPublication.kind === 'ClusterTrustBundle' ? s.trustBundle?.roots : s.rootConfigMaps.get(ns);
 }
 
-/** Namespaces whose istio-ca-root-cert (or ClusterTrustBundle) lacks a reference root, lacks all of them, or is missing. */
+/** Namespaces whose istio-ca-root-cert (or ClusterTrustBundle) lacks a reference root, lacks all of them, or is
+ * missing. */
 export function namespaceSync(s: MeshSnapshot): {
   inSync: string[];
   missingConfigMap: string[];
@@ -440,10 +441,14 @@ function trustBundleChecks(s: MeshSnapshot): Check[] {
         ...base,
         id: 'trust-bundle.roots',
         status: 'fail',
-        message: `no ${where}: istiod runs with ENABLE_CLUSTER_TRUST_BUNDLE_API=true, so sidecars mount their roots from it`,
+        message:
+          `no ${where}: istiod runs with ENABLE_CLUSTER_TRUST_BUNDLE_API=true, ` +
+          'so sidecars mount their roots from it',
         hint:
           'check the istiod logs and that the cluster serves certificates.k8s.io ClusterTrustBundles and istiod may ' +
-          `create them (attest on signer ${s.rootPublication.kind === 'ClusterTrustBundle' ? s.rootPublication.signerName : ''})`,
+          `create them (attest on signer ${
+            s.rootPublication.kind === 'ClusterTrustBundle' ? s.rootPublication.signerName : ''
+          })`,
       },
     ];
   const lacks = s.referenceRoots.filter((f) => !b.roots.includes(f));
@@ -455,7 +460,9 @@ function trustBundleChecks(s: MeshSnapshot): Check[] {
           id: 'trust-bundle.roots',
           status: 'fail',
           message: `${where} (${b.apiVersion}) lacks ${lacks.length} root(s) of ${s.referenceSource}`,
-          hint: 'istiod rewrites it when its CA bundle changes: check that istiod reloaded (kubectl istio-ca restart --control-plane-only) and its logs',
+          hint:
+            'istiod rewrites it when its CA bundle changes: check that istiod reloaded (kubectl istio-ca restart ' +
+            '--control-plane-only) and its logs',
           items: lacks.map(short),
         }
       : {

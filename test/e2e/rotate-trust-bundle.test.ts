@@ -146,7 +146,7 @@ test('verify and status read the ClusterTrustBundle (not ConfigMaps) and say so'
     ],
     v.stdout,
   );
-  assert.match(trust[0]!.message, /ClusterTrustBundle istio\.io:istiod-ca:root-cert/);
+  assert.match(trust[0].message, /ClusterTrustBundle istio\.io:istiod-ca:root-cert/);
   const s = await plugin(['status', '-i', istioNs, '-o', 'json']);
   const st = JSON.parse(s.stdout) as { rootsPublishedIn: { kind: string; name: string; inSync: boolean | null } };
   assert.deepEqual(st.rootsPublishedIn, { kind: 'ClusterTrustBundle', name: ISTIOD_TRUST_BUNDLE, inSync: true });
@@ -186,8 +186,11 @@ test('rotate A -> B gates on the ClusterTrustBundle and on every proxy; 0 failed
   for (const p of run.phases) {
     const gates = p.clusters.flatMap((c) => c.gates);
     const names = gates.map((g) => g.name);
-    assert.ok(names.includes('cluster-trust-bundle'), `${p.phase} gated on the ClusterTrustBundle: ${names}`);
-    assert.ok(!names.includes('namespaces-trust'), `${p.phase} did not wait for ConfigMaps: ${names}`);
+    assert.ok(
+      names.includes('cluster-trust-bundle'),
+      `${p.phase} gated on the ClusterTrustBundle: ${names.join(', ')}`,
+    );
+    assert.ok(!names.includes('namespaces-trust'), `${p.phase} did not wait for ConfigMaps: ${names.join(', ')}`);
     const ctb = gates.find((g) => g.name === 'cluster-trust-bundle')!;
     assert.match(
       ctb.evidence ?? '',
