@@ -30,7 +30,7 @@ async function gen(name: string): Promise<string> {
   const r = await plugin(['generate', '-d', join(work, name), '--kty', 'EC']);
   assert.equal(r.code, 0, r.stderr);
   registerKeys(join(work, name));
-  return pemFingerprints(await readFile(join(work, name, 'root-cert.pem'), 'utf8'))[0]!;
+  return pemFingerprints(await readFile(join(work, name, 'root-cert.pem'), 'utf8'))[0];
 }
 
 /** Fingerprints of the root each namespace's istio-ca-root-cert holds. */

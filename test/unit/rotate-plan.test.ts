@@ -206,12 +206,12 @@ test('resume with nothing in progress is refused; a completed rotation to the sa
 });
 
 test('resume after the rotation recorded complete (killed after its last write): nothing to do, not refused', () => {
-  const target = planRotation([input(A, B)], opts()).targets.c1!;
+  const target = planRotation([input(A, B)], opts()).targets.c1;
   const recorded = { phase: 'complete', target, kind: 'root-rotation' };
   const p = planRotation([input(B, B, { recorded })], opts({ resume: true }));
   assert.equal(p.kind, 'root-rotation');
   assert.deepEqual(
-    p.phases.map((x) => `${x.phase}:${x.steps[0]!.status}`),
+    p.phases.map((x) => `${x.phase}:${x.steps[0].status}`),
     ['trust-both:done', 'switch-signer:done', 'drop-old:done'],
   );
   assert.equal(p.restarts, 0);

@@ -26,11 +26,10 @@ export function testMesh(stateDir: string): TestMesh {
   const env = { ...process.env, ISTIO_CA_TEST_MESH_DIR: stateDir };
   const run = (args: string[]) =>
     new Promise<string>((resolve, reject) =>
-      execFile(join(repoRoot(), 'scripts/test-mesh'), args, { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-        err
-          ? reject(new Error(`scripts/test-mesh ${args.join(' ')}: ${err.message}\n${stderr.slice(-2000)}`))
-          : resolve(stdout),
-      ),
+      execFile(join(repoRoot(), 'scripts/test-mesh'), args, { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`scripts/test-mesh ${args.join(' ')}: ${err.message}\n${stderr.slice(-2000)}`));
+        else resolve(stdout);
+      }),
     );
   return { stateDir, run, probe: async () => JSON.parse(await run(['probe'])) as ProbeCount };
 }
