@@ -57,7 +57,7 @@ export async function readIstiodVersion(client: KubeClient, pod: Pod): Promise<V
     const why =
       e instanceof KubeApiError && e.forbidden
         ? 'pods/proxy forbidden'
-        : ((e as Error).message ?? String(e)).split('\n')[0]!.slice(0, 160);
+        : (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 160);
     return { ok: false, error: why, via };
   }
 }

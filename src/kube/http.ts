@@ -128,7 +128,8 @@ export class HttpKubeClient implements WatchClient {
     const timeoutMs = what.timeoutMs ?? conn.requestTimeoutMs;
     const timedOut = () =>
       new KubeTransportError(
-        `no answer from the API server ${conn.server} (${conn.source}) to ${method} ${url.pathname} within ${((Date.now() - start) / 1000).toFixed(1)} s (--request-timeout)`,
+        `no answer from the API server ${conn.server} (${conn.source}) to ${method} ${url.pathname} within ` +
+          `${((Date.now() - start) / 1000).toFixed(1)} s (--request-timeout)`,
         'the server or the network is slow or silent: check the server address, or give a longer --request-timeout',
       );
     if (timeoutMs && Date.now() - start >= timeoutMs) throw timedOut();
@@ -146,12 +147,16 @@ export class HttpKubeClient implements WatchClient {
         (res) => {
           if (what.stream && res.statusCode === 200) {
             clearTimeout(timer);
-            what.stream(res).then(() => resolve(undefined as T), reject);
+            what.stream(res).then(() => {
+              resolve(undefined as T);
+            }, reject);
             return;
           }
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (e) => reject(transportError(e, conn, url)));
+          res.on('error', (e) => {
+            reject(transportError(e, conn, url));
+          });
           res.on('end', () => {
             clearTimeout(timer);
             const body = Buffer.concat(chunks);
@@ -161,10 +166,16 @@ export class HttpKubeClient implements WatchClient {
             const status = res.statusCode ?? 0;
             const notApiServer = (why: string) =>
               new KubeTransportError(
-                `the server at ${conn.server} (${conn.source}) is not a Kubernetes API server: ${method} ${url.pathname} got HTTP ${status} ${res.statusMessage ?? ''}${why}`.trimEnd(),
+                (
+                  `the server at ${conn.server} (${conn.source}) is not a Kubernetes API server: ${method} ` +
+                  `${url.pathname} got HTTP ${status} ${res.statusMessage ?? ''}${why}`
+                ).trimEnd(),
                 'check the server URL (and any path prefix or proxy in front of it)',
               );
-            if (status >= 200 && status < 300 && what.text) return resolve(text as T);
+            if (status >= 200 && status < 300 && what.text) {
+              resolve(text as T);
+              return;
+            }
             if (status >= 200 && status < 300) {
               try {
                 resolve((text === '' ? {} : JSON.parse(text)) as T);
@@ -186,20 +197,27 @@ export class HttpKubeClient implements WatchClient {
             }
             if (status === 401) {
               conn.credentials?.rejected();
-              return reject(
+              reject(
                 new KubeUnauthorizedError(
-                  `unauthorized: the API server ${conn.server} rejected the credentials of ${conn.source} (HTTP 401, ${conn.credentials?.kind ?? 'no credentials'})`,
+                  `unauthorized: the API server ${conn.server} rejected the credentials of ${conn.source} ` +
+                    `(HTTP 401, ${conn.credentials?.kind ?? 'no credentials'})`,
                   'refresh your credentials or log in again (kubectl get ns fails the same way)',
                 ),
               );
+              return;
             }
             // Everything the API server itself refuses comes as a Status object; an HTML page or a bare 502 is
             // something else answering (a web server, a load balancer, a proxy).
             const html = /text\/html/i.test(res.headers['content-type'] ?? '');
             // Through pods/proxy the answer is the pod's, or the API server's plain-text "error trying to reach".
-            if (!isStatus && what.text)
-              return reject(new KubeApiError(status, reason, message.trim(), 'get', what.resource, what.namespace));
-            if (!isStatus && (status !== 404 || html)) return reject(notApiServer(''));
+            if (!isStatus && what.text) {
+              reject(new KubeApiError(status, reason, message.trim(), 'get', what.resource, what.namespace));
+              return;
+            }
+            if (!isStatus && (status !== 404 || html)) {
+              reject(notApiServer(''));
+              return;
+            }
             reject(
               new KubeApiError(
                 status,
@@ -229,7 +247,9 @@ export class HttpKubeClient implements WatchClient {
    * text. Not retried: a pod the API server cannot reach answers 503 only after its dial timeout.
    */
   proxyGet(namespace: string, pod: string, port: number, path: string, timeoutMs: number): Promise<string> {
-    const p = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}:${port}/proxy/${path.replace(/^\//, '')}`;
+    const p =
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}:${port}` +
+      `/proxy/${path.replace(/^\//, '')}`;
     return this.sendOnce<string>(
       'GET',
       p,
@@ -272,7 +292,7 @@ export class HttpKubeClient implements WatchClient {
       ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
       : {};
     let restarts = 0;
-    let again = false;
+    let again: boolean;
     do {
       again = false;
       const q = new URLSearchParams();
@@ -316,7 +336,7 @@ export class HttpKubeClient implements WatchClient {
   ): WatchStream {
     let stopped = false;
     let open: IncomingMessage | undefined;
-    const done = this.send<void>(
+    const done = this.send<undefined>(
       'GET',
       `${resourcePath(type, opts.namespace)}?${watchQuery(opts)}`,
       undefined,
@@ -330,11 +350,15 @@ export class HttpKubeClient implements WatchClient {
         stream: (res) =>
           new Promise<void>((resolve, reject) => {
             open = res;
-            const fail = (e: Error) => (stopped ? resolve() : reject(e));
+            const fail = (e: Error) => {
+              if (stopped) resolve();
+              else reject(e);
+            };
             const broken = (why: string) => new KubeTransportError(`watch ${type.plural}: ${why}`);
             if (stopped) {
               res.destroy();
-              return resolve();
+              resolve();
+              return;
             }
             const decoder = new WatchLineDecoder();
             const deliver = (events: WatchEvent[]) => {
@@ -356,7 +380,9 @@ export class HttpKubeClient implements WatchClient {
                 fail(broken((e as Error).message));
               }
             });
-            res.on('error', (e) => fail(broken(e.message)));
+            res.on('error', (e) => {
+              fail(broken(e.message));
+            });
             res.on('close', () => {
               if (!res.complete) fail(broken('the stream broke off'));
             });

@@ -73,7 +73,8 @@ export function precheck(input: ClusterInput, kind: RotationKind, allowDowntime:
     const v = parseVersion(i.version);
     if (i.version && MULTI_ROOT_BUGGY_VERSIONS.includes(i.version))
       refuse(
-        `istiod ${i.name} runs Istio ${i.version}${i.versionSource === 'version endpoint' ? ' (its version endpoint says)' : ''}, ` +
+        `istiod ${i.name} runs Istio ${i.version}` +
+          `${i.versionSource === 'version endpoint' ? ' (its version endpoint says)' : ''}, ` +
           'whose multi-root trust handling is broken (istio/istio#55793)',
         'upgrade istiod to a later patch release first',
       );

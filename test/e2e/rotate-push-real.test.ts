@@ -70,11 +70,11 @@ test('rotate plans the push (0 restarts); no push reaches Envoy-less agents: exi
     plan: { restarts: number; phases: { clusters: { delivery: string; restarts: number }[] }[] };
   };
   assert.deepEqual(
-    p.plan.phases.map((x) => x.clusters[0]!.delivery),
+    p.plan.phases.map((x) => x.clusters[0].delivery),
     ['push', 'push', 'none'],
   );
   assert.deepEqual(
-    p.plan.phases.map((x) => x.clusters[0]!.restarts),
+    p.plan.phases.map((x) => x.clusters[0].restarts),
     [0, 0, 0],
     'the push plan restarts nothing',
   );

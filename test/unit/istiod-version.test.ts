@@ -76,17 +76,17 @@ function cluster(image: string, answer: (pod: string, port: number) => Promise<s
 }
 
 const read = (k: FakeKube) =>
-  readClusterState(k, B, { istioNamespace: 'istio-system', namespaces: undefined }).finally(() =>
-    k.assertNoUnexpectedCalls(),
-  );
+  readClusterState(k, B, { istioNamespace: 'istio-system', namespaces: undefined }).finally(() => {
+    k.assertNoUnexpectedCalls();
+  });
 const opts = { resume: false, allowDowntime: false, proxyUpdate: 'auto' as const, concurrency: 5, kubeletSyncMs: 1000 };
 
 test('a digest-only image: the version endpoint says 1.25.1, rotate refuses (exit 2) and says where the version came from', async () => {
   const { k, asked } = cluster('docker.io/istio/pilot@sha256:' + 'a'.repeat(64), async () => '1.25.1-abc-Clean');
   const { input } = await read(k);
   assert.equal(asked.length, 1, 'one Ready istiod pod asked, once');
-  assert.match(asked[0]!, /^istio-system\/istiod-\w+-\w+:15014\/version$/);
-  const i = input.mesh.istiods[0]!;
+  assert.match(asked[0], /^istio-system\/istiod-\w+-\w+:15014\/version$/);
+  const i = input.mesh.istiods[0];
   assert.deepEqual([i.version, i.versionSource], ['1.25.1', 'version endpoint']);
   assert.ok(
     input.mesh.notes.some((n) =>
@@ -105,7 +105,7 @@ test('a tag that says the version is used as it is: no pod is asked', async () =
   const { k, asked } = cluster('docker.io/istio/pilot:1.29.2-distroless', async () => 'never');
   const { input } = await read(k);
   assert.deepEqual(asked, []);
-  assert.deepEqual([input.mesh.istiods[0]!.version, input.mesh.istiods[0]!.versionSource], ['1.29.2', 'image tag']);
+  assert.deepEqual([input.mesh.istiods[0].version, input.mesh.istiods[0].versionSource], ['1.29.2', 'image tag']);
 });
 
 test('a custom tag and an endpoint that cannot say: version unknown, the byte rule assumed, and why is said', async () => {
@@ -133,7 +133,7 @@ test('a custom tag and an endpoint that cannot say: version unknown, the byte ru
   ] as const) {
     const { k } = cluster('registry.example/mesh/pilot:prod-2026', answer);
     const { input } = await read(k);
-    const i = input.mesh.istiods[0]!;
+    const i = input.mesh.istiods[0];
     assert.equal(i.version, null);
     const note = input.mesh.notes.find((n) => n.startsWith('istiod istiod: Istio version unknown'));
     assert.ok(note && why.test(note) && /image registry\.example\/mesh\/pilot:prod-2026 does not say/.test(note), note);

@@ -68,6 +68,11 @@ export async function startPodNetwork(kubeconfig?: string): Promise<PodNetwork> 
   return {
     route: (namespace, pod, port, target) => routes.set(`${namespace}/${pod}:${port}`, target),
     forwarded,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) =>
+        server.close(() => {
+          r();
+        }),
+      ),
   };
 }
