@@ -27,8 +27,13 @@ export const SCRIPT_NAME = 'kubectl istio-ca';
 
 function write(stream: Writable, text: string): Promise<void> {
   return new Promise((resolve) => {
-    if (text === '') return resolve();
-    stream.write(text, () => resolve());
+    if (text === '') {
+      resolve();
+      return;
+    }
+    stream.write(text, () => {
+      resolve();
+    });
   });
 }
 
@@ -57,7 +62,8 @@ const CONNECTION_OPTIONS = {
   'request-timeout': {
     type: 'string',
     describe:
-      'How long to wait for a single server request (1s, 2m, 3h; 0 = no timeout). Connecting (TCP, proxy, TLS) gives up after 10 s regardless',
+      'How long to wait for a single server request (1s, 2m, 3h; 0 = no timeout). Connecting (TCP, proxy, TLS) ' +
+      'gives up after 10 s regardless',
   },
 } as const satisfies Record<string, Options>;
 
@@ -91,7 +97,7 @@ export function withConnectionFlags(y: Argv, name: string): Argv {
 }
 
 function connectionFlags(args: Record<string, unknown>): ConnectionFlags {
-  const str = (k: string) => (typeof args[k] === 'string' ? (args[k] as string) : undefined);
+  const str = (k: string) => (typeof args[k] === 'string' ? args[k] : undefined);
   const flags: ConnectionFlags = {};
   const set = <K extends keyof ConnectionFlags>(k: K, v: ConnectionFlags[K] | undefined) => {
     if (v !== undefined) flags[k] = v;
@@ -122,7 +128,7 @@ function connectionFlags(args: Record<string, unknown>): ConnectionFlags {
 export function joinDashedValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     const next = argv[i + 1];
     if (/^--[a-z][-a-z]*$/.test(a) && next !== undefined && /^-\d/.test(next)) {
       out.push(`${a}=${next}`);
@@ -133,10 +139,12 @@ export function joinDashedValues(argv: string[]): string[] {
 }
 
 const CONNECTION_NOTE =
-  "Commands that talk to a cluster (backup, replace, restart, verify, status, rotate) take kubectl's connection flags (--kubeconfig, --context, --cluster, --server, --token, --as, ...): see COMMAND --help.";
+  'Commands that talk to a cluster (backup, replace, restart, verify, status, rotate) take ' +
+  "kubectl's connection flags (--kubeconfig, --context, --cluster, --server, --token, --as, ...): see COMMAND --help.";
 
 const EXIT_CODES =
-  'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.';
+  'Exit codes: 0 success, 1 an operation or a check failed, 2 refused (bad flags or invalid input; nothing ' +
+  'changed), 3 cannot connect to or authenticate with the cluster, 124 a wait timed out.';
 
 /** Examples as kubectl prints them: a comment line, then the command line whole (never wrapped). */
 function examplesText(examples: [string, string][]): string {
@@ -152,7 +160,7 @@ export function helpCommand(argv: string[]): string[] {
 
 /** The hint of a refused command line: the --help of the command named in it, else the plugin's. */
 function helpHint(argv: string[]): string {
-  const named = commands.find((c) => c.describe !== false && argv.includes(c.command.split(' ')[0]!));
+  const named = commands.find((c) => c.describe !== false && argv.includes(c.command.split(' ')[0]));
   return `run ${SCRIPT_NAME}${named ? ` ${named.command.split(' ')[0]}` : ''} --help`;
 }
 
@@ -161,7 +169,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
   let y = yargs(argv)
     .scriptName(SCRIPT_NAME)
     .usage(
-      `${SCRIPT_NAME} <command> [flags]\n\nReplace and rotate the certificate authority of an Istio service mesh, safely.`,
+      `${SCRIPT_NAME} <command> [flags]\n\n` +
+        'Replace and rotate the certificate authority of an Istio service mesh, safely.',
     )
     .option('istio-namespace', {
       alias: 'i',
@@ -176,7 +185,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       choices: OUTPUT_FORMATS as string[],
       default: 'table',
       describe:
-        'Output format: table for people; json or yaml, a documented schema (docs/OUTPUT.md); name, the objects written (backup, replace, restart)',
+        'Output format: table for people; json or yaml, a documented schema (docs/OUTPUT.md); name, the objects ' +
+        'written (backup, replace, restart)',
       global: true,
     })
     .option('color', {
@@ -204,10 +214,12 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       command: spec.command,
       describe: spec.describe,
       builder: (sub: Argv) => {
-        const b = withConnectionFlags(spec.builder(sub), spec.command.split(' ')[0]!);
+        const b = withConnectionFlags(spec.builder(sub), spec.command.split(' ')[0]);
         return spec.examples?.length ? b.epilog(examplesText(spec.examples) + '\n\n' + EXIT_CODES) : b;
       },
-      handler: (args) => onRun(spec, args as Record<string, unknown>),
+      handler: (args) => {
+        onRun(spec, args);
+      },
     });
   }
   return y;
@@ -218,7 +230,7 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
  * whose result names Kubernetes objects. Refused before the command runs, so nothing has changed.
  */
 function refuseOutput(spec: CommandSpec, output: OutputFormat): void {
-  const name = spec.command.split(' ')[0]!;
+  const name = spec.command.split(' ')[0];
   if (output !== 'table' && !spec.printsResult)
     throw new RefusedError(
       `${name} prints a script; -o ${output} does not apply to it`,
@@ -268,14 +280,14 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
       istioNamespace: namespaceName(
         String(args['istio-namespace']),
         '-i/--istio-namespace',
-        spec.command.split(' ')[0]!,
+        spec.command.split(' ')[0],
       ),
       output: args.output as OutputFormat,
     };
     refuseOutput(spec, globals.output);
     // Connection flags given, less a flag of the same name that the command defines itself (generate --cluster).
     const given = connectionFlagsGiven(args);
-    if (given.length && OFFLINE_COMMANDS.has(spec.command.split(' ')[0]!))
+    if (given.length && OFFLINE_COMMANDS.has(spec.command.split(' ')[0]))
       throw new RefusedError(
         `${spec.command.split(' ')[0]} does not talk to a cluster; connection flags do not apply to it`,
         `drop ${given.map((k) => `--${k}`).join(', ')}`,

@@ -165,7 +165,7 @@ export async function complete(words: string[], env: NodeJS.ProcessEnv): Promise
   const nameOf = (c: CommandSpec) => c.command.split(' ')[0];
   const spec = visible.find((c) => before.includes(nameOf(c)));
   const options = optionsOf(buildParser([], () => undefined));
-  if (spec) options.push(...optionsOf(withConnectionFlags(spec.builder(yargs([])), nameOf(spec)!)));
+  if (spec) options.push(...optionsOf(withConnectionFlags(spec.builder(yargs([])), nameOf(spec))));
   const byFlag = new Map(options.flatMap((o) => flagForms(o).map((f) => [f, o] as const)));
   const prefixed = (list: [string, string][]): [string, string][] =>
     list

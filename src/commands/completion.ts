@@ -15,11 +15,11 @@ export const completionCommand: CommandSpec = {
     ['kubectl-istio_ca completion fish | source', 'fish, this shell'],
     ['kubectl-istio_ca completion powershell | Out-String | Invoke-Expression', 'PowerShell, this shell'],
   ],
-  async run(args) {
+  run(args) {
     const shell = String(args.shell) as Shell;
     if (!SHELLS.includes(shell))
       throw new RefusedError(`no completion for shell ${JSON.stringify(shell)}`, `use one of: ${SHELLS.join(', ')}`);
     const script = completionScript(shell);
-    return { kind: null, data: { shell, script }, human: () => script };
+    return Promise.resolve({ kind: null, data: { shell, script }, human: () => script });
   },
 };

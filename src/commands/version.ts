@@ -7,16 +7,16 @@ export const versionCommand: CommandSpec = {
   describe: 'Print the plugin version',
   printsResult: true,
   builder: (y) => y,
-  async run() {
+  run() {
     const data: VersionInfo = {
       version: VERSION,
       node: process.version,
       platform: `${process.platform}/${process.arch}`,
     };
-    return {
+    return Promise.resolve({
       kind: 'VersionResult',
       data,
       human: () => `kubectl istio-ca ${VERSION} (node ${process.version}, ${data.platform})\n`,
-    };
+    });
   },
 };

@@ -163,7 +163,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
   }
   const bundles =
     opts.clusters.length > 0
-      ? opts.clusters.map((c) => ({ cluster: c as string | null, dir: join(opts.outDir, c) }))
+      ? opts.clusters.map((c) => ({ cluster: c, dir: join(opts.outDir, c) }))
       : [{ cluster: null, dir: opts.outDir }];
 
   // Where the files go must be writable before any key is made (a refusal then writes nothing).
@@ -201,8 +201,15 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
         },
         rootKeys,
       );
-  const issuer: Issuer = existing?.issuer ?? { cert: root!.cert, privateKey: root!.keys.privateKey, keySpec: opts.key };
-  const rootPem = existing?.cert.pem ?? root!.certPem;
+  const signer = existing
+    ? { issuer: existing.issuer, rootPem: existing.cert.pem, rootCert: existing.cert }
+    : root && {
+        issuer: { cert: root.cert, privateKey: root.keys.privateKey, keySpec: opts.key } satisfies Issuer,
+        rootPem: root.certPem,
+        rootCert: parseCertificate(Buffer.from(root.cert.rawData)),
+      };
+  if (!signer) throw new Error('generate: neither an existing root nor a new one');
+  const { issuer, rootPem } = signer;
 
   const files: PlannedFile[] = [{ path: join(opts.outDir, 'root-cert.pem'), content: rootPem, mode: PUBLIC_FILE_MODE }];
   if (root) files.push({ path: join(opts.outDir, 'root-key.pem'), content: root.keyPem, mode: KEY_FILE_MODE });
@@ -254,20 +261,23 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
   for (const f of files) await writeFileAtomic(f.path, f.content, f.mode);
 
   const certificates: GeneratedCertificate[] = [];
-  const rootInfo = inspectCertificate(existing?.cert ?? parseCertificate(Buffer.from(root!.cert.rawData)), now);
+  const rootInfo = inspectCertificate(signer.rootCert, now);
   certificates.push({ role: 'root', cluster: null, bundleDir: null, ...pick(rootInfo) });
   // What is on disk must be, byte for byte, the bundle validated above (a second validation of the same bytes would
   // only repeat the first).
   for (const b of bundles) {
-    const { planned, report } = validated.get(b.dir)!;
+    const checked = validated.get(b.dir);
+    if (!checked?.report.signingCert) throw new Error(`generate: ${b.dir} was not validated before writing`);
+    const { planned } = checked;
+    const signingCert = checked.report.signingCert;
     const written = await readBundleDir(b.dir);
-    const differs = Object.keys(planned).filter((n) => !written[n]?.equals(planned[n]!));
+    const differs = Object.keys(planned).filter((n) => !written[n]?.equals(planned[n]));
     if (differs.length)
       throw new OperationError(
         `the files written to ${b.dir} differ from the bundle validated before writing: ${differs.join(', ')}`,
         'check the disk and what else writes to that folder, then run generate again with --force',
       );
-    certificates.push({ role: 'intermediate', cluster: b.cluster, bundleDir: b.dir, ...pick(report.signingCert!) });
+    certificates.push({ role: 'intermediate', cluster: b.cluster, bundleDir: b.dir, ...pick(signingCert) });
   }
 
   const data: GenerateResult = {

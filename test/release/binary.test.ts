@@ -103,7 +103,7 @@ test('commands that need no cluster do not load the Kubernetes client (nor --hel
   for (const args of [['--help'], ['version'], ['generate', '--help'], ['status', '--help']]) {
     const l = loaded(args);
     assert.equal(l.status, 0);
-    if (['--help', 'version'].includes(args[0]!))
+    if (['--help', 'version'].includes(args[0]))
       assert.deepEqual(
         l.compiled.map((c) => c.name),
         ['main.js'],

@@ -77,8 +77,8 @@ test('generate --cluster is a mesh cluster, listed once under its own options; g
   assert.deepEqual(group(help, CONNECTION), [], 'no connection flags group');
   const cluster = help.split('\n').filter((l) => /--cluster\b/.test(l) && !/^\s+(#|kubectl)/.test(l));
   assert.equal(cluster.length, 1, cluster.join('\n'));
-  assert.match(cluster[0]!, /one intermediate per cluster/);
-  assert.ok(group(help, 'Options:').includes(cluster[0]!), '--cluster is under Options');
+  assert.match(cluster[0], /one intermediate per cluster/);
+  assert.ok(group(help, 'Options:').includes(cluster[0]), '--cluster is under Options');
   assert.doesNotMatch(help, /kubeconfig cluster|--kubeconfig|--server/);
 });
 

@@ -37,6 +37,7 @@ export function schemas(): Map<string, ValidateFunction> {
 }
 
 /** Throws unless `doc` is valid against the schema of the kind it names. Returns it. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the kind it expects
 export function checkDocument<T = Record<string, unknown>>(doc: unknown): T {
   const kind = (doc as { kind?: unknown } | null)?.kind;
   if (typeof kind !== 'string') throw new Error(`output has no kind: ${JSON.stringify(doc)?.slice(0, 200)}`);
@@ -55,10 +56,10 @@ export function checkDocument<T = Record<string, unknown>>(doc: unknown): T {
 export function outputFormat(argv: string[]): string {
   let format = 'table';
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     const m = /^(?:-o=?|--output(?:=|$))(.*)$/.exec(a);
     if (!m) continue;
-    format = m[1] !== '' ? m[1]! : (argv[i + 1] ?? format);
+    format = m[1] !== '' ? m[1] : (argv[i + 1] ?? format);
   }
   return format;
 }

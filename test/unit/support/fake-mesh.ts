@@ -91,7 +91,7 @@ export class FakeMesh {
     });
     this.kube.onWrite((type, stored) => {
       if (type.plural !== 'secrets' || stored.metadata.name !== 'cacerts') return;
-      this.reload(bundleFromSecret(stored as Secret));
+      this.reload(bundleFromSecret(stored));
     });
   }
 
@@ -100,7 +100,7 @@ export class FakeMesh {
     if (!d) return;
     for (const p of this.kube.objects<Pod>(Resources.pods, this.ns))
       this.kube.remove(Resources.pods, this.ns, p.metadata.name);
-    const pod = podsOf(d as never, { count: 1 })[0];
+    const pod = podsOf(d, { count: 1 })[0];
     if (!pod) return;
     pod.metadata.name = `istiod-${++this.generation}`;
     pod.status = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] };
@@ -176,7 +176,7 @@ export class FakeMesh {
         this.kube.remove(Resources.pods, 'shop', p.metadata.name);
         this.proxies.delete(p.metadata.name);
       }
-      const pods = podsOf(w as never, { sidecar: 'annotation' });
+      const pods = podsOf(w, { sidecar: 'annotation' });
       pods.forEach((p, i) => {
         p.metadata.name = `${w.metadata.name}-g${gen}-${i}`;
         this.proxies.set(p.metadata.name, {
