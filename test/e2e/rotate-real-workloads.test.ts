@@ -82,8 +82,8 @@ test(
     );
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    const out = JSON.parse(r.stdout) as { kind: string; phases: { phase: string }[]; finalRoots: string[] };
-    assert.equal(out.kind, selfSigned ? 'self-signed-to-plugged' : 'root-rotation');
+    const out = JSON.parse(r.stdout) as { rotation: string; phases: { phase: string }[]; finalRoots: string[] };
+    assert.equal(out.rotation, selfSigned ? 'self-signed-to-plugged' : 'root-rotation');
     assert.deepEqual(
       out.phases.map((p) => p.phase),
       [...(selfSigned ? ['plug-self-signed'] : []), 'trust-both', 'switch-signer', 'drop-old'],
