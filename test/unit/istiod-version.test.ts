@@ -13,7 +13,7 @@ import { Resources, type Pod, type Workload } from '../../src/kube/resources.js'
 import { planRotation } from '../../src/rotate/plan.js';
 import { readClusterState } from '../../src/rotate/state.js';
 import { makeCas } from './support/ca-fixtures.js';
-import { deployment, FakeKube, podsOf } from './support/fake-kube.js';
+import { deployment, FakeKube, ROTATE_READS as READS, podsOf } from './support/fake-kube.js';
 
 const cas = await makeCas(['a', 'b']);
 const A = await cas.bundle('a');
@@ -45,16 +45,6 @@ function istiod(image: string): Workload {
   }
   return d;
 }
-
-const READS = [
-  'get secrets',
-  'get configmaps',
-  'list deployments',
-  'list statefulsets',
-  'list daemonsets',
-  'list pods',
-  'list namespaces',
-];
 
 function cluster(image: string, answer: (pod: string, port: number) => Promise<string>) {
   const k = new FakeKube({ allow: READS });

@@ -11,22 +11,12 @@ import { meshConfigFacts, podXdsAgent, selects } from '../../src/istio/mesh-conf
 import { Resources, type KubeObject, type Pod, type Workload } from '../../src/kube/resources.js';
 import { readClusterState } from '../../src/rotate/state.js';
 import { makeCas } from './support/ca-fixtures.js';
-import { daemonSet, deployment, FakeKube, podsOf, statefulSet } from './support/fake-kube.js';
+import { daemonSet, deployment, FakeKube, ROTATE_READS as READS, podsOf, statefulSet } from './support/fake-kube.js';
 
 const cas = await makeCas(['a', 'b']);
 const A = await cas.bundle('a');
 const B = await cas.bundle('b');
 const enc = (b: BundleData) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toString('base64')]));
-const READS = [
-  'get secrets',
-  'get configmaps',
-  'list deployments',
-  'list statefulsets',
-  'list daemonsets',
-  'list pods',
-  'list namespaces',
-];
-
 function istiod(name: string, env: Record<string, string>, rev?: string): Workload {
   const d = deployment('istio-system', name, { labels: { app: 'istiod', ...(rev ? { 'istio.io/rev': rev } : {}) } });
   const c = d.spec?.template?.spec?.containers?.[0];

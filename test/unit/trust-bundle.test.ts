@@ -22,7 +22,7 @@ import { takeSnapshot } from '../../src/mesh/snapshot.js';
 import { runChecks } from '../../src/verify/checks.js';
 import { deriveStatus } from '../../src/status/run.js';
 import { makeCas } from './support/ca-fixtures.js';
-import { deployment, FakeKube, podsOf } from './support/fake-kube.js';
+import { deployment, FakeKube, ROTATE_READS as READS, podsOf } from './support/fake-kube.js';
 
 const cas = await makeCas(['a', 'b']);
 const A = await cas.bundle('a');
@@ -144,16 +144,6 @@ test('cluster-trust-bundle gate: waits for B in the bundle, then for A to leave 
   ]);
   kube.assertNoUnexpectedCalls();
 });
-
-const READS = [
-  'get secrets',
-  'get configmaps',
-  'list deployments',
-  'list statefulsets',
-  'list daemonsets',
-  'list pods',
-  'list namespaces',
-];
 
 test('rotate reads ENABLE_CLUSTER_TRUST_BUNDLE_API from istiod and plans cluster-trust-bundle gates instead of namespaces-trust', async () => {
   const on = cluster({ ENABLE_CLUSTER_TRUST_BUNDLE_API: 'true' }, READS, null);

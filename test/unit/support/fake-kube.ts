@@ -1142,3 +1142,14 @@ export class FakeClock {
     await new Promise((r) => setImmediate(r));
   };
 }
+
+/** The verbs rotate needs to read a cluster's CA state (cacerts, root ConfigMaps, workloads, pods, namespaces). */
+export const ROTATE_READS = [
+  'get secrets',
+  'get configmaps',
+  'list deployments',
+  'list statefulsets',
+  'list daemonsets',
+  'list pods',
+  'list namespaces',
+];
