@@ -14,6 +14,7 @@ import {
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { runNode } from './node-dist.mjs';
+import { stringWidthPlugin } from './string-width.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -51,6 +52,7 @@ export async function bundle(config, workDir) {
     chunkNames: '[name]-[hash]',
     metafile: true,
     logLevel: 'warning',
+    plugins: [stringWidthPlugin()],
   });
   const chunks = [];
   for (const [rel, out] of Object.entries(result.metafile.outputs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

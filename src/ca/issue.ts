@@ -3,11 +3,12 @@ import { randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import * as x509 from './x509.js';
 import { describeKey } from './keys.js';
 import { encodePem } from './pem.js';
+import { generateKeyPair, type KeySpec } from './keygen.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 const subtle = webcrypto.subtle as unknown as SubtleCrypto;
 
-export type KeySpec = { kty: 'RSA'; size: 2048 | 3072 | 4096 } | { kty: 'EC'; curve: 'P-256' | 'P-384' };
+export { generateKeyPair, type KeySpec } from './keygen.js';
 
 /** A CA certificate with its key, both as PEM. The key PEM must only ever be written to a 0600 file. */
 export interface IssuedCA {
@@ -33,17 +34,6 @@ export interface IssueOptions {
   dnsNames?: string[];
 }
 
-function algorithm(spec: KeySpec): RsaHashedKeyGenParams | EcKeyGenParams {
-  return spec.kty === 'RSA'
-    ? {
-        name: 'RSASSA-PKCS1-v1_5',
-        modulusLength: spec.size,
-        publicExponent: new Uint8Array([1, 0, 1]),
-        hash: 'SHA-256',
-      }
-    : { name: 'ECDSA', namedCurve: spec.curve };
-}
-
 /** The signature algorithm a key of `spec` signs with: SHA-256, or SHA-384 for P-384. */
 function signingAlgorithm(spec: KeySpec): Algorithm | EcdsaParams {
   return spec.kty === 'RSA'
@@ -63,10 +53,6 @@ function jsonName(n: NameSpec): x509.JsonName {
   if (n.locality) name.push({ L: [n.locality] });
   name.push({ CN: [n.commonName] });
   return name;
-}
-
-export function generateKeyPair(spec: KeySpec): Promise<CryptoKeyPair> {
-  return subtle.generateKey(algorithm(spec), true, ['sign', 'verify']);
 }
 
 async function caExtensions(

@@ -11,7 +11,8 @@ import {
   type Certificate,
 } from '../ca/certificate.js';
 import { hasErrors, type Finding } from '../ca/findings.js';
-import { generateKeyPair, importIssuer, issueIntermediate, issueRoot, type Issuer, type KeySpec } from '../ca/issue.js';
+import { importIssuer, issueIntermediate, issueRoot, type Issuer, type KeySpec } from '../ca/issue.js';
+import { keysNeeded, startKeys, type KeySource } from '../ca/keygen.js';
 import { parsePrivateKey, type KeyDescription } from '../ca/keys.js';
 import { parsePem } from '../ca/pem.js';
 import { checkCertificate, validateBundle, type BundleReport } from '../ca/validate.js';
@@ -44,6 +45,11 @@ export interface GenerateOptions {
 
 export interface GenerateDeps {
   now(): Date;
+  /**
+   * Key pairs already being made (keysNeeded of them): the command starts them before it loads this module, so that key
+   * generation overlaps loading the certificate core. Without it, runGenerate starts them itself.
+   */
+  keys?: KeySource;
 }
 
 export interface GeneratedCertificate {
@@ -166,7 +172,8 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
       ? opts.clusters.map((c) => ({ cluster: c, dir: join(opts.outDir, c) }))
       : [{ cluster: null, dir: opts.outDir }];
 
-  // Where the files go must be writable before any key is made (a refusal then writes nothing).
+  // Where the files go must be writable before anything is written (a refusal then writes nothing; keys started
+  // early are dropped).
   await checkWritableDir(opts.outDir, '--out-dir');
   const targets = [join(opts.outDir, 'root-cert.pem'), ...(existing ? [] : [join(opts.outDir, 'root-key.pem')])];
   for (const b of bundles)
@@ -185,10 +192,14 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
 
   for (const dir of new Set([opts.outDir, ...bundles.map((b) => b.dir)])) await ensurePrivateDir(dir);
 
-  // Key generation dominates; run all of it at once on the thread pool.
+  // Key generation dominates; all of it runs at once on the thread pool (started by the command if it could).
+  const keys =
+    deps.keys?.spec === opts.key
+      ? deps.keys
+      : startKeys(opts.key, keysNeeded(opts.rootCertPath === undefined, opts.clusters.length));
   const [rootKeys, ...intermediateKeys] = await Promise.all([
-    existing ? Promise.resolve(undefined) : generateKeyPair(opts.key),
-    ...bundles.map(() => generateKeyPair(opts.key)),
+    existing ? Promise.resolve(undefined) : keys.next(),
+    ...bundles.map(() => keys.next()),
   ]);
   const root = existing
     ? undefined

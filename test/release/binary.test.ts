@@ -150,6 +150,40 @@ test('--help starts fast: measured against node -e 0 in the same run', () => {
   );
 });
 
+test('help is what yargs renders: the same bytes and exit codes as the built CLI run by node', () => {
+  const built = join(root, 'build', 'src', 'main.js');
+  assert.ok(existsSync(built), `${built} is missing: run npm run build`);
+  const names = ['generate', 'inspect', 'verify', 'status', 'replace', 'rotate', 'restart', 'backup', 'completion'];
+  const cases = [
+    ['--help'],
+    ['help'],
+    ...names.flatMap((n) => [
+      [n, '--help'],
+      ['help', n],
+    ]),
+    ['generate', '--kty'],
+  ];
+  for (const args of cases) {
+    const want = run(process.execPath, [built, ...args], { env: { PATH: '' } });
+    const got = run(binary, args, { env: { PATH: '' } });
+    assert.equal(got.status, want.status, args.join(' '));
+    assert.equal(got.stdout, want.stdout, `stdout of ${args.join(' ')}`);
+    assert.equal(got.stderr, want.stderr, `stderr of ${args.join(' ')}`);
+  }
+});
+
+test('help measures its text through the printable-ASCII fast path (scripts/package/string-width.mjs)', () => {
+  const meta = JSON.parse(readFileSync(join(root, 'dist', '.work', 'meta.json'), 'utf8')) as {
+    inputs: Record<string, unknown>;
+  };
+  const fast = Object.keys(meta.inputs).filter((i) => i.startsWith('string-width-ascii:'));
+  for (const user of ['cliui', 'wrap-ansi'])
+    assert.ok(
+      fast.some((i) => i.includes(`/node_modules/${user}/`)),
+      `${user}'s string-width is behind the fast path: ${fast.join(', ')}`,
+    );
+});
+
 test('completion: __complete answers kubectl in Cobra format', () => {
   const r = run(binary, ['__complete', '--', 'generate', '--k']);
   assert.equal(r.status, 0, r.stderr);

@@ -206,3 +206,41 @@ test('generate --root-key refuses a key that does not match --root-cert', async 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('generate uses the key pairs started before its certificate core loaded, in order: root first', async () => {
+  const { startKeys, keysNeeded } = await import('../../src/ca/keygen.js');
+  const { runGenerate } = await import('../../src/generate/run.js');
+  const { KeyObject, X509Certificate } = await import('node:crypto');
+  const { generateOptions } = await import('../../src/commands/generate.js');
+  const dir = await mkdtemp(join(tmpdir(), 'gen-keys-'));
+  try {
+    const now = new Date();
+    const opts = generateOptions({ kty: 'EC', 'out-dir': dir, cluster: ['east', 'west'] }, 'istio-system', now);
+    assert.equal(keysNeeded(true, 2), 3);
+    assert.equal(keysNeeded(false, 0), 1);
+    const source = startKeys(opts.key, keysNeeded(true, opts.clusters.length));
+    const started: CryptoKeyPair[] = [];
+    for (let i = 0; i < 3; i++) started.push(await source.next());
+    const handed: CryptoKeyPair[] = [];
+    const keys = {
+      spec: opts.key,
+      next: () => {
+        const k = started.shift();
+        if (!k) throw new Error('generate asked for more key pairs than it needs');
+        handed.push(k);
+        return Promise.resolve(k);
+      },
+    };
+    await runGenerate(opts, { now: () => now, keys });
+    assert.equal(handed.length, 3);
+    const spki = async (k: CryptoKeyPair) => KeyObject.from(k.publicKey).export({ type: 'spki', format: 'der' });
+    const certKey = async (path: string) => {
+      return new X509Certificate(await readFile(path)).publicKey.export({ type: 'spki', format: 'der' });
+    };
+    assert.deepEqual(await certKey(join(dir, 'root-cert.pem')), await spki(handed[0]), 'the root has the first pair');
+    assert.deepEqual(await certKey(join(dir, 'east', 'ca-cert.pem')), await spki(handed[1]), 'east the second');
+    assert.deepEqual(await certKey(join(dir, 'west', 'ca-cert.pem')), await spki(handed[2]), 'west the third');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
