@@ -77,13 +77,25 @@ export async function bundle(config, workDir) {
     chunks.push(name);
   }
   if (!chunks.includes('main.js')) throw new Error('esbuild wrote no main.js');
+  const held = SNAPSHOT_ENTRIES.map((entry) => {
+    const out = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint === entry);
+    if (!out) throw new Error(`esbuild made no chunk for ${entry} (SNAPSHOT_ENTRIES)`);
+    return basename(out[0]);
+  });
   const loader = join(appDir, 'loader.cjs');
-  writeFileSync(loader, LOADER);
+  writeFileSync(loader, LOADER.replace('[/*SNAPSHOT_CHUNKS*/]', JSON.stringify(held)));
   writeFileSync(join(workDir, 'meta.json'), JSON.stringify(result.metafile));
   return { loader, dir: appDir, chunks, metafile: result.metafile };
 }
 
 const IMPORT_META_URL = '__istio_ca_import_meta_url';
+
+/**
+ * Modules loaded lazily that the startup snapshot holds all the same: generate's (the certificate core, @peculiar/x509
+ * and asn1js, about 460 KiB), whose compiling and first run cost generate about 120 ms of CPU, more than its key
+ * generation; the snapshot grows by about 2 MiB, which --help pays for in deserializing (about 10-20 ms).
+ */
+const SNAPSHOT_ENTRIES = ['src/generate/run.ts'];
 
 /**
  * The executable's main script. Chunks come from the executable's assets (or, run with plain node for debugging,
@@ -162,8 +174,8 @@ function chunkRequire(id) {
   }
 }
 /**
- * At build time: runs the chunks main.js requires (yargs, the commands, their flags; not main.js, which runs the CLI),
- * so that the snapshot holds them ready. Intl.Segmenter objects (string-width makes them when loaded) hold ICU
+ * At build time: runs the chunks main.js requires (yargs, the commands, their flags; not main.js, which runs the CLI)
+ * and those of SNAPSHOT_ENTRIES (generate's certificate core), so that the snapshot holds them ready. Intl.Segmenter objects (string-width makes them when loaded) hold ICU
  * state a snapshot cannot keep: while building they are made lazily, and emptied before the heap is written.
  */
 function startFromSnapshot() {
@@ -184,11 +196,10 @@ function startFromSnapshot() {
     for (const l of lazy) l.real = undefined;
     Intl.Segmenter = Segmenter;
   });
-  const held = [];
-  for (const m of read('main.js').matchAll(/require\\("\\.\\/([^"]+)"\\)/g)) {
-    load(m[1]);
-    held.push(m[1] + ' ' + Buffer.byteLength(read(m[1])));
-  }
+  for (const m of read('main.js').matchAll(/require\\("\\.\\/([^"]+)"\\)/g)) load(m[1]);
+  // Chunks main.js loads lazily that the snapshot holds too (SNAPSHOT_ENTRIES): only run, none of them acts at load.
+  for (const name of [/*SNAPSHOT_CHUNKS*/]) load(name);
+  const held = [...cache.keys()].map((name) => name + ' ' + Buffer.byteLength(read(name)));
   v8.startupSnapshot.setDeserializeMainFunction(() => {
     building = false; // the heap was saved while building
     begin();

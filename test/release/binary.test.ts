@@ -74,7 +74,7 @@ test(
   },
 );
 
-test('commands that need no cluster do not load the Kubernetes client (nor --help the certificate core)', () => {
+test('commands that need no cluster do not load the Kubernetes client; the snapshot holds the certificate core', () => {
   const meta = JSON.parse(readFileSync(join(root, 'dist', '.work', 'meta.json'), 'utf8')) as {
     outputs: Record<string, { inputs: Record<string, unknown> }>;
   };
@@ -90,8 +90,9 @@ test('commands that need no cluster do not load the Kubernetes client (nor --hel
       cache: m[3]?.trim() ?? 'none',
     }));
     assert.ok(chunks.length > 0, `no chunk trace for ${args.join(' ')}: ${r.stderr}`);
-    // linux/amd64 (this host) starts from a V8 startup snapshot holding the CLI's chunks (` snapshot`); the others
-    // compile when first required, without a code cache (V8 rejects one in a snapshot isolate, so none is shipped).
+    // linux/amd64 (this host) starts from a V8 startup snapshot holding the CLI's chunks and generate's (` snapshot`);
+    // the others compile when first required, without a code cache (V8 rejects one in a snapshot isolate, so none is
+    // shipped).
     for (const c of chunks)
       assert.ok(['snapshot', 'none'].includes(c.cache), `${args.join(' ')}: chunk ${c.name} ${c.cache}`);
     const inputs = chunks.flatMap((c) => inputsOf.get(c.name) ?? []);
@@ -100,24 +101,27 @@ test('commands that need no cluster do not load the Kubernetes client (nor --hel
   };
   const kube = (i: string) => i.includes('node_modules/@kubernetes/client-node/');
   const core = (i: string) => i.includes('node_modules/@peculiar/');
-  for (const args of [['--help'], ['version'], ['generate', '--help'], ['status', '--help']]) {
-    const l = loaded(args);
-    assert.equal(l.status, 0);
-    if (['--help', 'version'].includes(args[0]))
-      assert.deepEqual(
-        l.compiled.map((c) => c.name),
-        ['main.js'],
-        `${args.join(' ')} runs from the snapshot (main.js, 1 KiB, is all it compiles)`,
-      );
-    assert.ok(!l.inputs.some(kube), `${args.join(' ')} loads the Kubernetes client`);
-    assert.ok(!l.inputs.some(core), `${args.join(' ')} loads the certificate core`);
-    console.log(`# ${args.join(' ')}: compiles ${(l.bytes / 1024).toFixed(0)} KiB of script`);
-  }
   const gen = loaded(['generate', '--out-dir', join(tempDir('gen2'), 'ca'), '--kty', 'EC']);
   assert.equal(gen.status, 0);
-  assert.ok(gen.inputs.some(core), 'generate loads the certificate core');
+  assert.ok(gen.inputs.some(core), 'generate runs the certificate core');
   assert.ok(!gen.inputs.some(kube), 'generate does not load the Kubernetes client');
   console.log(`# generate: compiles ${(gen.bytes / 1024).toFixed(0)} KiB of script`);
+  for (const args of [['--help'], ['version'], ['generate', '--help'], ['status', '--help'], ['generate', '-d', '']]) {
+    const l = loaded(args);
+    assert.equal(l.status, args[1] === '-d' ? 2 : 0);
+    assert.deepEqual(
+      l.compiled.map((c) => c.name),
+      ['main.js'],
+      `${args.join(' ')} runs from the snapshot (main.js, 1 KiB, is all it compiles)`,
+    );
+    assert.ok(!l.inputs.some(kube), `${args.join(' ')} loads the Kubernetes client`);
+    console.log(`# ${args.join(' ')}: compiles ${(l.bytes / 1024).toFixed(0)} KiB of script`);
+  }
+  assert.deepEqual(
+    gen.compiled.map((c) => c.name),
+    ['main.js'],
+    'generate runs its certificate core from the snapshot: main.js is all it compiles',
+  );
 });
 
 test('--help starts fast: measured against node -e 0 in the same run', () => {
