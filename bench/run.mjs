@@ -58,12 +58,16 @@ const { values: opt } = parseArgs({
     // The 5-kubectl floor of verify at the smaller size (informative; ~70 s a round at load 20).
     'kubectl-floor': { type: 'boolean', default: true },
     build: { type: 'boolean', default: true },
+    // Which plugin the cluster scenarios run: `packaged`, the single binary krew installs (dist/kubectl-istio_ca), or
+    // `script`, bin/kubectl-istio_ca started by its own shebang line on the Node.js on PATH (an npm install).
+    plugin: { type: 'string', default: 'packaged' },
   },
   allowNegative: true,
 });
 const ALL = ['startup', 'generate', 'verify', 'restart'];
 const only = opt.only ? opt.only.split(',') : ALL;
 for (const s of only) if (!ALL.includes(s)) throw new Error(`--only: unknown scenario ${s} (known: ${ALL.join(', ')})`);
+if (!['packaged', 'script'].includes(opt.plugin)) throw new Error(`--plugin: ${opt.plugin} (known: packaged, script)`);
 
 // The benchmark ends by itself: a watchdog stops it (and every process it started) after --time-limit-min.
 const watchdog = setTimeout(
@@ -195,7 +199,8 @@ async function main() {
   // The packaged binary: dist/kubectl-istio_ca when it is complete and newer than src/, else built by
   // `npm run package`; measured from a private copy, as others may repackage dist/ during the run.
   const binary = join(stateDir, 'kubectl-istio_ca');
-  if (only.includes('startup')) {
+  const needCluster = only.includes('verify') || only.includes('restart');
+  if (only.includes('startup') || (needCluster && opt.plugin === 'packaged')) {
     const dist = join(root, 'dist', 'kubectl-istio_ca');
     const works = () =>
       spawnSync(dist, ['version', '-o', 'json'], { encoding: 'utf8', timeout: 30_000 }).stdout?.includes('"node"');
@@ -209,7 +214,6 @@ async function main() {
     chmodSync(binary, 0o755);
   }
 
-  const needCluster = only.includes('verify') || only.includes('restart');
   const ctx = { root, stateDir, log, kubectlCacheDir: join(stateDir, 'kubectl-cache') };
   let adminKubeconfig;
   let clusterVersion = 'not started (no cluster scenario selected)';
@@ -230,8 +234,10 @@ async function main() {
   }
   const pluginEnv = { ...process.env, NO_COLOR: '1', KUBECACHEDIR: ctx.kubectlCacheDir };
   ctx.plugin = async (args, { allowFail = false, timeoutMs = 600_000 } = {}) => {
-    const r = await measure(process.execPath, [join(root, 'bin', 'kubectl-istio_ca'), ...args], {
-      env: pluginEnv,
+    // The script runs as an npm-installed plugin runs: by its shebang line (its V8 flags included), node from PATH.
+    const [cmd, cmdArgs] = opt.plugin === 'packaged' ? [binary, args] : [join(root, 'bin', 'kubectl-istio_ca'), args];
+    const r = await measure(cmd, cmdArgs, {
+      env: { ...pluginEnv, PATH: `${dirname(process.execPath)}:${pluginEnv.PATH ?? ''}` },
       timeoutMs,
     });
     if (r.code !== 0 && !allowFail && !(args[0] === 'verify' && r.code === 1))
@@ -353,7 +359,8 @@ async function main() {
     largeShape: LARGE,
     settings: {
       expectedNamespaces,
-      embeddedVersion: embedded?.version ?? '?',
+      embeddedVersion: embedded?.version ?? packagedNode(binary),
+      plugin: opt.plugin,
       recipeEvery: Number(opt['recipe-every']),
       restart: RESTART,
       reps: Number(opt.reps),
@@ -383,6 +390,12 @@ async function main() {
   }
   log(`done in ${((Date.now() - started) / 60000).toFixed(1)} min`);
   return targets.some((t) => t.met === false) ? 1 : 0;
+}
+
+/** The Node.js version the packaged binary embeds, or '?' when it was not built in this run. */
+function packagedNode(binary) {
+  if (!existsSync(binary)) return '?';
+  return JSON.parse(spawnSync(binary, ['version', '-o', 'json'], { encoding: 'utf8' }).stdout).node;
 }
 
 main().then(

@@ -175,7 +175,8 @@ Every figure below was measured in that one run, side by side, on the project's 
 | memory | ${m.memory} |
 | kernel | ${m.kernel} |
 | load average | ${m.loadStart} at start, ${m.loadEnd} at end (the machine is shared with other work) |
-| Node.js | ${m.node} (the plugin as \`node bin/kubectl-istio_ca\`; the packaged binary embeds ${settings.embeddedVersion}) |
+| Node.js | ${m.node}; the packaged binary embeds ${settings.embeddedVersion} |
+| plugin measured | ${settings.plugin === undefined ? '`node bin/kubectl-istio_ca`' : settings.plugin === 'script' ? 'bin/kubectl-istio_ca by its shebang line on the Node.js above (an npm install)' : `the packaged single binary (dist/kubectl-istio_ca, Node.js ${settings.embeddedVersion}), as krew installs it`} |
 | Go | ${m.go} |
 | Kubernetes | ${m.kubernetes} (kube-apiserver, etcd, controller-manager, scheduler, kwok from test/cluster) |
 | kubectl | ${m.kubectl} (\`scripts/test-cluster kubectl-path\`, same modules) |

@@ -62,7 +62,7 @@ export function renderStatus(r: StatusResult, style: Style): string {
         c.subject,
         c.serial.length > 16 ? c.serial.slice(0, 16) + '…' : c.serial,
         c.fingerprintSha256.slice(0, 23) + '…',
-        c.key,
+        c.key.label,
         c.notAfter.slice(0, 10),
         String(c.daysLeft),
       ];

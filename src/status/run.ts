@@ -1,5 +1,6 @@
 /** `status`: one screen about the mesh's CA, derived from the same snapshot verify uses. */
 import type { CertificateInfo } from '../ca/certificate.js';
+import type { KeyDescription } from '../ca/keys.js';
 import type { CaMode } from '../istio/ca-state.js';
 import type { LastChange, MeshSnapshot } from '../mesh/snapshot.js';
 import { Annotations } from '../istio/names.js';
@@ -10,7 +11,8 @@ export interface StatusCertificate {
   subject: string;
   serial: string;
   fingerprintSha256: string;
-  key: string;
+  /** The public key, described as generate and inspect describe it: { type, bits, curve?, label }. */
+  key: KeyDescription;
   notBefore: string;
   notAfter: string;
   daysLeft: number;
@@ -48,7 +50,7 @@ function toStatusCert(role: StatusCertificate['role'], c: CertificateInfo, now: 
     subject: c.subject,
     serial: c.serial,
     fingerprintSha256: c.fingerprintSha256,
-    key: c.key.label,
+    key: c.key,
     notBefore: c.notBefore,
     notAfter: c.notAfter,
     daysLeft: c.daysLeft,

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   binary,
@@ -53,6 +53,26 @@ test('runs with an empty environment (no PATH, so no Node.js) and no node_module
   assert.equal(info.node, `v${nodeVersionOf(host)}`, 'embeds the Node.js that the release config names');
   assert.equal(info.platform, 'linux/x64');
   assert.equal(r.stderr, '', 'no warnings (experimental SEA, deprecations) on stderr');
+});
+
+test('starts with the V8 flags of its sea-config (a 2 MB young generation), as the npm script does', async () => {
+  const { SEA_EXEC_ARGV } = (await import(join(root, 'scripts', 'package', 'sea.mjs'))) as { SEA_EXEC_ARGV: string[] };
+  // NODE_OPTIONS extends the binary's execArgv (execArgvExtension "env"): a preloaded script reports what V8 got.
+  const dir = tempDir('exec-argv');
+  const probe = join(dir, 'probe.cjs');
+  writeFileSync(
+    probe,
+    "require('fs').writeSync(2, JSON.stringify({ execArgv: process.execArgv, newSpace: require('v8')" +
+      ".getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size }) + '\\n');\n",
+  );
+  const r = run(binary, ['version'], { env: { ...process.env, NODE_OPTIONS: `--require ${probe}` } });
+  assert.equal(r.status, 0, r.stderr);
+  const seen = JSON.parse(r.stderr.trim().split('\n')[0]) as { execArgv: string[]; newSpace: number };
+  assert.deepEqual(seen.execArgv, SEA_EXEC_ARGV);
+  assert.ok(seen.newSpace <= 2 * 1048576, `new space ${seen.newSpace} bytes: the semi-space flag did not apply`);
+  // The script an npm install runs carries the same flags on its shebang line.
+  const shebang = readFileSync(join(root, 'bin', 'kubectl-istio_ca'), 'utf8').split('\n')[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${SEA_EXEC_ARGV.join(' ')}`);
 });
 
 test(

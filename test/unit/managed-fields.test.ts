@@ -37,3 +37,31 @@ test('text that is not JSON is left as it was', () => {
   const broken = '{"metadata":{"managedFields":[{"a":"b"';
   assert.equal(withoutManagedFields(broken), broken);
 });
+
+test('cuts managedFields from random objects whose strings hold quotes, backslashes and brackets', () => {
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const alphabet = ['"', '\\', '{', '}', '[', ']', ',', ':', 'a', 'f:', ' ', '\\"', 'é', '"managedFields":'];
+  const str = () => Array.from({ length: rand(6) }, () => alphabet[rand(alphabet.length)]).join('');
+  const value = (depth: number): unknown => {
+    const k = rand(depth > 3 ? 3 : 6);
+    if (k === 0) return str();
+    if (k === 1) return rand(1000) - 500;
+    if (k === 2) return [true, false, null][rand(3)];
+    if (k === 3) return Array.from({ length: rand(4) }, () => value(depth + 1));
+    return Object.fromEntries(Array.from({ length: rand(4) }, () => [str(), value(depth + 1)]));
+  };
+  for (let i = 0; i < 500; i++) {
+    const obj = {
+      items: Array.from({ length: 1 + rand(3) }, () => ({
+        metadata: { name: str(), managedFields: [{ manager: str(), fieldsV1: value(0) }], labels: { [str()]: str() } },
+        spec: value(0),
+      })),
+    };
+    for (const indent of [0, 1])
+      assert.deepEqual(JSON.parse(withoutManagedFields(JSON.stringify(obj, null, indent))), without(obj), `case ${i}`);
+  }
+});

@@ -192,6 +192,11 @@ test('status derives sync counts, waiting workloads and a life-left fraction', (
   assert.deepEqual(st.namespaces, { inSync: 1, total: 2, outOfSync: ['app'] });
   assert.equal(st.certificates[0].role, 'signing');
   assert.ok(st.certificates[0].lifeLeft > 0 && st.certificates[0].lifeLeft < 1);
+  // The key is described as generate and inspect describe it (an object), never as a bare label.
+  const key = st.certificates[0].key as unknown;
+  assert.equal(typeof key, 'object');
+  assert.match(st.certificates[0].key.label, /^(RSA \d+|EC P-\d+)$/);
+  assert.equal(typeof st.certificates[0].key.bits, 'number');
 });
 
 test('a pod is attributed to its Deployment through the ReplicaSet name and pod-template-hash', () => {
