@@ -13,6 +13,7 @@ import { createStyle, wantsColor } from './output/style.js';
 import type { CommandSpec } from './commands/spec.js';
 import { namespaceName, STDIN_ARG } from './commands/flags.js';
 import type { Writable } from 'node:stream';
+import { startupSnapshot } from 'node:v8';
 
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean };
@@ -164,8 +165,12 @@ function helpHint(argv: string[]): string {
   return `run ${SCRIPT_NAME}${named ? ` ${named.command.split(' ')[0]}` : ''} --help`;
 }
 
-/** Builds the yargs parser; exported for completion. */
-export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Record<string, unknown>) => void): Argv {
+/** Builds the yargs parser; exported for completion. `columns`: the terminal's width (none when not a terminal). */
+export function buildParser(
+  argv: string[],
+  onRun: (spec: CommandSpec, args: Record<string, unknown>) => void,
+  columns: number | undefined = process.stdout.columns,
+): Argv {
   let y = yargs(argv)
     .scriptName(SCRIPT_NAME)
     .usage(
@@ -195,6 +200,8 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
       global: true,
     })
     .strict()
+    // English whatever LANG says: the descriptions are English, and the packaged binary has no yargs locale files.
+    .detectLocale(false)
     .version(false)
     .help()
     .alias('h', 'help')
@@ -203,7 +210,7 @@ export function buildParser(argv: string[], onRun: (spec: CommandSpec, args: Rec
     .demandCommand(1, 'name a command: see kubectl istio-ca --help')
     .recommendCommands()
     // Examples (in the epilog, kubectl's layout) are command lines to copy: at least 120 columns, so none wraps.
-    .wrap(Math.max(120, Math.min(160, process.stdout.columns ?? 120)))
+    .wrap(Math.max(120, Math.min(160, columns ?? 120)))
     .epilog(`${CONNECTION_NOTE}\n\n${EXIT_CODES}`)
     .fail((msg, err) => {
       if (err) throw err;
@@ -246,9 +253,67 @@ function refuseOutput(spec: CommandSpec, output: OutputFormat): void {
 /** Thrown by a command's yargs handler once the command and its flags are known (see runCli). */
 const COMMAND_CHOSEN = new Error('command chosen');
 
+/**
+ * Help texts rendered ahead of time for a stdout that is no terminal (fixed width), keyed by the command line: filled
+ * by prerenderHelp while the packaged binary's startup snapshot is built, from this very code, so they cannot go
+ * stale; the binary's --help then prints one without building the parser (about a third of its start-up CPU).
+ */
+const prerendered = new Map<string, string>();
+const helpKey = (argv: string[]) => argv.join('\0');
+
+/** The command lines whose help is prerendered: --help, -h, and each command's (help CMD becomes CMD --help). */
+export function helpCommandLines(): string[][] {
+  const names = commands.filter((c) => c.describe !== false).map((c) => c.command.split(' ')[0]);
+  return [
+    ['--help'],
+    ['-h'],
+    ...names.flatMap((n) => [
+      [n, '--help'],
+      [n, '-h'],
+    ]),
+  ];
+}
+
+/** Renders the help that `argv` asks for, as runCli prints it when stdout is no terminal; undefined if not help. */
+export async function renderHelp(argv: string[]): Promise<string | undefined> {
+  let printed: string | undefined;
+  let chosen = false;
+  try {
+    await buildParser(
+      argv,
+      () => {
+        chosen = true;
+        throw COMMAND_CHOSEN;
+      },
+      undefined,
+    ).parseAsync(argv, {}, (err: Error | undefined, _args: unknown, output: string) => {
+      if (err) throw err;
+      printed = output ?? '';
+    });
+  } catch (e) {
+    if (e !== COMMAND_CHOSEN) throw e;
+  }
+  if (chosen || printed === undefined) return undefined;
+  return printed === '' || printed.endsWith('\n') ? printed : printed + '\n';
+}
+
+/** Fills the prerendered help texts (see prerendered); the packaging calls it while building the snapshot. */
+export async function prerenderHelp(): Promise<void> {
+  for (const argv of helpCommandLines()) {
+    const text = await renderHelp(argv);
+    if (text === undefined) throw new Error(`${argv.join(' ')} renders no help`);
+    prerendered.set(helpKey(argv), text);
+  }
+}
+
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
   const argv = helpCommand(joinDashedValues(rawArgv));
+  const ready = prerendered.get(helpKey(argv));
+  if (ready !== undefined && process.stdout.columns === undefined) {
+    await write(io.stdout, ready);
+    return ExitCode.ok;
+  }
   const noColorFlag = argv.includes('--no-color');
   const errStyle = createStyle(wantsColor(io.stderr, io.env, noColorFlag));
   let selected: { spec: CommandSpec; args: Record<string, unknown> } | undefined;
@@ -322,3 +387,6 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
     return ExitCode.failed;
   }
 }
+
+// Building the packaged binary's startup snapshot (scripts/package/sea.mjs): the help texts go into it ready.
+if (startupSnapshot.isBuildingSnapshot()) void prerenderHelp();
