@@ -84,8 +84,3 @@ export function withoutManagedFields(json: Buffer): Buffer {
   kept.push(json.subarray(from));
   return Buffer.concat(kept);
 }
-
-/** withoutManagedFields for a text (a watch event's line). */
-export function textWithoutManagedFields(text: string): string {
-  return text.includes('"managedFields":') ? withoutManagedFields(Buffer.from(text)).toString('utf8') : text;
-}

@@ -3,7 +3,7 @@
  * object per line, `{"type": "MODIFIED", "object": {...}}`). HttpKubeClient and the test fake implement WatchClient.
  */
 import type { KubeClient, ListOptions } from './client.js';
-import { textWithoutManagedFields } from './managed-fields.js';
+import { withoutManagedFields } from './managed-fields.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -83,29 +83,47 @@ export function watchQuery(opts: WatchOptions): URLSearchParams {
   return q;
 }
 
-/** Splits a watch response body into events; chunks may end mid-line or carry several lines. */
+/**
+ * Splits a watch response body into events; chunks may end mid-line, mid-character or carry several lines. Works on
+ * the bytes: a line is decoded once, after its managedFields are cut, so a multi-byte character split between two
+ * chunks arrives whole.
+ */
 export class WatchLineDecoder {
-  private rest = '';
+  private rest: Buffer[] = [];
   push(chunk: Buffer | string): WatchEvent[] {
-    const text = this.rest + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'));
-    const lines = text.split('\n');
-    this.rest = lines.pop() ?? '';
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const events: WatchEvent[] = [];
-    for (const line of lines) if (line.trim() !== '') events.push(parseEvent(line));
+    let from = 0;
+    for (let nl = b.indexOf(0x0a); nl >= 0; nl = b.indexOf(0x0a, from)) {
+      let line = b.subarray(from, nl);
+      if (this.rest.length) {
+        this.rest.push(line);
+        line = Buffer.concat(this.rest);
+        this.rest = [];
+      }
+      from = nl + 1;
+      const e = parseEvent(line);
+      if (e) events.push(e);
+    }
+    if (from < b.length) this.rest.push(b.subarray(from));
     return events;
   }
   /** Whatever is left when the stream ends (a last line without a newline). */
   end(): WatchEvent[] {
-    const line = this.rest;
-    this.rest = '';
-    return line.trim() === '' ? [] : [parseEvent(line)];
+    const line = Buffer.concat(this.rest);
+    this.rest = [];
+    const e = parseEvent(line);
+    return e ? [e] : [];
   }
 }
 
-function parseEvent(line: string): WatchEvent {
+/** The event of one line, or undefined for a blank line. */
+function parseEvent(line: Buffer): WatchEvent | undefined {
   // managedFields are most of an event's object and nothing reads them from a watch: cut before parsing.
-  const e = JSON.parse(textWithoutManagedFields(line)) as Partial<WatchEvent>;
+  const text = withoutManagedFields(line).toString('utf8');
+  if (text.trim() === '') return undefined;
+  const e = JSON.parse(text) as Partial<WatchEvent>;
   if (typeof e.type !== 'string' || e.object === null || typeof e.object !== 'object')
-    throw new Error(`not a watch event: ${line.slice(0, 120)}`);
+    throw new Error(`not a watch event: ${text.slice(0, 120)}`);
   return e as WatchEvent;
 }

@@ -1,7 +1,9 @@
 /** managedFields are cut out of list and watch text before parsing: the result parses as the object without them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { textWithoutManagedFields as withoutManagedFields } from '../../src/kube/managed-fields.js';
+import { withoutManagedFields as cut } from '../../src/kube/managed-fields.js';
+
+const withoutManagedFields = (text: string) => cut(Buffer.from(text)).toString('utf8');
 
 const without = (o: unknown): unknown =>
   JSON.parse(JSON.stringify(o, (k, v: unknown) => (k === 'managedFields' ? undefined : v)));
