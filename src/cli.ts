@@ -18,7 +18,7 @@ import { startupSnapshot } from 'node:v8';
 export interface CliIO {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable & { isTTY?: boolean };
-  /** Standard input (inspect -); defaults to none. */
+  /** Standard input (inspect -); defaults to none. Read only when a command needs it (it may be a getter). */
   stdin?: NodeJS.ReadableStream;
   env: NodeJS.ProcessEnv;
   now?: () => Date;
@@ -363,7 +363,6 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
       globals,
       stdout: io.stdout,
       stderr: io.stderr,
-      ...(io.stdin ? { stdin: io.stdin } : {}),
       style,
       errStyle: createStyle(wantsColor(io.stderr, io.env, !color)),
       interactive: io.stderr.isTTY === true,
@@ -371,6 +370,9 @@ export async function runCli(rawArgv: string[], io: CliIO): Promise<number> {
       now: io.now ?? (() => new Date()),
       notice: (line) => void io.stderr.write(line + '\n'),
     };
+    // Read only by a command that takes standard input: main.ts's io.stdin is a getter, as process.stdin makes a
+    // stream (about 10 ms of start-up) when first touched.
+    if ('stdin' in io) Object.defineProperty(ctx, 'stdin', { get: () => io.stdin, enumerable: true });
     const result: CommandResult = await spec.run(args, ctx);
     await write(io.stdout, await renderResult(result, globals.output, style));
     return result.exitCode ?? ExitCode.ok;

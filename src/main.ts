@@ -5,7 +5,10 @@ import { runCli } from './cli.js';
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
-  stdin: process.stdin,
+  // A getter: process.stdin makes a stream when first touched, which only inspect - needs.
+  get stdin() {
+    return process.stdin;
+  },
   env: process.env,
 });
 process.exit(code);

@@ -197,10 +197,13 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
     deps.keys?.spec === opts.key
       ? deps.keys
       : startKeys(opts.key, keysNeeded(opts.rootCertPath === undefined, opts.clusters.length));
-  const [rootKeys, ...intermediateKeys] = await Promise.all([
-    existing ? Promise.resolve(undefined) : keys.next(),
-    ...bundles.map(() => keys.next()),
-  ]);
+  // The root is issued as soon as its key is ready, while the intermediates' keys are still being made.
+  const rootKeys = existing ? undefined : keys.next();
+  const intermediateKeys = bundles.map(() => {
+    const pending = keys.next();
+    pending.catch(() => undefined); // awaited below; a failure before then must not surface as unhandled
+    return pending;
+  });
   const root = existing
     ? undefined
     : await issueRoot(
@@ -210,7 +213,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
           notBefore,
           validityMs: opts.rootValidityMs,
         },
-        rootKeys,
+        await rootKeys,
       );
   const signer = existing
     ? { issuer: existing.issuer, rootPem: existing.cert.pem, rootCert: existing.cert }
@@ -239,7 +242,7 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
         dnsNames: [`istiod.${opts.istioNamespace}.svc`],
       },
       issuer,
-      intermediateKeys[i],
+      await intermediateKeys[i],
     );
     files.push(
       { path: join(b.dir, 'ca-cert.pem'), content: ca.certPem, mode: PUBLIC_FILE_MODE },
