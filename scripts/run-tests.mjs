@@ -29,8 +29,12 @@ function testFiles(dir) {
     .sort();
 }
 
-function nodeTest(files, env = {}, concurrency = 1) {
-  if (files.length === 0) return 0;
+/** Runs the phase's compiled tests; a phase with none is a failure (nothing built is not a pass). */
+function nodeTest(files, env = {}, concurrency = 1, phase = 'unit') {
+  if (files.length === 0) {
+    console.error(`no compiled ${phase} tests under build/test/${phase}: run npm run build first (npm test does)`);
+    return 1;
+  }
   return run(process.execPath, ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...files], env);
 }
 
@@ -68,7 +72,7 @@ if (want('release') && testFiles('build/test/release').length > 0) {
     console.error('npm run package failed');
     failed = 1;
   } else {
-    failed |= nodeTest(testFiles('build/test/release'));
+    failed |= nodeTest(testFiles('build/test/release'), {}, 1, 'release');
   }
 }
 
@@ -109,10 +113,15 @@ if (want('e2e') && process.env.SKIP_E2E !== '1') {
     encoding: 'utf8',
   }).stdout.trim();
   try {
-    failed |= nodeTest(testFiles('build/test/e2e'), {
-      ISTIO_CA_E2E_KUBECONFIG: kubeconfig,
-      ISTIO_CA_E2E_KUBECTL: kubectl,
-    });
+    failed |= nodeTest(
+      testFiles('build/test/e2e'),
+      {
+        ISTIO_CA_E2E_KUBECONFIG: kubeconfig,
+        ISTIO_CA_E2E_KUBECTL: kubectl,
+      },
+      1,
+      'e2e',
+    );
   } finally {
     if (process.env.KEEP_TEST_CLUSTER !== '1') run(join(root, 'scripts/test-cluster'), ['down']);
   }
