@@ -1,9 +1,10 @@
 // yargs lays out help with cliui and wrap-ansi, which measure every string (wrap-ansi every word, character by
 // character) with string-width 7: Intl.Segmenter, an emoji regex and East Asian Width over each one, about 40 ms of
-// the packaged --help's CPU (and the ICU segmenter's start-up). For printable ASCII (U+0020-U+007E) string-width's
-// answer is the string's length, whatever the options (string-width 8 has this fast path itself). The bundle puts
-// that fast path in front of every ES module import of string-width; anything else goes to string-width unchanged.
-// test/unit/string-width.test.ts checks it against each string-width installed.
+// the packaged --help's CPU (and the ICU segmenter's start-up); cli-table3 (generate's and inspect's tables) measures
+// each cell with string-width 4, which builds its emoji regex anew on every call. For printable ASCII
+// (U+0020-U+007E) string-width's answer is the string's length, whatever the options (string-width 8 has this fast path
+// itself). The bundle puts that fast path in front of every import and require() of string-width; anything else goes
+// to string-width unchanged. test/unit/string-width.test.ts checks it against each string-width installed.
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,8 +26,8 @@ export function stringWidthPlugin() {
     name: NAMESPACE,
     setup(build) {
       build.onResolve({ filter: /^string-width$/ }, async (args) => {
-        // require() (cli-table3's string-width 4) expects CommonJS exports: left alone.
-        if (args.kind !== 'import-statement' || args.pluginData === NAMESPACE) return undefined;
+        if (!['import-statement', 'require-call'].includes(args.kind) || args.pluginData === NAMESPACE)
+          return undefined;
         const real = await build.resolve(args.path, {
           kind: args.kind,
           importer: args.importer,
@@ -34,13 +35,19 @@ export function stringWidthPlugin() {
           pluginData: NAMESPACE,
         });
         if (real.errors.length > 0) return { errors: real.errors };
-        return { path: real.path, namespace: NAMESPACE };
+        return { path: real.path, namespace: NAMESPACE, pluginData: args.kind };
       });
+      // An import gets an ES module; a require() (string-width 4 is CommonJS) gets CommonJS exports, as string-width
+      // 4 has them (the function, also as .default).
       build.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({
         contents:
-          `import stringWidth from ${JSON.stringify(args.path)};\n` +
-          `import { withAsciiFastPath } from ${JSON.stringify(self)};\n` +
-          'export default withAsciiFastPath(stringWidth);\n',
+          args.pluginData === 'require-call'
+            ? `const { withAsciiFastPath } = require(${JSON.stringify(self)});\n` +
+              `module.exports = withAsciiFastPath(require(${JSON.stringify(args.path)}));\n` +
+              'module.exports.default = module.exports;\n'
+            : `import stringWidth from ${JSON.stringify(args.path)};\n` +
+              `import { withAsciiFastPath } from ${JSON.stringify(self)};\n` +
+              'export default withAsciiFastPath(stringWidth);\n',
         loader: 'js',
         resolveDir: dirname(args.path),
       }));

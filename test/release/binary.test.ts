@@ -201,6 +201,10 @@ test('help measures its text through the printable-ASCII fast path (scripts/pack
     inputs: Record<string, unknown>;
   };
   const fast = Object.keys(meta.inputs).filter((i) => i.startsWith('string-width-ascii:'));
+  assert.ok(
+    fast.includes(`string-width-ascii:${join(root, 'node_modules', 'string-width', 'index.js')}`),
+    'cli-table3',
+  );
   for (const user of ['cliui', 'wrap-ansi'])
     assert.ok(
       fast.some((i) => i.includes(`/node_modules/${user}/`)),

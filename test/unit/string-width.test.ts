@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
 
 type Width = (input: unknown, options?: { ambiguousIsNarrow?: boolean; countAnsiEscapeCodes?: boolean }) => number;
 
@@ -15,8 +16,8 @@ const { withAsciiFastPath } = (await import(pathToFileURL(join(root, 'scripts/pa
   withAsciiFastPath: (w: Width) => Width;
 };
 
-/** Every string-width under node_modules that is an ES module (the plugin leaves require() of the others alone). */
-function esmStringWidths(): string[] {
+/** Every string-width under node_modules (ES modules and CommonJS alike). */
+function stringWidths(): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
     if (depth > 4 || !existsSync(dir)) return;
@@ -24,8 +25,7 @@ function esmStringWidths(): string[] {
       if (!e.isDirectory()) continue;
       const pkg = join(dir, e.name);
       if (e.name === 'string-width') {
-        const meta = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { type?: string };
-        if (meta.type === 'module') found.push(pkg);
+        found.push(pkg);
       }
       if (e.name.startsWith('@')) walk(pkg, depth);
       else if (existsSync(join(pkg, 'node_modules'))) walk(join(pkg, 'node_modules'), depth + 1);
@@ -46,6 +46,8 @@ const asciiSamples = [
   ...Array.from({ length: 300 }, () => Array.from({ length: random(90) }, () => printable[random(95)]).join('')),
 ];
 const otherSamples = [
+  '\u00a0',
+  'a\u0301',
   '\u001B[31mred\u001B[39m',
   'tab\there',
   'new\nline',
@@ -59,14 +61,18 @@ const otherSamples = [
 const optionSets = [undefined, { ambiguousIsNarrow: false }, { countAnsiEscapeCodes: true }];
 
 test('the ASCII fast path answers as each installed string-width does', async () => {
-  const packages = esmStringWidths();
+  const packages = stringWidths();
   assert.ok(
     packages.some((p) => p.includes('cliui')) && packages.some((p) => p.includes('wrap-ansi')),
     packages.join(', '),
   );
+  assert.ok(packages.includes(join(root, 'node_modules', 'string-width')), 'the CommonJS one cli-table3 requires');
   for (const pkg of packages) {
-    const meta = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string; exports?: unknown };
-    const original = ((await import(pathToFileURL(join(pkg, 'index.js')).href)) as { default: Width }).default;
+    const meta = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string; type?: string };
+    const original =
+      meta.type === 'module'
+        ? ((await import(pathToFileURL(join(pkg, 'index.js')).href)) as { default: Width }).default
+        : (createRequire(join(root, 'package.json'))(pkg) as Width);
     const fast = withAsciiFastPath(original);
     for (const s of [...asciiSamples, ...otherSamples])
       for (const o of optionSets)
