@@ -272,7 +272,8 @@ export async function runGenerate(opts: GenerateOptions, deps: GenerateDeps): Pr
     }
     validated.set(b.dir, { planned, report });
   }
-  for (const f of files) await writeFileAtomic(f.path, f.content, f.mode);
+  // Each file is written atomically on its own (temporary file, fsync, rename); all at once, so the fsyncs overlap.
+  await Promise.all(files.map((f) => writeFileAtomic(f.path, f.content, f.mode)));
 
   const certificates: GeneratedCertificate[] = [];
   const rootInfo = inspectCertificate(signer.rootCert, now);
