@@ -176,8 +176,9 @@ function chunkRequire(id) {
 }
 /**
  * At build time: runs the chunks main.js requires (yargs, the commands, their flags; not main.js, which runs the CLI)
- * and those of SNAPSHOT_ENTRIES (generate's certificate core), so that the snapshot holds them ready. Intl.Segmenter objects (string-width makes them when loaded) hold ICU
- * state a snapshot cannot keep: while building they are made lazily, and emptied before the heap is written.
+ * and those of SNAPSHOT_ENTRIES (generate's certificate core), so that the snapshot holds them ready. Intl.Segmenter
+ * objects (string-width makes them when loaded) hold ICU state a snapshot cannot keep: while building they are made
+ * lazily, and emptied before the heap is written.
  */
 function startFromSnapshot() {
   const Segmenter = Intl.Segmenter;
@@ -221,6 +222,8 @@ const LICENSE_NAMES = /^(licen[cs]e|copying|notice)(\.(md|txt|markdown))?$/i;
 export function thirdPartyNotices(config, metafile, nodeLicenseFile, nodeVersion) {
   const pkgs = new Map();
   for (const input of Object.keys(metafile.inputs)) {
+    // A plugin's module (`string-width-ascii:/abs/path`, see string-width.mjs) wraps a package that is an input too.
+    if (/^[\w-]{2,}:/.test(input)) continue;
     const m = input.match(/^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//);
     if (m) pkgs.set(m[1], true);
   }
@@ -284,14 +287,14 @@ function produceCodeCache(generatorNode, app) {
   return names;
 }
 
+/** V8 flags every packaged binary starts with (sea-config execArgv: Node.js 24.6+, and 22.x as released here). */
+export const SEA_EXEC_ARGV = ['--max-semi-space-size=2'];
+
 /**
  * Makes the SEA blob of `app` (from bundle()) with `generatorNode`, the same Node version as the binary. With
  * `snapshot`, the blob holds a V8 startup snapshot of the loaded CLI: only for a target whose Node.js binary is the
  * generator itself (a snapshot is tied to the binary that made it), i.e. linux/amd64.
  */
-/** V8 flags every packaged binary starts with (sea-config execArgv, Node.js >= 24.6). */
-export const SEA_EXEC_ARGV = ['--max-semi-space-size=2'];
-
 export function makeBlob(generatorNode, app, blobFile, { disableWarning, snapshot = false }) {
   // V8 rejects a code cache in an isolate started from a user snapshot (measured: every chunk cache-rejected, even
   // one made from the same snapshot), so the snapshot blob carries none: its chunks compile when first required.
