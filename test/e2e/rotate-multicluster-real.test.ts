@@ -8,13 +8,12 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import { e2eEnv, kubectl, kubectlOk, repoRoot, uniqueName, waitFor } from './support/cluster.js';
+import { e2eEnv, kubectl, kubectlOk, uniqueName, waitFor } from './support/cluster.js';
 import { plugin, registerKeys } from './support/plugin.js';
+import { mergeKubeconfigs, testClusterAt } from './support/second-cluster.js';
 import { startIstiod, type Istiod } from './support/istiod.js';
 import {
   applyRealWorkloads,
@@ -43,38 +42,7 @@ interface Cluster {
 }
 const clusters: Cluster[] = [];
 
-function testCluster(args: string[]): string {
-  const r = spawnSync(join(repoRoot(), 'scripts/test-cluster'), args, {
-    encoding: 'utf8',
-    env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: westState },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (r.status !== 0) throw new Error(`scripts/test-cluster ${args.join(' ')} failed:\n${r.stderr.slice(-2000)}`);
-  return r.stdout.trim().split('\n').pop()!;
-}
-
-/** One kubeconfig with contexts east and west (each cluster's admin). */
-async function mergeKubeconfigs(): Promise<void> {
-  const out = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [] as unknown[],
-    users: [] as unknown[],
-    contexts: [] as unknown[],
-    'current-context': 'east',
-  };
-  for (const c of clusters) {
-    const cfg = parse(await readFile(c.kubeconfig, 'utf8'));
-    const ctx = cfg.contexts.find((x: { name: string }) => x.name === 'admin').context;
-    out.clusters.push({
-      name: c.name,
-      cluster: cfg.clusters.find((x: { name: string }) => x.name === ctx.cluster).cluster,
-    });
-    out.users.push({ name: c.name, user: cfg.users.find((x: { name: string }) => x.name === ctx.user).user });
-    out.contexts.push({ name: c.name, context: { cluster: c.name, user: c.name } });
-  }
-  await writeFile(merged, stringify(out), { mode: 0o600 });
-}
+const testCluster = testClusterAt(westState);
 
 const describeTotals = (name: string, t: ProbeTotals) =>
   `${name}: ${t.failures} failed of ${t.handshakes} handshakes` +
@@ -104,7 +72,7 @@ test(
   { skip: !enabled },
   async () => {
     clusters.push({ name: 'east', kubeconfig: e2eEnv().kubeconfig }, { name: 'west', kubeconfig: testCluster(['up']) });
-    await mergeKubeconfigs();
+    await mergeKubeconfigs(clusters, merged, 'east');
     for (const d of ['a', 'b']) {
       const r = await plugin([
         'generate',

@@ -4,21 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
-import {
-  applyFixtureMesh,
-  e2eEnv,
-  kubectlOk,
-  repoRoot,
-  uniqueName,
-  waitFor,
-  type FixtureMesh,
-} from './support/cluster.js';
+import { applyFixtureMesh, e2eEnv, kubectlOk, uniqueName, waitFor, type FixtureMesh } from './support/cluster.js';
 import { plugin, registerKeys } from './support/plugin.js';
+import { mergeKubeconfigs, testClusterAt } from './support/second-cluster.js';
 import { ISTIOD_REJECTIONS, startIstiod, type Istiod } from './support/istiod.js';
 import { pemFingerprints } from '../../src/istio/secret-bundle.js';
 
@@ -29,38 +20,7 @@ const istioNs = uniqueName('istio-mc');
 const clusters: { name: 'east' | 'west'; kubeconfig: string; mesh?: FixtureMesh; istiod?: Istiod }[] = [];
 const PHASE_INDEX: Record<string, number> = { 'trust-both': 1, 'switch-signer': 2, 'drop-old': 3, complete: 3 };
 
-function testCluster(args: string[]): string {
-  const r = spawnSync(join(repoRoot(), 'scripts/test-cluster'), args, {
-    encoding: 'utf8',
-    env: { ...process.env, ISTIO_CA_TEST_CLUSTER_DIR: westState },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (r.status !== 0) throw new Error(`scripts/test-cluster ${args.join(' ')} failed:\n${r.stderr.slice(-2000)}`);
-  return r.stdout.trim().split('\n').pop()!;
-}
-
-/** One kubeconfig with contexts east and west (each cluster's admin). */
-async function mergeKubeconfigs(): Promise<void> {
-  const out = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [] as unknown[],
-    users: [] as unknown[],
-    contexts: [] as unknown[],
-    'current-context': 'east',
-  };
-  for (const c of clusters) {
-    const cfg = parse(await readFile(c.kubeconfig, 'utf8'));
-    const ctx = cfg.contexts.find((x: { name: string }) => x.name === 'admin').context;
-    out.clusters.push({
-      name: c.name,
-      cluster: cfg.clusters.find((x: { name: string }) => x.name === ctx.cluster).cluster,
-    });
-    out.users.push({ name: c.name, user: cfg.users.find((x: { name: string }) => x.name === ctx.user).user });
-    out.contexts.push({ name: c.name, context: { cluster: c.name, user: c.name } });
-  }
-  await writeFile(merged, stringify(out), { mode: 0o600 });
-}
+const testCluster = testClusterAt(westState);
 
 async function roots(kubeconfig: string, ns: string): Promise<string[]> {
   const pem = await kubectlOk(
@@ -98,7 +58,7 @@ async function phaseOf(c: (typeof clusters)[number]): Promise<number> {
 
 test('setup: a second cluster, one shared root A with an intermediate per cluster, a real istiod in each', async () => {
   clusters.push({ name: 'east', kubeconfig: e2eEnv().kubeconfig }, { name: 'west', kubeconfig: testCluster(['up']) });
-  await mergeKubeconfigs();
+  await mergeKubeconfigs(clusters, merged, 'east');
   for (const d of ['a', 'b']) {
     const r = await plugin(['generate', '-d', join(work, d), '--kty', 'EC', '--cluster', 'east', '--cluster', 'west']);
     assert.equal(r.code, 0, r.stderr);
