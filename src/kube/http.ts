@@ -10,7 +10,7 @@ import { KubeApiError, KubeTransportError, KubeUnauthorizedError } from './error
 import type { Connection } from './connect.js';
 import type { AuthTarget } from './credentials.js';
 import { createAgent, transportError } from './transport.js';
-import { withoutManagedFields } from './managed-fields.js';
+import { ManagedFieldsCutter } from './managed-fields.js';
 import { resourcePath, type KubeObject, type ResourceType } from './resources.js';
 import {
   WatchLineDecoder,
@@ -59,6 +59,26 @@ const CONTENT_TYPES: Record<PatchType, string> = {
   json: 'application/json-patch+json',
 };
 const VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
+/** A response body as text; a 2xx list page is cut and decoded chunk by chunk, never whole (ManagedFieldsCutter). */
+function bodyReader(list: boolean): { push: (chunk: Buffer) => void; text: () => string } {
+  if (list) {
+    const cutter = new ManagedFieldsCutter();
+    return {
+      push: (chunk) => {
+        cutter.push(chunk);
+      },
+      text: () => cutter.text(),
+    };
+  }
+  const chunks: Buffer[] = [];
+  return {
+    push: (chunk) => {
+      chunks.push(chunk);
+    },
+    text: () => Buffer.concat(chunks).toString('utf8'),
+  };
+}
 
 export class HttpKubeClient implements WatchClient {
   private readonly agent: Agent;
@@ -152,18 +172,15 @@ export class HttpKubeClient implements WatchClient {
             }, reject);
             return;
           }
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          const status = res.statusCode ?? 0;
+          const body = bodyReader(status >= 200 && status < 300 && what.list === true);
+          res.on('data', body.push);
           res.on('error', (e) => {
             reject(transportError(e, conn, url));
           });
           res.on('end', () => {
             clearTimeout(timer);
-            const body = Buffer.concat(chunks);
-            chunks.length = 0;
-            const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
-            const text = (ok && what.list ? withoutManagedFields(body) : body).toString('utf8');
-            const status = res.statusCode ?? 0;
+            const text = body.text();
             const notApiServer = (why: string) =>
               new KubeTransportError(
                 (

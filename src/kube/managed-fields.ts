@@ -84,3 +84,134 @@ export function withoutManagedFields(json: Buffer): Buffer {
   kept.push(json.subarray(from));
   return Buffer.concat(kept);
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * withoutManagedFields for a body that arrives in chunks: each chunk is cut and decoded as it arrives, so a large
+ * list page is never held whole as bytes (the chunks, their concatenation and the cut copy were three copies of it,
+ * most of a paged list's peak memory). text() gives the same text as withoutManagedFields of the whole body would,
+ * for any JSON and any split into chunks.
+ */
+export class ManagedFieldsCutter {
+  private readonly parts: string[] = [];
+  private readonly decoder = new TextDecoder('utf-8');
+  /** Bytes not yet judged: a possible start of the key, or the comma and spaces that may precede it. */
+  private tail = EMPTY;
+  /** Within a cut value: 0 scanning, 1 before the value, 2 in a string, 3 in an object or array, 4 in a scalar. */
+  private state = 0;
+  private depth = 0;
+  private escaped = false;
+  /** While cutting: the comma (and spaces) before the key, kept only when a comma follows the value. */
+  private held = EMPTY;
+  /** After the value: the spaces seen while looking for a comma. */
+  private after: Buffer[] | undefined;
+
+  push(chunk: Buffer): void {
+    const out: Buffer[] = [];
+    let b = chunk;
+    if (this.tail.length) {
+      b = Buffer.concat([this.tail, chunk]);
+      this.tail = EMPTY;
+    }
+    let i = 0;
+    while (i < b.length) {
+      if (this.after !== undefined) i = this.afterValue(this.after, b, i, out);
+      else if (this.state === 0) i = this.scan(b, i, out);
+      else i = this.skip(b, i);
+    }
+    this.emit(out);
+  }
+
+  /** The whole text, cut; call once, after the last chunk. */
+  text(): string {
+    const out: Buffer[] = [];
+    if (this.after !== undefined)
+      out.push(...this.after); // the value was last: its comma before goes
+    else if (this.state === 0) out.push(this.tail);
+    this.tail = EMPTY;
+    this.emit(out);
+    this.parts.push(this.decoder.decode());
+    return this.parts.join('');
+  }
+
+  private emit(out: Buffer[]): void {
+    const bytes = out.length === 1 ? out[0] : Buffer.concat(out);
+    if (bytes.length) this.parts.push(this.decoder.decode(bytes, { stream: true }));
+  }
+
+  /** Emits up to the next key (holding back what may precede it); returns where scanning stops. */
+  private scan(b: Buffer, from: number, out: Buffer[]): number {
+    const at = b.indexOf(KEY, from);
+    if (at < 0) {
+      let keep = Math.max(from, b.length - (KEY.length - 1));
+      keep = heldFrom(b, from, keep);
+      out.push(b.subarray(from, keep));
+      this.tail = Buffer.from(b.subarray(keep));
+      return b.length;
+    }
+    const comma = heldFrom(b, from, at);
+    out.push(b.subarray(from, comma));
+    this.held = Buffer.from(b.subarray(comma, at));
+    this.state = 1;
+    return at + KEY.length;
+  }
+
+  /** Skips the key's value; returns where it stopped (the value's end, or the chunk's). */
+  private skip(b: Buffer, i: number): number {
+    for (; i < b.length; i++) {
+      const c = b[i];
+      if (this.state === 1) {
+        if (isSpace(c)) continue;
+        this.state = c === 0x22 ? 2 : c === 0x5b || c === 0x7b ? 3 : 4;
+        this.depth = this.state === 3 ? 1 : 0;
+        if (this.state === 4 && (c === 0x2c || c === 0x7d || c === 0x5d)) return this.valueEnded(i);
+        continue;
+      }
+      if (this.state === 4) {
+        if (c === 0x2c || c === 0x7d || c === 0x5d || isSpace(c)) return this.valueEnded(i);
+        continue;
+      }
+      if (this.escaped) this.escaped = false;
+      else if (c === 0x5c && (this.state === 2 || this.depth < 0)) this.escaped = true;
+      else if (c === 0x22) {
+        if (this.state === 2 && this.depth === 0) return this.valueEnded(i + 1);
+        this.depth = -this.depth; // in a string inside the object: depth is kept negative until it closes
+      } else if (this.depth > 0 && (c === 0x5b || c === 0x7b)) this.depth++;
+      else if (this.depth > 0 && (c === 0x5d || c === 0x7d) && --this.depth === 0) return this.valueEnded(i + 1);
+    }
+    return i;
+  }
+
+  private valueEnded(i: number): number {
+    this.state = 0;
+    this.after = [];
+    return i;
+  }
+
+  /** After a cut value: a comma goes (and the text before the key stays), else the comma before the key goes. */
+  private afterValue(after: Buffer[], b: Buffer, i: number, out: Buffer[]): number {
+    let j = i;
+    while (j < b.length && isSpace(b[j])) j++;
+    if (j === b.length) {
+      after.push(Buffer.from(b.subarray(i, j)));
+      return j;
+    }
+    if (b[j] === 0x2c) {
+      out.push(this.held);
+      j++;
+    } else {
+      out.push(...after, b.subarray(i, j));
+    }
+    this.held = EMPTY;
+    this.after = undefined;
+    return j;
+  }
+}
+
+/** Where the text held back before `to` starts: at a comma followed only by spaces, else at `to`. */
+function heldFrom(b: Buffer, from: number, to: number): number {
+  let k = to - 1;
+  while (k >= from && isSpace(b[k])) k--;
+  return k >= from && b[k] === 0x2c ? k : to;
+}

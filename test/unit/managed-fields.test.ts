@@ -1,7 +1,7 @@
 /** managedFields are cut out of list and watch text before parsing: the result parses as the object without them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withoutManagedFields as cut } from '../../src/kube/managed-fields.js';
+import { ManagedFieldsCutter, withoutManagedFields as cut } from '../../src/kube/managed-fields.js';
 
 const withoutManagedFields = (text: string) => cut(Buffer.from(text)).toString('utf8');
 
@@ -40,6 +40,32 @@ test('text that is not JSON is left as it was', () => {
   assert.equal(withoutManagedFields(broken), broken);
 });
 
+/** The cutter fed `text` in chunks of the given sizes (cycled). */
+const cutInChunks = (text: string, sizes: number[]) => {
+  const bytes = Buffer.from(text);
+  const c = new ManagedFieldsCutter();
+  for (let at = 0, k = 0; at < bytes.length; k++) {
+    const n = sizes[k % sizes.length];
+    c.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return c.text();
+};
+
+test('cuts managedFields chunk by chunk as from the whole body, byte for byte, for every split', () => {
+  const texts = cases.flatMap(([, obj]) => [JSON.stringify(obj), JSON.stringify(obj, null, 2)]);
+  texts.push(
+    '{"a":1 , "managedFields":[] }',
+    '{"b":[1] ,\n "managedFields": null\n}',
+    '{"x":"é", "managedFields":{"é":"\\""} , "y":"ü"}',
+  );
+  for (const text of texts) {
+    const whole = withoutManagedFields(text);
+    for (let size = 1; size <= Buffer.byteLength(text); size++)
+      assert.equal(cutInChunks(text, [size]), whole, `${text} in chunks of ${size}`);
+  }
+});
+
 test('cuts managedFields from random objects whose strings hold quotes, backslashes and brackets', () => {
   let seed = 7;
   const rand = (n: number) => {
@@ -63,7 +89,15 @@ test('cuts managedFields from random objects whose strings hold quotes, backslas
         spec: value(0),
       })),
     };
-    for (const indent of [0, 1])
-      assert.deepEqual(JSON.parse(withoutManagedFields(JSON.stringify(obj, null, indent))), without(obj), `case ${i}`);
+    for (const indent of [0, 1]) {
+      const text = JSON.stringify(obj, null, indent);
+      assert.deepEqual(JSON.parse(withoutManagedFields(text)), without(obj), `case ${i}`);
+      // Streamed in uneven chunks (splitting multi-byte characters too), the same text as cut whole.
+      assert.equal(
+        cutInChunks(text, [1 + rand(7), 1 + rand(40), 1 + rand(3)]),
+        withoutManagedFields(text),
+        `case ${i}`,
+      );
+    }
   }
 });
