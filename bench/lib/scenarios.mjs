@@ -406,9 +406,11 @@ export async function restart(
       concurrency: 10,
     },
   });
-  for (const [label, run] of [
-    ['at its defaults', pd],
-    [`at --qps ${qps} --burst ${burst}`, p],
+  // Issue 15 sets CPU and peak RSS for the run at the defaults; at kubectl's rate it asks for requests within the
+  // limit and the wall near the budget floor (below). The same figures at --qps 5 are shown, as information.
+  for (const [label, run, judged] of [
+    ['at its defaults', pd, true],
+    [`at --qps ${qps} --burst ${burst}`, p, false],
   ]) {
     targets.push({
       target: `restart (wait) ${label}: plugin's API requests (counted by the API server)`,
@@ -416,17 +418,19 @@ export async function restart(
       limit: `≤ ${requestBound} (${expected} patches + ${podPages} pod pages + 2 × ${watchedKinds} watched kind, no re-list)`,
       met: run.requests <= requestBound,
     });
+    const cpuS = run.cpuMs / 1000;
+    const rssMB = (run.rssKiB * 1024) / 1e6;
     targets.push({
-      target: `restart (wait) ${label}: plugin CPU (s, user + sys)`,
-      figure: run.cpuMs / 1000,
-      limit: '≤ 3',
-      met: run.cpuMs / 1000 <= 3,
+      target: `restart (wait) ${label}: plugin CPU (s, user + sys)${judged ? '' : ' (informative)'}`,
+      figure: cpuS,
+      limit: judged ? '≤ 3' : 'n/a (≤ 3 is set at the defaults)',
+      met: judged ? cpuS <= 3 : null,
     });
     targets.push({
-      target: `restart (wait) ${label}: plugin peak RSS (MB)`,
-      figure: (run.rssKiB * 1024) / 1e6,
-      limit: '≤ 120',
-      met: (run.rssKiB * 1024) / 1e6 <= 120,
+      target: `restart (wait) ${label}: plugin peak RSS (MB)${judged ? '' : ' (informative)'}`,
+      figure: rssMB,
+      limit: judged ? '≤ 120' : 'n/a (≤ 120 is set at the defaults)',
+      met: judged ? rssMB <= 120 : null,
     });
   }
   const budgetFloorS = expected / qps;
