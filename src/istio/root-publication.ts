@@ -7,6 +7,7 @@
  * PILOT_CA_CERT_CONFIGMAP says). Istio's injection template then mounts that ClusterTrustBundle by name.
  */
 import type { KubeClient } from '../kube/client.js';
+import { KubeApiError } from '../kube/errors.js';
 import type { KubeObject, ResourceType } from '../kube/resources.js';
 import { pemFingerprints } from './secret-bundle.js';
 import { ROOT_CERT_CONFIGMAP } from './names.js';
@@ -70,15 +71,45 @@ export interface PublishedTrustBundle {
 export async function readTrustBundle(client: KubeClient, name: string): Promise<PublishedTrustBundle | null> {
   for (const version of CLUSTER_TRUST_BUNDLE_VERSIONS) {
     const b = await client.get<ClusterTrustBundle>(clusterTrustBundles(version), undefined, name);
-    if (b)
-      return {
-        name,
-        apiVersion: `certificates.k8s.io/${version}`,
-        signerName: b.spec?.signerName ?? null,
-        roots: [...new Set(pemFingerprints(b.spec?.trustBundle))],
-      };
+    if (b) return published(name, version, b);
   }
   return null;
+}
+
+/**
+ * The same read as a list of that one name (field selector metadata.name), so a client served from watches
+ * (kube/watched-reads.ts) answers it from a watch and a waiter wakes when the bundle changes. `listed` is false when
+ * listing was forbidden (only get is allowed) or no version is served: then it was read by GET, and a waiter has to
+ * look again on a timer.
+ */
+export async function listTrustBundle(
+  client: KubeClient,
+  name: string,
+): Promise<{ bundle: PublishedTrustBundle | null; listed: boolean }> {
+  for (const version of CLUSTER_TRUST_BUNDLE_VERSIONS) {
+    let items: ClusterTrustBundle[];
+    try {
+      items = await client.list<ClusterTrustBundle>(clusterTrustBundles(version), {
+        fieldSelector: `metadata.name=${name}`,
+      });
+    } catch (e) {
+      if (e instanceof KubeApiError && e.status === 404) continue; // this version is not served
+      if (e instanceof KubeApiError && e.status === 403) break; // list not allowed: get may be
+      throw e;
+    }
+    const b = items.find((i) => i.metadata.name === name);
+    return { bundle: b ? published(name, version, b) : null, listed: true };
+  }
+  return { bundle: await readTrustBundle(client, name), listed: false };
+}
+
+function published(name: string, version: string, b: ClusterTrustBundle): PublishedTrustBundle {
+  return {
+    name,
+    apiVersion: `certificates.k8s.io/${version}`,
+    signerName: b.spec?.signerName ?? null,
+    roots: [...new Set(pemFingerprints(b.spec?.trustBundle))],
+  };
 }
 
 /** "ClusterTrustBundle istio.io:istiod-ca:root-cert" or "ConfigMap istio-ca-root-cert in every namespace". */

@@ -3,7 +3,7 @@
  * ClusterTrustBundle and writes no istio-ca-root-cert ConfigMap, so waiting for ConfigMaps would never end. This gate
  * waits for that ClusterTrustBundle to hold the phase's roots (exactly them when the old root is dropped).
  */
-import { CLUSTER_TRUST_BUNDLE_ENV, ISTIOD_TRUST_BUNDLE, readTrustBundle } from '../istio/root-publication.js';
+import { CLUSTER_TRUST_BUNDLE_ENV, ISTIOD_TRUST_BUNDLE, listTrustBundle } from '../istio/root-publication.js';
 import type { Gate, GateContext } from './gates.js';
 
 export function clusterTrustBundleGate(c: GateContext): Gate {
@@ -13,7 +13,7 @@ export function clusterTrustBundleGate(c: GateContext): Gate {
     name: 'cluster-trust-bundle',
     waitsFor: `ClusterTrustBundle ${name} holds ${exactRoots ? 'only ' : ''}${roots.length} root(s)`,
     async check() {
-      const b = await readTrustBundle(c.client, name);
+      const { bundle: b, listed } = await listTrustBundle(c.client, name);
       const waiting: string[] = [];
       if (!b) waiting.push(`no ClusterTrustBundle ${name} (istiod runs with ${CLUSTER_TRUST_BUNDLE_ENV}=true)`);
       else {
@@ -26,8 +26,9 @@ export function clusterTrustBundleGate(c: GateContext): Gate {
         ? `ClusterTrustBundle ${name} (${b.apiVersion}) holds ${b.roots.length} root(s); ` +
           `istiod runs with ${CLUSTER_TRUST_BUNDLE_ENV}=true, so no ConfigMap is checked`
         : `no ClusterTrustBundle ${name}`;
-      // Read with a GET, not from a watch: look again on the executor's timer (reread), not only on watched changes.
-      return { passed: waiting.length === 0, waitingFor: waiting, evidence, reread: waiting.length > 0 };
+      // Listed through the context's client (served from a watch in the executor): a change to the bundle wakes the
+      // executor. Read by GET (list forbidden, or no version served): it must look again on its timer.
+      return { passed: waiting.length === 0, waitingFor: waiting, evidence, reread: !listed && waiting.length > 0 };
     },
   };
 }

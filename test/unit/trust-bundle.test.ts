@@ -7,10 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BundleData } from '../../src/ca/bundle.js';
 import type { KubeClient } from '../../src/kube/client.js';
+import { KubeApiError } from '../../src/kube/errors.js';
+import { WatchedReads } from '../../src/kube/watched-reads.js';
 import { Resources, type KubeObject, type ResourceType, type Workload } from '../../src/kube/resources.js';
 import {
   clusterTrustBundles,
   goBoolTrue,
+  listTrustBundle,
   readTrustBundle,
   rootPublication,
   ISTIOD_TRUST_BUNDLE,
@@ -106,9 +109,9 @@ test('the ClusterTrustBundle is read from certificates.k8s.io/v1beta1, else v1al
 });
 
 test('cluster-trust-bundle gate: waits for B in the bundle, then for A to leave it; says which object and API it read', async () => {
-  const kube = cluster({}, ['get clustertrustbundles'], bundle(A['root-cert.pem']));
-  const ctx = (exact: boolean): GateContext => ({
-    client: kube,
+  const kube = cluster({}, ['list clustertrustbundles'], bundle(A['root-cert.pem']));
+  const ctx = (exact: boolean, client: KubeClient = kube): GateContext => ({
+    client,
     reader: null,
     scope: {
       istioNamespace: 'istio-system',
@@ -129,7 +132,8 @@ test('cluster-trust-bundle gate: waits for B in the bundle, then for A to leave 
   let r = await both.check();
   assert.equal(r.passed, false);
   assert.deepEqual(r.waitingFor, [`ClusterTrustBundle ${ISTIOD_TRUST_BUNDLE}: lacks 1 root(s)`]);
-  assert.equal(r.reread, true, 'not watched: the executor must look again on its timer');
+  assert.equal(r.reread, false, 'listed through the context client (a watch in the executor): no timer needed');
+  assert.equal(kube.callsWhere({ verb: 'list' })[0]?.list?.fieldSelector, `metadata.name=${ISTIOD_TRUST_BUNDLE}`);
   kube.remove(CTB, undefined, ISTIOD_TRUST_BUNDLE);
   kube.seed(CTB, bundle(A['root-cert.pem'], B['root-cert.pem']));
   r = await both.check();
@@ -143,6 +147,57 @@ test('cluster-trust-bundle gate: waits for B in the bundle, then for A to leave 
     `ClusterTrustBundle ${ISTIOD_TRUST_BUNDLE}: still trusts 1 old root(s)`,
   ]);
   kube.assertNoUnexpectedCalls();
+
+  // Served from a watch (as the executor reads): one list and one watch however often it is checked, and a change
+  // of the bundle wakes the waiter.
+  const watched = cluster({}, ['list clustertrustbundles', 'watch clustertrustbundles'], bundle(A['root-cert.pem']));
+  const reads = new WatchedReads(watched, { sleep: async () => undefined });
+  const gate = makeGate('cluster-trust-bundle', ctx(false, reads));
+  assert.equal((await gate.check()).passed, false);
+  const seen = reads.changes();
+  assert.equal((await gate.check()).passed, false);
+  watched.remove(CTB, undefined, ISTIOD_TRUST_BUNDLE);
+  watched.seed(CTB, bundle(A['root-cert.pem'], B['root-cert.pem']));
+  await reads.changed(seen);
+  assert.equal((await gate.check()).passed, true);
+  assert.equal(watched.callsWhere({ verb: 'list' }).length, 1, 'checked three times, listed once');
+  assert.equal(watched.callsWhere({ verb: 'watch' }).length, 1);
+  await reads.stop();
+  watched.assertNoUnexpectedCalls();
+});
+
+test('cluster-trust-bundle gate: list forbidden (get allowed) reads by GET and asks for a timer; v1alpha1 when v1beta1 is not served', async () => {
+  const forbidden = cluster({}, ['list clustertrustbundles', 'get clustertrustbundles'], bundle(A['root-cert.pem']));
+  forbidden.fail({ verb: 'list', resource: 'clustertrustbundles' }, 403);
+  const { bundle: b, listed } = await listTrustBundle(forbidden, ISTIOD_TRUST_BUNDLE);
+  assert.equal(listed, false);
+  assert.deepEqual(b?.roots, [rootA]);
+  assert.equal(forbidden.callsWhere({ verb: 'get' }).length, 1);
+
+  const asked: string[] = [];
+  const alphaOnly = {
+    context: 'c',
+    async list(type: ResourceType, opts: { fieldSelector?: string }) {
+      asked.push(`${type.version} ${opts.fieldSelector}`);
+      if (type.version !== 'v1alpha1')
+        throw new KubeApiError(
+          404,
+          'NotFound',
+          'the server could not find the requested resource',
+          'list',
+          type.plural,
+          undefined,
+        );
+      return [bundle(A['root-cert.pem'])];
+    },
+  } as unknown as KubeClient;
+  const r = await listTrustBundle(alphaOnly, ISTIOD_TRUST_BUNDLE);
+  assert.deepEqual(asked, [
+    `v1beta1 metadata.name=${ISTIOD_TRUST_BUNDLE}`,
+    `v1alpha1 metadata.name=${ISTIOD_TRUST_BUNDLE}`,
+  ]);
+  assert.equal(r.listed, true);
+  assert.equal(r.bundle?.apiVersion, 'certificates.k8s.io/v1alpha1');
 });
 
 test('rotate reads ENABLE_CLUSTER_TRUST_BUNDLE_API from istiod and plans cluster-trust-bundle gates instead of namespaces-trust', async () => {
