@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { nodeBinary } from './node-dist.mjs';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { adhocSign, verifyAdhoc } from './macho-adhoc.mjs';
 import { inject, makeBlob } from './sea.mjs';
 
@@ -44,7 +44,27 @@ export async function buildTarget(config, target, { app, workDir, out, blobs = n
     writeFileSync(out, signed, { mode: 0o755 });
     signature = 'ad hoc';
   }
+  writeInSmallPieces(out);
   return { out, node, generatorLicense: generator.license, warnings, signature };
+}
+
+/**
+ * Writes `file` again in 32 KiB writes (a temporary file renamed over it), as cp, tar and krew's install write files.
+ * Written in one call (postject, the signed Mach-O), the binary sits in the page cache in large folios, and Linux 6.x
+ * maps a whole folio on a page fault: measured here (kernel 6.18, ext4), dist/kubectl-istio_ca as postject left it
+ * peaked at 84 MB for `--help` and 132 MB for restart of 100 Deployments, the same bytes written in pieces at 66 and
+ * 105 MB, so figures measured on the binary as built overstated what an installed copy uses.
+ */
+function writeInSmallPieces(file) {
+  const bytes = readFileSync(file);
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', 0o755);
+  try {
+    for (let at = 0; at < bytes.length; at += 32768) writeSync(fd, bytes, at, Math.min(32768, bytes.length - at));
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
 }
 
 /**
