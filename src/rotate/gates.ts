@@ -169,6 +169,11 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
   const passed = new Set<string>();
   let everByStart = 0;
   let everRead = 0;
+  // What the evidence says is kept across checks: a gate is checked again while others wait, and a pod that passed
+  // is not read again, so one check alone would name fewer pods read, and lose the leaf that proved the signer.
+  const readOk = new Set<string>();
+  const byStartSeen = new Set<string>();
+  let proof = null as string | null; // assigned in a callback: keep TS from narrowing it to null
   return {
     name,
     waitsFor,
@@ -188,17 +193,15 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
             error: 'no proxy reader',
           }));
       const waiting: string[] = [];
-      let read = 0;
       let byStart = 0;
       let readButWaiting = 0; // waiting on what a proxy holds, or on an agent that did not answer
-      let proof = null as string | null; // assigned in a callback: keep TS from narrowing it to null
       const reasons = new Set<string>();
       todo.forEach((p, i) => {
         const r = readings[i];
         const id = `${p.metadata.namespace}/${p.metadata.name}`;
         if (r?.ok) {
-          read++;
           everRead++;
+          readOk.add(p.metadata.uid ?? id);
           const miss = judge(r);
           if (miss) readButWaiting++;
           if (miss) waiting.push(`${id}: ${miss}`);
@@ -208,6 +211,7 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
         }
         byStart++;
         everByStart++;
+        byStartSeen.add(p.metadata.uid ?? id);
         reasons.add(r?.forbidden ? 'pods/exec forbidden' : (r?.error ?? 'unreadable').slice(0, 80));
         const created = Date.parse(p.metadata.creationTimestamp ?? '');
         if (created >= since) passed.add(p.metadata.uid ?? id);
@@ -217,9 +221,15 @@ function proxyGate(c: GateContext, name: GateName, waitsFor: string, judge: Judg
           if (!r?.forbidden) readButWaiting++;
         }
       });
+      const keyOf = (p: KubeObject) => p.metadata.uid ?? `${p.metadata.namespace}/${p.metadata.name}`;
+      const readSoFar = pods.filter((p) => readOk.has(keyOf(p))).length;
+      const startSoFar = pods.filter((p) => !readOk.has(keyOf(p)) && byStartSeen.has(keyOf(p))).length;
       const parts = [`${pods.length} sidecar pod(s)`];
-      if (read) parts.push(`${read} read through pods/exec`);
-      if (byStart) parts.push(`${byStart} judged by pod start time (${[...reasons].slice(0, 2).join('; ')})`);
+      if (readSoFar) parts.push(`${readSoFar} read through pods/exec`);
+      if (startSoFar) {
+        const why = reasons.size ? ` (${[...reasons].slice(0, 2).join('; ')})` : '';
+        parts.push(`${startSoFar} judged by pod start time${why}`);
+      }
       if (prove)
         parts.push(
           proof

@@ -133,4 +133,11 @@ test('proxies-signed-by: a leaf chaining to the new intermediate is the proof th
   assert.equal(r.passed, true);
   assert.equal(r.allRead, true);
   assert.match(r.evidence ?? '', /istiod signs with the new intermediate: shop\/web-\w+-\w+'s leaf chains to it/);
+  // Checked again while other gates wait: nothing is read again, and the evidence still says what was read and proved.
+  const again = await gate.check();
+  assert.equal(again.passed, true);
+  assert.match(
+    again.evidence ?? '',
+    /^2 sidecar pod\(s\), 2 read through pods\/exec, istiod signs with the new intermediate: shop\/web-\w+-\w+'s leaf/,
+  );
 });
