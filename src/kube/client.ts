@@ -2,6 +2,7 @@
  * The one small client interface the plugin's logic uses; a real HTTP implementation and a strict fake implement
  * it.
  */
+import type { Projection } from './projection.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
 export interface ListOptions {
@@ -17,6 +18,11 @@ export interface ListOptions {
 export interface WriteOptions {
   /** Server-side dry run: validated and admitted, not persisted. */
   dryRun?: boolean;
+  /**
+   * Only the projection's fields of the answer are read (projection.ts): the client may ask for protobuf and decode
+   * just those, or cut the rest from JSON.
+   */
+  projection?: Projection;
 }
 
 export type PatchType = 'merge' | 'strategic' | 'json';

@@ -10,7 +10,9 @@ import { KubeApiError, KubeTransportError, KubeUnauthorizedError } from './error
 import type { Connection } from './connect.js';
 import type { AuthTarget } from './credentials.js';
 import { createAgent, transportError } from './transport.js';
-import { ManagedFieldsCutter } from './managed-fields.js';
+import { ManagedFieldsCutter, memberKey, withoutMembers } from './managed-fields.js';
+import { project, PROJECTION_CUTS, schemaOf, type Projection } from './projection.js';
+import { decodeProjectedObject, decodeStatus, MetadataListDecoder, PROTOBUF, WatchFrameDecoder } from './protobuf.js';
 import { resourcePath, type KubeObject, type ResourceType } from './resources.js';
 import {
   WatchLineDecoder,
@@ -60,35 +62,132 @@ const CONTENT_TYPES: Record<PatchType, string> = {
 };
 const VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 
-/** A response body as text; a 2xx list page is cut and decoded chunk by chunk, never whole (ManagedFieldsCutter). */
-function bodyReader(list: boolean): { push: (chunk: Buffer) => void; text: () => string } {
-  if (list) {
-    const cutter = new ManagedFieldsCutter();
+/** What a request is for, and how its answer is read. */
+interface RequestInfo {
+  resource: string;
+  namespace: string | undefined;
+  verb?: string;
+  /** Reads a 200 response as a stream (a watch); other answers are handled as for any request. */
+  stream?: (res: IncomingMessage) => Promise<void>;
+  /** A list: its items' managedFields are cut out before parsing (nothing reads them from a list). */
+  list?: boolean;
+  /** A 2xx body is returned as text, not parsed as JSON (what a pod answers through pods/proxy). */
+  text?: boolean;
+  /** Members cut out of a 2xx body before parsing (WriteOptions.omit), as memberKey texts. */
+  omit?: readonly Buffer[];
+  /**
+   * Protobuf was asked for (Accept): a decoder of a 2xx protobuf body, fed its chunks as they arrive. A JSON answer
+   * is parsed as usual; an error in protobuf is a Status, read as one.
+   */
+  protobuf?: () => { push(chunk: Buffer): void; end(): unknown };
+  /** Applied to a 2xx JSON answer once parsed (a projection: the protobuf decoder gives the same object). */
+  project?: (parsed: unknown) => unknown;
+  /** This request's own timeout, instead of --request-timeout. */
+  timeoutMs?: number;
+}
+
+/** What a response body reads as: the answer (2xx: decoded, parsed or, for what.text, the text), or an error's text. */
+type Read = { answer: unknown } | { errorText: string };
+
+/** Why a body cannot be read: said after "with a body that". */
+class UnreadableBody extends Error {}
+
+/**
+ * A response body, read as it arrives. JSON: a 2xx list page is cut and decoded chunk by chunk, never whole
+ * (ManagedFieldsCutter); a 2xx answer of which a projection is read has the rest cut (withoutMembers) first and is
+ * projected once parsed. Protobuf (only when asked for): a 2xx body goes through the caller's decoder as it arrives;
+ * an error is a Status, read as the JSON text the error path parses. read() throws UnreadableBody.
+ */
+function bodyReader(
+  ok: boolean,
+  proto: boolean,
+  what: RequestInfo,
+): { push: (chunk: Buffer) => void; read: () => Read } {
+  if (proto) {
+    const decoder = ok ? what.protobuf?.() : undefined;
+    const raw: Buffer[] = [];
+    let broken: Error | undefined;
     return {
       push: (chunk) => {
-        cutter.push(chunk);
+        if (!decoder) raw.push(chunk);
+        else if (!broken)
+          try {
+            decoder.push(chunk);
+          } catch (e) {
+            broken = e as Error;
+          }
       },
-      text: () => cutter.text(),
+      read: () => {
+        try {
+          if (broken) throw broken;
+          return decoder ? { answer: decoder.end() } : { errorText: JSON.stringify(decodeStatus(Buffer.concat(raw))) };
+        } catch (e) {
+          throw new UnreadableBody(`is protobuf that does not decode (${(e as Error).message})`);
+        }
+      },
     };
   }
-  const chunks: Buffer[] = [];
-  return {
-    push: (chunk) => {
+  let text: () => string;
+  let push: (chunk: Buffer) => void;
+  if (ok && what.list) {
+    const cutter = new ManagedFieldsCutter();
+    push = (chunk) => {
+      cutter.push(chunk);
+    };
+    text = () => cutter.text();
+  } else {
+    const chunks: Buffer[] = [];
+    const omit = ok ? what.omit : undefined;
+    push = (chunk) => {
       chunks.push(chunk);
+    };
+    text = () => {
+      const body = Buffer.concat(chunks);
+      return (omit ? withoutMembers(body, omit) : body).toString('utf8');
+    };
+  }
+  return {
+    push,
+    read: () => {
+      const t = text();
+      if (!ok) return { errorText: t };
+      if (what.text) return { answer: t };
+      let parsed: unknown;
+      try {
+        parsed = t === '' ? {} : JSON.parse(t);
+      } catch {
+        throw new UnreadableBody('is not JSON');
+      }
+      return { answer: what.project ? what.project(parsed) : parsed };
     },
-    text: () => Buffer.concat(chunks).toString('utf8'),
   };
+}
+
+/** Something other than an API server answered (a web server, a load balancer, a proxy). */
+function notApiServerError(conn: Connection, request: string, res: IncomingMessage, why: string): KubeTransportError {
+  return new KubeTransportError(
+    (
+      `the server at ${conn.server} (${conn.source}) is not a Kubernetes API server: ${request} ` +
+      `got HTTP ${res.statusCode ?? 0} ${res.statusMessage ?? ''}${why}`
+    ).trimEnd(),
+    'check the server URL (and any path prefix or proxy in front of it)',
+  );
 }
 
 export class HttpKubeClient implements WatchClient {
   private readonly agent: Agent;
   private readonly limiter: RateLimiter;
   private count = 0;
+  private protoCount = 0;
   readonly context: string;
 
+  /**
+   * @param opts.protobuf false: JSON only, never protobuf (the differential tests compare the two encodings).
+   */
   constructor(
     private readonly conn: Connection,
     rate: RateLimit = { qps: 50, burst: 100 },
+    private readonly opts: { protobuf?: boolean } = {},
   ) {
     this.context = conn.contextName;
     this.agent = createAgent(conn);
@@ -97,6 +196,16 @@ export class HttpKubeClient implements WatchClient {
 
   requestCount(): number {
     return this.count;
+  }
+
+  /** Answers read from protobuf so far (lists, watches, patches; the differential tests check it is used). */
+  protobufAnswers(): number {
+    return this.protoCount;
+  }
+
+  /** Whether to ask for protobuf: a projection with a schema for the type (projection.ts), unless turned off. */
+  private protobuf(projection: Projection | undefined, type: ResourceType): projection is Projection {
+    return this.opts.protobuf !== false && projection !== undefined && schemaOf(projection, type.kind) !== undefined;
   }
 
   /** Retries of failed requests (kube/retry.ts); tests may shorten the waits. */
@@ -118,19 +227,7 @@ export class HttpKubeClient implements WatchClient {
     path: string,
     body: unknown,
     headers: Record<string, string>,
-    what: {
-      resource: string;
-      namespace: string | undefined;
-      verb?: string;
-      /** Reads a 200 response as a stream (a watch); other answers are handled as for any request. */
-      stream?: (res: IncomingMessage) => Promise<void>;
-      /** A list: its items' managedFields are cut out before parsing (nothing reads them from a list). */
-      list?: boolean;
-      /** A 2xx body is returned as text, not parsed as JSON (what a pod answers through pods/proxy). */
-      text?: boolean;
-      /** This request's own timeout, instead of --request-timeout. */
-      timeoutMs?: number;
-    },
+    what: RequestInfo,
   ): Promise<T> {
     await this.limiter.take();
     this.count++;
@@ -173,34 +270,30 @@ export class HttpKubeClient implements WatchClient {
             return;
           }
           const status = res.statusCode ?? 0;
-          const body = bodyReader(status >= 200 && status < 300 && what.list === true);
+          const ok = status >= 200 && status < 300;
+          // Protobuf only when asked for (what.protobuf); an error is then a Status in protobuf too.
+          const proto = what.protobuf !== undefined && (res.headers['content-type'] ?? '').startsWith(PROTOBUF);
+          if (proto) this.protoCount++;
+          const body = bodyReader(ok, proto, what);
           res.on('data', body.push);
           res.on('error', (e) => {
             reject(transportError(e, conn, url));
           });
           res.on('end', () => {
             clearTimeout(timer);
-            const text = body.text();
-            const notApiServer = (why: string) =>
-              new KubeTransportError(
-                (
-                  `the server at ${conn.server} (${conn.source}) is not a Kubernetes API server: ${method} ` +
-                  `${url.pathname} got HTTP ${status} ${res.statusMessage ?? ''}${why}`
-                ).trimEnd(),
-                'check the server URL (and any path prefix or proxy in front of it)',
-              );
-            if (status >= 200 && status < 300 && what.text) {
-              resolve(text as T);
+            const notApiServer = (why: string) => notApiServerError(conn, `${method} ${url.pathname}`, res, why);
+            let read: Read;
+            try {
+              read = body.read();
+            } catch (e) {
+              reject(notApiServer(` with a body that ${(e as Error).message}`));
               return;
             }
-            if (status >= 200 && status < 300) {
-              try {
-                resolve((text === '' ? {} : JSON.parse(text)) as T);
-              } catch {
-                reject(notApiServer(' with a body that is not JSON'));
-              }
+            if ('answer' in read) {
+              resolve(read.answer as T);
               return;
             }
+            const text = read.errorText;
             let reason = res.statusMessage ?? '';
             let message = text.slice(0, 300);
             let isStatus = false;
@@ -305,8 +398,16 @@ export class HttpKubeClient implements WatchClient {
     const items: T[] = [];
     let resourceVersion = '';
     let cont: string | undefined;
+    // Metadata-only pages in protobuf, where managedFields (most of the bytes) are skipped by length, not scanned;
+    // JSON from a server that does not offer it.
     const headers: Record<string, string> = opts.metadataOnly
-      ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
+      ? this.opts.protobuf === false
+        ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
+        : {
+            Accept:
+              `${PROTOBUF};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,` +
+              'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+          }
       : {};
     let restarts = 0;
     let again: boolean;
@@ -318,7 +419,13 @@ export class HttpKubeClient implements WatchClient {
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
       type Page = { items?: T[]; metadata?: { continue?: string; resourceVersion?: string } };
-      const what = { resource: type.plural, namespace: opts.namespace, verb: 'list', list: true };
+      const what = {
+        resource: type.plural,
+        namespace: opts.namespace,
+        verb: 'list',
+        list: true,
+        ...(opts.metadataOnly ? { protobuf: () => new MetadataListDecoder() } : {}),
+      };
       const page = await this.send<Page>('GET', `${resourcePath(type, opts.namespace)}?${q}`, undefined, headers, what)
         .then((p): Page | null => p)
         .catch((e: unknown) => {
@@ -359,7 +466,9 @@ export class HttpKubeClient implements WatchClient {
       undefined,
       opts.metadataOnly
         ? { Accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json' }
-        : {},
+        : this.protobuf(opts.projection, type)
+          ? { Accept: `${PROTOBUF};stream=watch,application/json` }
+          : {},
       {
         resource: type.plural,
         namespace: opts.namespace,
@@ -377,7 +486,12 @@ export class HttpKubeClient implements WatchClient {
               resolve();
               return;
             }
-            const decoder = new WatchLineDecoder();
+            const proto = (res.headers['content-type'] ?? '').startsWith(PROTOBUF);
+            if (proto) this.protoCount++;
+            const decoder =
+              proto && opts.projection
+                ? new WatchFrameDecoder(opts.projection)
+                : new WatchLineDecoder(opts.projection, type.kind);
             const deliver = (events: WatchEvent[]) => {
               for (const e of events) onEvent(e as WatchEvent<T>);
             };
@@ -457,8 +571,11 @@ export class HttpKubeClient implements WatchClient {
       'PATCH',
       resourcePath(type, namespace, name) + dryRun(opts),
       patch,
-      { 'Content-Type': CONTENT_TYPES[patchType] },
-      { resource: type.plural, namespace },
+      {
+        'Content-Type': CONTENT_TYPES[patchType],
+        ...(this.protobuf(opts.projection, type) ? { Accept: `${PROTOBUF},application/json` } : {}),
+      },
+      { resource: type.plural, namespace, ...(opts.projection ? projected(opts.projection, type.kind) : {}) },
     );
   }
 
@@ -466,6 +583,23 @@ export class HttpKubeClient implements WatchClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** How sendOnce reads an answer of `kind` of which only the projection is read, in protobuf or in JSON. */
+function projected(projection: Projection, kind: string) {
+  return {
+    omit: ['managedFields', ...PROJECTION_CUTS[projection]].map(memberKey),
+    project: (o: unknown) => project(o as KubeObject, projection, kind),
+    protobuf: () => {
+      const chunks: Buffer[] = [];
+      return {
+        push: (c: Buffer) => {
+          chunks.push(c);
+        },
+        end: () => decodeProjectedObject(Buffer.concat(chunks), projection),
+      };
+    },
+  };
 }
 
 function dryRun(opts: WriteOptions): string {

@@ -13,6 +13,7 @@
  */
 import { KubeApiError } from './errors.js';
 import type { ListOptions } from './client.js';
+import type { Projection } from './projection.js';
 import type { KubeObject, ResourceType } from './resources.js';
 import type { VersionedList, WatchClient, WatchEvent, WatchStatus, WatchStream } from './watch.js';
 
@@ -25,6 +26,11 @@ export interface InformerOptions<T extends KubeObject> {
   fieldSelector?: string;
   /** Keep only each object's metadata (PartialObjectMetadata lists and watch events). */
   metadataOnly?: boolean;
+  /**
+   * Watch events carry only the projection's fields (WatchOptions.projection). Objects from a list (the initial
+   * one, a re-list) are whole: a reader of the copy reads only the projection's fields.
+   */
+  projection?: Projection;
   /** A list the caller already made of exactly this scope: the informer starts watching from it without listing. */
   initial?: VersionedList<T>;
   /** Page size of the informer's own lists. */
@@ -228,6 +234,7 @@ export class Informer<T extends KubeObject> {
         ...(this.opts.labelSelector ? { labelSelector: this.opts.labelSelector } : {}),
         ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
         ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
+        ...(this.opts.projection ? { projection: this.opts.projection } : {}),
         resourceVersion: this.resourceVersion ?? '',
         allowWatchBookmarks: true,
         timeoutSeconds: this.opts.timeoutSeconds?.() ?? 300 + Math.floor((this.opts.random ?? Math.random)() * 300),

@@ -52,17 +52,40 @@ function skipValue(b: Buffer, i: number): number {
   return -1;
 }
 
+/** The text a member named `name` starts with: `"name":` (no space between: the API server writes none). */
+export const memberKey = (name: string): Buffer => Buffer.from(`"${name}":`);
+
 /**
  * The JSON bytes without any `"managedFields": …` member (and its comma). Works on the bytes as received, so a
  * large page never becomes a string of its full size.
  */
 export function withoutManagedFields(json: Buffer): Buffer {
-  let at = json.indexOf(KEY);
-  if (at < 0) return json;
+  return withoutMembers(json, [KEY]);
+}
+
+/**
+ * The JSON bytes without any member whose key text is one of `keys` (memberKey), at any depth, with its comma. A
+ * key preceded by a backslash is the tail of another key that holds an escaped quote, and is kept.
+ */
+export function withoutMembers(json: Buffer, keys: readonly Buffer[]): Buffer {
+  // The next occurrence of each key at or after `from` (-1: none left); each is searched again only once passed.
+  const next = keys.map((k) => json.indexOf(k));
+  const nextKey = (from: number): number => {
+    let best = -1;
+    for (let k = 0; k < keys.length; k++) {
+      while (next[k] >= 0 && (next[k] < from || (next[k] > 0 && json[next[k] - 1] === 0x5c)))
+        next[k] = json.indexOf(keys[k], Math.max(from, next[k] + 1));
+      if (next[k] >= 0 && (best < 0 || next[k] < next[best])) best = k;
+    }
+    return best;
+  };
+  let k = nextKey(0);
+  if (k < 0) return json;
   const kept: Buffer[] = [];
   let from = 0;
-  while (at >= 0) {
-    let i = at + KEY.length;
+  while (k >= 0) {
+    const at = next[k];
+    let i = at + keys[k].length;
     while (isSpace(json[i])) i++;
     const end = skipValue(json, i);
     if (end < 0) return json;
@@ -73,13 +96,13 @@ export function withoutManagedFields(json: Buffer): Buffer {
     if (json[j] === 0x2c /* , */) cutTo = j + 1;
     else {
       // The last member: take the comma before it instead.
-      let k = at - 1;
-      while (k >= from && isSpace(json[k])) k--;
-      if (k >= from && json[k] === 0x2c) cutFrom = k;
+      let c = at - 1;
+      while (c >= from && isSpace(json[c])) c--;
+      if (c >= from && json[c] === 0x2c) cutFrom = c;
     }
     kept.push(json.subarray(from, cutFrom));
     from = cutTo;
-    at = json.indexOf(KEY, from);
+    k = nextKey(from);
   }
   kept.push(json.subarray(from));
   return Buffer.concat(kept);
@@ -157,34 +180,52 @@ export class ManagedFieldsCutter {
     return at + KEY.length;
   }
 
-  /** Skips the key's value; returns where it stopped (the value's end, or the chunk's). */
-  private skip(b: Buffer, i: number): number {
-    for (; i < b.length; i++) {
+  /**
+   * Skips the key's value; returns where it stopped (the value's end, or the chunk's). The scan state lives in locals
+   * while a chunk is scanned: most of a list page's bytes pass through this loop.
+   */
+  private skip(b: Buffer, from: number): number {
+    const n = b.length;
+    let i = from;
+    if (this.state === 1) {
+      while (i < n && isSpace(b[i])) i++;
+      if (i === n) return n;
       const c = b[i];
-      if (this.state === 1) {
-        if (isSpace(c)) continue;
-        this.state = c === 0x22 ? 2 : c === 0x5b || c === 0x7b ? 3 : 4;
-        this.depth = this.state === 3 ? 1 : 0;
-        if (this.state === 4 && (c === 0x2c || c === 0x7d || c === 0x5d)) return this.valueEnded(i);
-        continue;
-      }
-      if (this.state === 4) {
-        if (c === 0x2c || c === 0x7d || c === 0x5d || isSpace(c)) return this.valueEnded(i);
-        continue;
-      }
-      if (this.escaped) this.escaped = false;
-      else if (c === 0x5c && (this.state === 2 || this.depth < 0)) this.escaped = true;
-      else if (c === 0x22) {
-        if (this.state === 2 && this.depth === 0) return this.valueEnded(i + 1);
-        this.depth = -this.depth; // in a string inside the object: depth is kept negative until it closes
-      } else if (this.depth > 0 && (c === 0x5b || c === 0x7b)) this.depth++;
-      else if (this.depth > 0 && (c === 0x5d || c === 0x7d) && --this.depth === 0) return this.valueEnded(i + 1);
+      this.state = c === 0x22 ? 2 : c === 0x5b || c === 0x7b ? 3 : 4;
+      this.depth = this.state === 3 ? 1 : 0;
+      if (this.state === 4 && (c === 0x2c || c === 0x7d || c === 0x5d)) return this.valueEnded(i);
+      i++;
     }
-    return i;
+    if (this.state === 4) {
+      for (; i < n; i++) {
+        const c = b[i];
+        if (c === 0x2c || c === 0x7d || c === 0x5d || isSpace(c)) return this.valueEnded(i);
+      }
+      return n;
+    }
+    // 2: in a string value; 3: in an object or array, depth kept negative while inside one of its strings.
+    const inString = this.state === 2;
+    let depth = this.depth;
+    let escaped = this.escaped;
+    for (; i < n; i++) {
+      const c = b[i];
+      if (escaped) escaped = false;
+      else if (c === 0x5c && (inString || depth < 0)) escaped = true;
+      else if (c === 0x22) {
+        if (inString) return this.valueEnded(i + 1);
+        depth = -depth;
+      } else if (depth > 0 && (c === 0x5b || c === 0x7b)) depth++;
+      else if (depth > 0 && (c === 0x5d || c === 0x7d) && --depth === 0) return this.valueEnded(i + 1);
+    }
+    this.depth = depth;
+    this.escaped = escaped;
+    return n;
   }
 
   private valueEnded(i: number): number {
     this.state = 0;
+    this.depth = 0;
+    this.escaped = false;
     this.after = [];
     return i;
   }

@@ -3,7 +3,8 @@
  * object per line, `{"type": "MODIFIED", "object": {...}}`). HttpKubeClient and the test fake implement WatchClient.
  */
 import type { KubeClient, ListOptions } from './client.js';
-import { withoutManagedFields } from './managed-fields.js';
+import { memberKey, withoutMembers } from './managed-fields.js';
+import { project, PROJECTION_CUTS, type Projection } from './projection.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -34,6 +35,11 @@ export interface WatchOptions {
   allowWatchBookmarks?: boolean;
   /** The API server ends the stream cleanly after this many seconds. */
   timeoutSeconds?: number;
+  /**
+   * Only the projection's fields of each object are read (projection.ts): the client may ask for protobuf and decode
+   * just those, or cut the rest from JSON.
+   */
+  projection?: Projection;
 }
 
 export interface VersionedList<T> {
@@ -83,13 +89,22 @@ export function watchQuery(opts: WatchOptions): URLSearchParams {
   return q;
 }
 
+const MANAGED_FIELDS = memberKey('managedFields');
+
 /**
  * Splits a watch response body into events; chunks may end mid-line, mid-character or carry several lines. Works on
- * the bytes: a line is decoded once, after its managedFields are cut, so a multi-byte character split between two
- * chunks arrives whole.
+ * the bytes: a line is decoded once, after its managedFields (and what a projection drops) are cut, so a multi-byte
+ * character split between two chunks arrives whole. With a projection, objects of `kind` come out projected.
  */
 export class WatchLineDecoder {
   private rest: Buffer[] = [];
+  private readonly cut: readonly Buffer[];
+  constructor(
+    private readonly projection?: Projection,
+    private readonly kind?: string,
+  ) {
+    this.cut = [MANAGED_FIELDS, ...(projection ? PROJECTION_CUTS[projection] : []).map(memberKey)];
+  }
   push(chunk: Buffer | string): WatchEvent[] {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const events: WatchEvent[] = [];
@@ -102,7 +117,7 @@ export class WatchLineDecoder {
         this.rest = [];
       }
       from = nl + 1;
-      const e = parseEvent(line);
+      const e = this.parseEvent(line);
       if (e) events.push(e);
     }
     if (from < b.length) this.rest.push(b.subarray(from));
@@ -112,18 +127,19 @@ export class WatchLineDecoder {
   end(): WatchEvent[] {
     const line = Buffer.concat(this.rest);
     this.rest = [];
-    const e = parseEvent(line);
+    const e = this.parseEvent(line);
     return e ? [e] : [];
   }
-}
 
-/** The event of one line, or undefined for a blank line. */
-function parseEvent(line: Buffer): WatchEvent | undefined {
-  // managedFields are most of an event's object and nothing reads them from a watch: cut before parsing.
-  const text = withoutManagedFields(line).toString('utf8');
-  if (text.trim() === '') return undefined;
-  const e = JSON.parse(text) as Partial<WatchEvent>;
-  if (typeof e.type !== 'string' || e.object === null || typeof e.object !== 'object')
-    throw new Error(`not a watch event: ${text.slice(0, 120)}`);
-  return e as WatchEvent;
+  /** The event of one line, or undefined for a blank line. */
+  private parseEvent(line: Buffer): WatchEvent | undefined {
+    // managedFields are most of an event's object and nothing reads them from a watch: cut before parsing.
+    const text = withoutMembers(line, this.cut).toString('utf8');
+    if (text.trim() === '') return undefined;
+    const e = JSON.parse(text) as Partial<WatchEvent>;
+    if (typeof e.type !== 'string' || e.object === null || typeof e.object !== 'object')
+      throw new Error(`not a watch event: ${text.slice(0, 120)}`);
+    if (this.projection && this.kind && e.type !== 'ERROR') e.object = project(e.object, this.projection, this.kind);
+    return e as WatchEvent;
+  }
 }

@@ -220,6 +220,8 @@ export async function runRestart(opts: RestartOptions, deps: RestartDeps): Promi
     try {
       patched = await client.patch<Workload>(RESOURCE_OF[t.kind], t.namespace, t.name, patch, 'strategic', {
         dryRun: opts.dryRun === 'server',
+        // Only the answer's generation is read.
+        projection: 'rollout',
       });
     } catch (e) {
       const err = explainKubeError(e, client.context);

@@ -143,6 +143,7 @@ export class RolloutWatcher {
       ...(this.opts.clusterWide ? {} : { namespace }),
       ...(seed ? { initial: seed } : {}),
       listPage: LIST_PAGE,
+      projection: 'rollout',
       sleep: this.opts.sleep,
       ...(this.opts.random ? { random: this.opts.random } : {}),
       onChange: (_type, o) => {

@@ -1,7 +1,12 @@
 /** managedFields are cut out of list and watch text before parsing: the result parses as the object without them. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManagedFieldsCutter, withoutManagedFields as cut } from '../../src/kube/managed-fields.js';
+import {
+  ManagedFieldsCutter,
+  memberKey,
+  withoutManagedFields as cut,
+  withoutMembers,
+} from '../../src/kube/managed-fields.js';
 
 const withoutManagedFields = (text: string) => cut(Buffer.from(text)).toString('utf8');
 
@@ -99,5 +104,22 @@ test('cuts managedFields from random objects whose strings hold quotes, backslas
         `case ${i}`,
       );
     }
+  }
+});
+
+test('withoutMembers cuts every named member at any depth, and keeps a key that only ends in the name', () => {
+  const obj = {
+    metadata: { name: 'web', managedFields: [{ manager: 'x' }], annotations: { 'a"template': 'kept' } },
+    spec: { replicas: 2, template: { spec: { containers: [{ name: '"template":' }] } }, strategy: { type: 'R' } },
+    status: { template: 1 },
+  };
+  const keys = [memberKey('managedFields'), memberKey('template')];
+  for (const indent of [0, 2]) {
+    const out = JSON.parse(withoutMembers(Buffer.from(JSON.stringify(obj, null, indent)), keys).toString('utf8'));
+    assert.deepEqual(out, {
+      metadata: { name: 'web', annotations: { 'a"template': 'kept' } },
+      spec: { replicas: 2, strategy: { type: 'R' } },
+      status: {},
+    });
   }
 });

@@ -25,6 +25,7 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { ListOptions, PatchType, WriteOptions } from '../../../src/kube/client.js';
 import { KubeApiError, KubeTransportError } from '../../../src/kube/errors.js';
+import { project } from '../../../src/kube/projection.js';
 import type {
   VersionedList,
   WatchClient,
@@ -399,7 +400,12 @@ export class FakeKube implements WatchClient {
                 metadata: clone(e.object.metadata),
               },
             }
-          : clone(e)) as WatchEvent<T>;
+          : e.type === 'BOOKMARK' || e.type === 'ERROR'
+            ? clone(e)
+            : {
+                type: e.type,
+                object: opts.projection ? project(clone(e.object), opts.projection, type.kind) : clone(e.object),
+              }) as WatchEvent<T>;
       const gone = from < this.compactedRv;
       if (gone && this.goneAs === 'http')
         throw new KubeApiError(410, 'Expired', 'too old resource version', 'watch', type.plural, opts.namespace);
@@ -593,7 +599,9 @@ export class FakeKube implements WatchClient {
       uid: cur.metadata.uid,
       creationTimestamp: cur.metadata.creationTimestamp,
     };
-    return this.commit(type, key, cur, next, call) as T;
+    const out = this.commit(type, key, cur, next, call);
+    // As the real client answers a caller that reads only a projection: strict, so reading more fails here too.
+    return (opts.projection ? project(out, opts.projection, type.kind) : out) as T;
   }
 
   // --- internals -------------------------------------------------------------------------------------------
