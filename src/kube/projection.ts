@@ -8,7 +8,7 @@
  * metadata, replicas, selector, strategies and ordinals, and the status. Field numbers are those of k8s.io/api
  * apps/v1 and k8s.io/apimachinery meta/v1 generated.proto.
  */
-import { objectMeta, type ProtoReader } from './protobuf.js';
+import { mapEntry, objectMeta, type ProtoReader } from './protobuf.js';
 import type { KubeObject } from './resources.js';
 
 export type Projection = 'rollout';
@@ -114,18 +114,6 @@ export function schemaOf(projection: Projection, kind: string | undefined): Sche
   return kind === undefined ? undefined : SCHEMAS[projection][kind];
 }
 
-function decodeMap(r: ProtoReader, into: Record<string, string>): void {
-  let key = '';
-  let value = '';
-  while (r.more()) {
-    const [f, w] = r.tag();
-    if (f === 1 && w === 2) key = r.string();
-    else if (f === 2 && w === 2) value = r.string();
-    else r.skip(w);
-  }
-  into[key] = value;
-}
-
 /** A message decoded as the schema names it; fields not in the schema are skipped. */
 export function decodeProjected(r: ProtoReader, schema: Schema): Record<string, unknown> {
   const o: Record<string, unknown> = {};
@@ -146,7 +134,7 @@ export function decodeProjected(r: ProtoReader, schema: Schema): Record<string, 
         if (v !== 0) o[name] = true;
       } else if (v !== 0 || type === 'int?') o[name] = v;
     } else if (type === 'meta' && w === 2) o[name] = objectMeta(r.message());
-    else if (type === 'map' && w === 2) decodeMap(r.message(), (o[name] ??= {}) as Record<string, string>);
+    else if (type === 'map' && w === 2) mapEntry(r.message(), (o[name] ??= {}) as Record<string, string>);
     else if (typeof type === 'object' && 'list' in type && w === 2)
       ((o[name] ??= []) as unknown[]).push(decodeProjected(r.message(), type.list));
     else if (typeof type === 'object' && !('list' in type) && w === 2) o[name] = decodeProjected(r.message(), type);

@@ -137,7 +137,7 @@ function time(r: ProtoReader): string | null {
 }
 
 /** A map entry (key = 1, value = 2) into `into`. */
-function mapEntry(r: ProtoReader, into: Record<string, string>): void {
+export function mapEntry(r: ProtoReader, into: Record<string, string>): void {
   let key = '';
   let value = '';
   while (r.more()) {
