@@ -80,7 +80,7 @@ export async function readTrustBundle(client: KubeClient, name: string): Promise
  * The same read as a list of that one name (field selector metadata.name), so a client served from watches
  * (kube/watched-reads.ts) answers it from a watch and a waiter wakes when the bundle changes. `listed` is false when
  * listing was forbidden (only get is allowed) or no version is served: then it was read by GET, and a waiter has to
- * look again on a timer.
+ * look again on a timer (when none is served it is not read at all: there is nothing to GET).
  */
 export async function listTrustBundle(
   client: KubeClient,
@@ -94,13 +94,16 @@ export async function listTrustBundle(
       });
     } catch (e) {
       if (e instanceof KubeApiError && e.status === 404) continue; // this version is not served
-      if (e instanceof KubeApiError && e.status === 403) break; // list not allowed: get may be
+      // List not allowed: get may be.
+      if (e instanceof KubeApiError && e.status === 403)
+        return { bundle: await readTrustBundle(client, name), listed: false };
       throw e;
     }
     const b = items.find((i) => i.metadata.name === name);
     return { bundle: b ? published(name, version, b) : null, listed: true };
   }
-  return { bundle: await readTrustBundle(client, name), listed: false };
+  // No version is served: a GET of either could only answer 404 too.
+  return { bundle: null, listed: false };
 }
 
 function published(name: string, version: string, b: ClusterTrustBundle): PublishedTrustBundle {

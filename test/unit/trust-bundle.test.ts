@@ -191,6 +191,23 @@ test('cluster-trust-bundle gate: list forbidden (get allowed) reads by GET and a
       return [bundle(A['root-cert.pem'])];
     },
   } as unknown as KubeClient;
+  const none = {
+    context: 'c',
+    async list(type: ResourceType) {
+      throw new KubeApiError(
+        404,
+        'NotFound',
+        'the server could not find the requested resource',
+        'list',
+        type.plural,
+        undefined,
+      );
+    },
+    async get() {
+      throw new Error('no GET when no version is served');
+    },
+  } as unknown as KubeClient;
+  assert.deepEqual(await listTrustBundle(none, ISTIOD_TRUST_BUNDLE), { bundle: null, listed: false });
   const r = await listTrustBundle(alphaOnly, ISTIOD_TRUST_BUNDLE);
   assert.deepEqual(asked, [
     `v1beta1 metadata.name=${ISTIOD_TRUST_BUNDLE}`,
