@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { parse } from 'yaml';
+import { decodeMetadataList } from '../../build/src/kube/protobuf.js';
 
 /** Server, CA and client credentials of the kubeconfig's context (default: current-context). */
 export function credentials(kubeconfigPath, contextName) {
@@ -59,6 +60,12 @@ export class Api {
           res.on('data', (c) => chunks.push(c));
           res.on('error', reject);
           res.on('end', () => {
+            const type = res.headers['content-type'] ?? '';
+            // Protobuf when asked for (verify's metadata-only pages): decoded as the plugin decodes a page.
+            if (type.startsWith('application/vnd.kubernetes.protobuf') && res.statusCode === 200) {
+              resolve({ status: res.statusCode, body: decodeMetadataList(Buffer.concat(chunks)) });
+              return;
+            }
             const text = Buffer.concat(chunks).toString('utf8');
             let parsed = text;
             if ((res.headers['content-type'] ?? '').includes('json')) {
