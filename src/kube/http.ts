@@ -73,7 +73,7 @@ interface RequestInfo {
   list?: boolean;
   /** A 2xx body is returned as text, not parsed as JSON (what a pod answers through pods/proxy). */
   text?: boolean;
-  /** Members cut out of a 2xx body before parsing (WriteOptions.omit), as memberKey texts. */
+  /** Members cut out of a 2xx JSON body before parsing (what a projection drops), as memberKey texts. */
   omit?: readonly Buffer[];
   /**
    * Protobuf was asked for (Accept): a decoder of a 2xx protobuf body, fed its chunks as they arrive. A JSON answer
@@ -473,6 +473,8 @@ export class HttpKubeClient implements WatchClient {
         resource: type.plural,
         namespace: opts.namespace,
         verb: 'watch',
+        // Asked for in protobuf, a refused watch (410 Gone: too old a resourceVersion) answers a protobuf Status.
+        ...(this.protobuf(opts.projection, type) ? { protobuf: streamedOnly } : {}),
         stream: (res) =>
           new Promise<void>((resolve, reject) => {
             open = res;
@@ -583,6 +585,16 @@ export class HttpKubeClient implements WatchClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** The protobuf "decoder" of a watch: its 200 answer is read as a stream, so only an error (a Status) is read here. */
+function streamedOnly(): { push(chunk: Buffer): void; end(): unknown } {
+  return {
+    push: () => undefined,
+    end: () => {
+      throw new Error('a watch answer is read as a stream');
+    },
+  };
 }
 
 /** How sendOnce reads an answer of `kind` of which only the projection is read, in protobuf or in JSON. */

@@ -5,6 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Connection } from '../../src/kube/connect.js';
+import { KubeApiError } from '../../src/kube/errors.js';
+import { HttpKubeClient } from '../../src/kube/http.js';
+import { Resources } from '../../src/kube/resources.js';
 import {
   decodeMetadataList,
   decodeProjectedObject,
@@ -331,4 +337,36 @@ test('a Status error in protobuf reads as the JSON Status the error path expects
     reason: 'Expired',
     code: 410,
   });
+});
+
+test('a watch asked for in protobuf and refused with a protobuf Status (410 Gone) rejects with that Status', async () => {
+  const srv = createServer((req, res) => {
+    assert.match(req.headers.accept ?? '', /^application\/vnd\.kubernetes\.protobuf;stream=watch/);
+    res.writeHead(410, { 'Content-Type': 'application/vnd.kubernetes.protobuf' });
+    res.end(status410);
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const conn: Connection = {
+    contextName: 'local',
+    source: 'test',
+    server: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
+    namespace: 'default',
+    insecureSkipTlsVerify: false,
+    requestTimeoutMs: 0,
+    connectTimeoutMs: 10_000,
+  };
+  const client = new HttpKubeClient(conn);
+  try {
+    const w = client.watch(Resources.deployments, { resourceVersion: '1', projection: 'rollout' }, () => undefined);
+    await assert.rejects(w.done, (e: unknown) => {
+      assert.ok(e instanceof KubeApiError, String(e));
+      assert.equal(e.status, 410);
+      assert.equal(e.reason, 'Expired');
+      assert.match(e.message, /too old resource version/);
+      return true;
+    });
+  } finally {
+    client.close();
+    srv.close();
+  }
 });
