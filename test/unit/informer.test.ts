@@ -6,11 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { HttpKubeClient } from '../../src/kube/http.js';
+import { localConnection } from './support/local-server.js';
 import { Informer } from '../../src/kube/informer.js';
 import { Resources, type KubeObject } from '../../src/kube/resources.js';
-import type { Connection } from '../../src/kube/connect.js';
 
 type Step = (res: ServerResponse, q: URLSearchParams) => void | Promise<void>;
 
@@ -40,16 +39,7 @@ async function apiServer(steps: Step[]) {
     void serve(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const conn: Connection = {
-    contextName: 'local',
-    source: 'test',
-    server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    namespace: 'default',
-    insecureSkipTlsVerify: false,
-    requestTimeoutMs: 0,
-    connectTimeoutMs: 10_000,
-  };
-  const client = new HttpKubeClient(conn);
+  const client = new HttpKubeClient(localConnection(server));
   return {
     client,
     seen,

@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { HttpKubeClient } from '../../src/kube/http.js';
+import { localConnection } from './support/local-server.js';
 import { KubeApiError, KubeTransportError } from '../../src/kube/errors.js';
 import { Resources, type KubeObject } from '../../src/kube/resources.js';
 import type { Connection } from '../../src/kube/connect.js';
@@ -42,16 +42,7 @@ async function server(steps: Handler[]) {
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const conn: Connection = {
-    contextName: 'local',
-    source: 'test',
-    server: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
-    namespace: 'default',
-    insecureSkipTlsVerify: false,
-    requestTimeoutMs: 0,
-    connectTimeoutMs: 10_000,
-  };
-  const client = new HttpKubeClient(conn);
+  const client = new HttpKubeClient(localConnection(srv));
   client.retry = { ...DEFAULT_RETRY, sleep: async (ms) => void waits.push(ms), random: () => 1 };
   return {
     client,

@@ -6,10 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Connection } from '../../src/kube/connect.js';
 import { KubeApiError } from '../../src/kube/errors.js';
 import { HttpKubeClient } from '../../src/kube/http.js';
+import { localConnection } from './support/local-server.js';
 import { Resources } from '../../src/kube/resources.js';
 import {
   decodeMetadataList,
@@ -346,16 +345,7 @@ test('a watch asked for in protobuf and refused with a protobuf Status (410 Gone
     res.end(status410);
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const conn: Connection = {
-    contextName: 'local',
-    source: 'test',
-    server: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`,
-    namespace: 'default',
-    insecureSkipTlsVerify: false,
-    requestTimeoutMs: 0,
-    connectTimeoutMs: 10_000,
-  };
-  const client = new HttpKubeClient(conn);
+  const client = new HttpKubeClient(localConnection(srv));
   try {
     const w = client.watch(Resources.deployments, { resourceVersion: '1', projection: 'rollout' }, () => undefined);
     await assert.rejects(w.done, (e: unknown) => {
