@@ -13,6 +13,11 @@ export interface ListOptions {
   metadataOnly?: boolean;
   /** Page size; lists are always paged. */
   limit?: number;
+  /**
+   * Only the projection's fields of each item are read (projection.ts): the client may ask for protobuf and decode
+   * just those, or project each parsed item.
+   */
+  projection?: Projection;
 }
 
 export interface WriteOptions {

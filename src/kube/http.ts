@@ -10,9 +10,16 @@ import { KubeApiError, KubeTransportError, KubeUnauthorizedError } from './error
 import type { Connection } from './connect.js';
 import type { AuthTarget } from './credentials.js';
 import { createAgent, transportError } from './transport.js';
-import { ManagedFieldsCutter, memberKey, withoutMembers } from './managed-fields.js';
-import { project, PROJECTION_CUTS, schemaOf, type Projection } from './projection.js';
-import { decodeProjectedObject, decodeStatus, MetadataListDecoder, PROTOBUF, WatchFrameDecoder } from './protobuf.js';
+import { ManagedFieldsCutter, withoutMembers } from './managed-fields.js';
+import { project, projectionCuts, schemaOf, type Projection } from './projection.js';
+import {
+  decodeProjectedObject,
+  decodeStatus,
+  MetadataListDecoder,
+  projectedListDecoder,
+  PROTOBUF,
+  WatchFrameDecoder,
+} from './protobuf.js';
 import { resourcePath, type KubeObject, type ResourceType } from './resources.js';
 import {
   WatchLineDecoder,
@@ -398,17 +405,33 @@ export class HttpKubeClient implements WatchClient {
     const items: T[] = [];
     let resourceVersion = '';
     let cont: string | undefined;
-    // Metadata-only pages in protobuf, where managedFields (most of the bytes) are skipped by length, not scanned;
-    // JSON from a server that does not offer it.
+    // Metadata-only pages, and pages of which a projection is read, in protobuf: managedFields (most of the bytes)
+    // and what the projection drops are skipped by length, not scanned. JSON from a server that does not offer it.
+    const proto = this.opts.protobuf !== false;
+    const projection = opts.metadataOnly ? undefined : opts.projection;
+    const projectedProto = this.protobuf(projection, type);
     const headers: Record<string, string> = opts.metadataOnly
-      ? this.opts.protobuf === false
-        ? { Accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
-        : {
-            Accept:
-              `${PROTOBUF};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,` +
-              'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
-          }
-      : {};
+      ? {
+          Accept:
+            (proto ? `${PROTOBUF};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,` : '') +
+            'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json',
+        }
+      : projectedProto
+        ? { Accept: `${PROTOBUF},application/json` }
+        : {};
+    const decoder = opts.metadataOnly
+      ? () => new MetadataListDecoder()
+      : projectedProto && projection
+        ? () => projectedListDecoder(projection, type.kind)
+        : undefined;
+    type Page = { items?: T[]; metadata?: { continue?: string; resourceVersion?: string } };
+    // A page that came as JSON (asked for so, or from a server without protobuf) is projected once parsed.
+    const projectPage = projection
+      ? (page: unknown): Page => {
+          const p = page as Page;
+          return { ...p, items: (p.items ?? []).map((o) => project(o, projection, type.kind)) };
+        }
+      : undefined;
     let restarts = 0;
     let again: boolean;
     do {
@@ -418,13 +441,13 @@ export class HttpKubeClient implements WatchClient {
       if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
       if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
       if (cont) q.set('continue', cont);
-      type Page = { items?: T[]; metadata?: { continue?: string; resourceVersion?: string } };
       const what = {
         resource: type.plural,
         namespace: opts.namespace,
         verb: 'list',
         list: true,
-        ...(opts.metadataOnly ? { protobuf: () => new MetadataListDecoder() } : {}),
+        ...(decoder ? { protobuf: decoder } : {}),
+        ...(projectPage ? { project: projectPage } : {}),
       };
       const page = await this.send<Page>('GET', `${resourcePath(type, opts.namespace)}?${q}`, undefined, headers, what)
         .then((p): Page | null => p)
@@ -600,7 +623,7 @@ function streamedOnly(): { push(chunk: Buffer): void; end(): unknown } {
 /** How sendOnce reads an answer of `kind` of which only the projection is read, in protobuf or in JSON. */
 function projected(projection: Projection, kind: string) {
   return {
-    omit: ['managedFields', ...PROJECTION_CUTS[projection]].map(memberKey),
+    omit: projectionCuts(projection),
     project: (o: unknown) => project(o as KubeObject, projection, kind),
     protobuf: () => {
       const chunks: Buffer[] = [];

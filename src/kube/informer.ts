@@ -27,8 +27,8 @@ export interface InformerOptions<T extends KubeObject> {
   /** Keep only each object's metadata (PartialObjectMetadata lists and watch events). */
   metadataOnly?: boolean;
   /**
-   * Watch events carry only the projection's fields (WatchOptions.projection). Objects from a list (the initial
-   * one, a re-list) are whole: a reader of the copy reads only the projection's fields.
+   * Watch events and the informer's own lists carry only the projection's fields (WatchOptions.projection,
+   * ListOptions.projection); an initial list given by the caller may carry more (a projection that holds this one).
    */
   projection?: Projection;
   /** A list the caller already made of exactly this scope: the informer starts watching from it without listing. */
@@ -196,6 +196,7 @@ export class Informer<T extends KubeObject> {
       ...(this.opts.fieldSelector ? { fieldSelector: this.opts.fieldSelector } : {}),
       ...(this.opts.listPage ? { limit: this.opts.listPage } : {}),
       ...(this.opts.metadataOnly ? { metadataOnly: true } : {}),
+      ...(this.opts.projection ? { projection: this.opts.projection } : {}),
     };
     const list = await this.client.listVersioned<T>(this.type, listOpts);
     this.stats.lists++;

@@ -5,13 +5,15 @@
  * for a projection must read nothing else: the strict test fake projects the same way.
  *
  * `rollout`: what rollouts of Deployments, StatefulSets and DaemonSets are judged from (restart/rollout.ts): the
- * metadata, replicas, selector, strategies and ordinals, and the status. Field numbers are those of k8s.io/api
- * apps/v1 and k8s.io/apimachinery meta/v1 generated.proto.
+ * metadata, replicas, selector, strategies and ordinals, and the status. `workload`: the same and, of the pod
+ * template, what restart chooses workloads by (restart/targets.ts): its labels and annotations and its containers'
+ * names. Field numbers are those of k8s.io/api apps/v1 and core/v1 and k8s.io/apimachinery meta/v1 generated.proto.
  */
+import { memberKey } from './managed-fields.js';
 import { mapEntry, objectMeta, type ProtoReader } from './protobuf.js';
 import type { KubeObject } from './resources.js';
 
-export type Projection = 'rollout';
+export type Projection = 'rollout' | 'workload';
 
 /**
  * A field: its JSON name and type. `int` and `string` and `bool` are left out when zero, empty or false (the JSON
@@ -104,10 +106,35 @@ const ROLLOUT: Readonly<Record<string, Schema>> = {
   },
 };
 
-const SCHEMAS: Readonly<Record<Projection, Readonly<Record<string, Schema>>>> = { rollout: ROLLOUT };
+/** Of a PodTemplateSpec (metadata = 1, spec = 2): labels = 11 and annotations = 12 of its ObjectMeta; the name = 1
+ * of each of the PodSpec's containers = 2 and initContainers = 20. */
+const NAMED: Schema = { 1: ['name', 'string'] };
+const TEMPLATE: Schema = {
+  1: ['metadata', { 11: ['labels', 'map'], 12: ['annotations', 'map'] }],
+  2: ['spec', { 2: ['containers', { list: NAMED }], 20: ['initContainers', { list: NAMED }] }],
+};
+/** The template's field in each kind's spec. */
+const TEMPLATE_FIELD: Readonly<Record<string, number>> = { Deployment: 3, StatefulSet: 3, DaemonSet: 2 };
+
+const WORKLOAD: Readonly<Record<string, Schema>> = Object.fromEntries(
+  Object.entries(ROLLOUT).map(([kind, schema]) => {
+    const [, spec] = schema[2] as readonly [string, Schema];
+    return [kind, { ...schema, 2: ['spec', { ...spec, [TEMPLATE_FIELD[kind]]: ['template', TEMPLATE] }] }];
+  }),
+);
+
+const SCHEMAS: Readonly<Record<Projection, Readonly<Record<string, Schema>>>> = {
+  rollout: ROLLOUT,
+  workload: WORKLOAD,
+};
 
 /** JSON members cut from the text before parsing when a projection is wanted (they are most of what it drops). */
-export const PROJECTION_CUTS: Readonly<Record<Projection, readonly string[]>> = { rollout: ['template'] };
+const PROJECTION_CUTS: Readonly<Record<Projection, readonly string[]>> = { rollout: ['template'], workload: [] };
+
+/** The members cut from a JSON text (as memberKey texts) before it is parsed and projected: managedFields always. */
+export function projectionCuts(projection: Projection | undefined): Buffer[] {
+  return ['managedFields', ...(projection ? PROJECTION_CUTS[projection] : [])].map(memberKey);
+}
 
 /** The schema of `kind` under the projection, or undefined when the projection has none for it. */
 export function schemaOf(projection: Projection, kind: string | undefined): Schema | undefined {

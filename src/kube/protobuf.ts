@@ -262,10 +262,14 @@ export function decodeMetadataList(body: Buffer): ListPage<KubeObject> {
 }
 
 /**
- * A PartialObjectMetadataList page decoded as its chunks arrive: each item is decoded once its bytes are in and
- * its chunks are let go, so a page (5 MB for 1,000 pods, mostly managedFields) is never held whole.
+ * A list page (ListMeta = 1, items = 2) decoded as its chunks arrive: each item is decoded by `item` once its bytes
+ * are in and its chunks are let go, so a page (5 MB for 1,000 pods, mostly managedFields) is never held whole.
  */
-export class MetadataListDecoder {
+export class ListDecoder {
+  constructor(
+    private readonly listKind: string,
+    private readonly item: (r: ProtoReader) => KubeObject,
+  ) {}
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
   /** 0: the envelope's magic; 1: the envelope's fields; 2: inside its raw object, `rawLeft` bytes left. */
@@ -285,8 +289,7 @@ export class MetadataListDecoder {
   end(): ListPage<KubeObject> {
     this.drain();
     if (this.state !== 1 || this.buffered !== 0) throw new ProtoError('the body ends inside a message');
-    if (this.kind !== 'PartialObjectMetadataList')
-      throw new ProtoError(`expected a PartialObjectMetadataList, got ${this.kind || 'no kind'}`);
+    if (this.kind !== this.listKind) throw new ProtoError(`expected a ${this.listKind}, got ${this.kind || 'no kind'}`);
     return this.page;
   }
 
@@ -317,7 +320,7 @@ export class MetadataListDecoder {
         this.rawLeft -= headBytes + (value?.length ?? 0);
         if (this.rawLeft < 0) throw new ProtoError('an item runs past the list');
         if (value && field === 1) this.page.metadata = listMeta(new ProtoReader(value));
-        else if (value && field === 2) this.page.items.push(partialObjectMetadata(new ProtoReader(value)));
+        else if (value && field === 2) this.page.items.push(this.item(new ProtoReader(value)));
         if (this.rawLeft === 0) this.state = 1;
       } else if (value && field === 1) {
         const t = new ProtoReader(value);
@@ -385,6 +388,23 @@ export class MetadataListDecoder {
     this.buffered -= n;
     return out;
   }
+}
+
+/** A PartialObjectMetadataList page, decoded item by item as it arrives. */
+export class MetadataListDecoder extends ListDecoder {
+  constructor() {
+    super('PartialObjectMetadataList', partialObjectMetadata);
+  }
+}
+
+/**
+ * A page of a typed list (a DeploymentList, say), its items decoded as the projection keeps them; like JSON list
+ * items, they carry no kind or apiVersion.
+ */
+export function projectedListDecoder(projection: Projection, kind: string): ListDecoder {
+  const schema = schemaOf(projection, kind);
+  if (!schema) throw new ProtoError(`no ${projection} projection of a ${kind}`);
+  return new ListDecoder(`${kind}List`, (r) => decodeProjected(r, schema) as KubeObject);
 }
 
 /**

@@ -3,8 +3,8 @@
  * object per line, `{"type": "MODIFIED", "object": {...}}`). HttpKubeClient and the test fake implement WatchClient.
  */
 import type { KubeClient, ListOptions } from './client.js';
-import { memberKey, withoutMembers } from './managed-fields.js';
-import { project, PROJECTION_CUTS, type Projection } from './projection.js';
+import { withoutMembers } from './managed-fields.js';
+import { project, projectionCuts, type Projection } from './projection.js';
 import type { KubeObject, ResourceType } from './resources.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -89,8 +89,6 @@ export function watchQuery(opts: WatchOptions): URLSearchParams {
   return q;
 }
 
-const MANAGED_FIELDS = memberKey('managedFields');
-
 /**
  * Splits a watch response body into events; chunks may end mid-line, mid-character or carry several lines. Works on
  * the bytes: a line is decoded once, after its managedFields (and what a projection drops) are cut, so a multi-byte
@@ -103,7 +101,7 @@ export class WatchLineDecoder {
     private readonly projection?: Projection,
     private readonly kind?: string,
   ) {
-    this.cut = [MANAGED_FIELDS, ...(projection ? PROJECTION_CUTS[projection] : []).map(memberKey)];
+    this.cut = projectionCuts(projection);
   }
   push(chunk: Buffer | string): WatchEvent[] {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;

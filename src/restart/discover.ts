@@ -2,6 +2,8 @@
  * Fetch: the pods and workloads a restart chooses from, in few requests. One paged metadata-only pod list per
  * scope (cluster-wide, or each -n namespace plus the Istio namespace), then one paged list per workload kind that
  * owns any of those pods. ReplicaSets are never listed: a pod's pod-template-hash label names its Deployment.
+ * Workloads are read as the `workload` projection (kube/projection.ts): what rollouts are judged from, and of the pod
+ * template only its labels, annotations and container names; the rest of the template is never decoded.
  */
 import { Resources, type KubeObject, type Workload } from '../kube/resources.js';
 import type { VersionedList, WatchClient } from '../kube/watch.js';
@@ -63,6 +65,7 @@ export async function discover(client: WatchClient, opts: DiscoverOptions): Prom
                 ? await client.listVersioned<Workload>(RESOURCE_OF[kind], {
                     ...(namespace !== undefined ? { namespace } : {}),
                     limit: LIST_PAGE,
+                    projection: 'workload',
                   })
                 : null,
             ] as const,

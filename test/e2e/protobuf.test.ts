@@ -1,7 +1,8 @@
 /**
  * Differential: the plugin's protobuf reading against its JSON reading of the same real API server. One client asks
- * for protobuf where it may (metadata-only lists, rollout projections of watches and patch answers), the other for
- * JSON only; what they return must be equal: every metadata-only page (managedFields aside), every watch event of
+ * for protobuf where it may (metadata-only lists, projected lists, rollout projections of watches and patch answers),
+ * the other for JSON only; what they return must be equal: every metadata-only page (managedFields aside), every
+ * projected list page (workload and rollout projections of Deployments, StatefulSets, DaemonSets), every watch event of
  * three real rollouts (Deployment, partitioned StatefulSet, DaemonSet) in the same order, the patch answers, and the
  * errors, which the API server then sends as a protobuf Status.
  */
@@ -28,7 +29,9 @@ spec:
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}, annotations: {sidecar.istio.io/status: '{"containers":["istio-proxy"]}'}}
-    spec: {containers: [{name: app, image: "app:1"}, {name: istio-proxy, image: "proxy:1"}]}
+    spec:
+      initContainers: [{name: istio-validation, image: "proxy:1"}]
+      containers: [{name: app, image: "app:1", env: [{name: A, value: "1"}]}, {name: istio-proxy, image: "proxy:1"}]
 ---
 apiVersion: apps/v1
 kind: StatefulSet
@@ -90,6 +93,38 @@ test('metadata-only lists: protobuf pages equal JSON pages, item for item, acros
   assert.ok((await sameList(Resources.namespaces)) > 1);
   await sameList(Resources.deployments);
   await sameList(Resources.configmaps, ns);
+});
+
+test('projected lists: workload and rollout pages from protobuf equal the JSON ones, across pages', async () => {
+  for (const type of [Resources.deployments, Resources.statefulsets, Resources.daemonsets]) {
+    for (const projection of ['workload', 'rollout'] as const) {
+      for (const namespace of [ns, undefined]) {
+        const opts = { projection, limit: 1, ...(namespace ? { namespace } : {}) };
+        const before = pb.protobufAnswers();
+        for (let attempt = 1; ; attempt++) {
+          const a = await json.listVersioned<KubeObject>(type, opts);
+          const b = await pb.listVersioned<KubeObject>(type, opts);
+          if (a.resourceVersion !== b.resourceVersion && attempt < 5) continue;
+          assert.deepEqual(b.items, a.items, `${projection} ${type.plural} ${namespace ?? 'cluster-wide'}`);
+          assert.ok(a.items.length >= 1);
+          break;
+        }
+        assert.ok(pb.protobufAnswers() > before, `${type.plural}: the API server answered in protobuf`);
+      }
+    }
+  }
+  assert.equal(json.protobufAnswers(), 0);
+  const [web] = (await pb.listVersioned<KubeObject>(Resources.deployments, { namespace: ns, projection: 'workload' }))
+    .items as { spec?: Record<string, unknown> }[];
+  assert.deepEqual(web.spec?.template, {
+    metadata: { labels: { app: 'web' }, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
+    spec: { containers: [{ name: 'app' }, { name: 'istio-proxy' }], initContainers: [{ name: 'istio-validation' }] },
+  });
+  assert.equal(web.spec?.replicas, 2);
+  const [rolled] = (await pb.listVersioned<KubeObject>(Resources.deployments, { namespace: ns, projection: 'rollout' }))
+    .items as { spec?: Record<string, unknown>; status?: unknown }[];
+  assert.equal(rolled.spec?.template, undefined, 'the rollout projection leaves the pod template out');
+  assert.ok(rolled.status);
 });
 
 test('rollout watches: the protobuf stream gives the JSON stream, event for event, through three rollouts', async () => {

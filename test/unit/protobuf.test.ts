@@ -15,6 +15,7 @@ import {
   decodeProjectedObject,
   decodeStatus,
   MetadataListDecoder,
+  projectedListDecoder,
   ProtoError,
   WatchFrameDecoder,
 } from '../../src/kube/protobuf.js';
@@ -205,6 +206,65 @@ test('a Deployment in protobuf decodes as the rollout projection of its JSON, wi
   assert.deepEqual(o, project(deploymentJson(3, 2) as never, 'rollout', 'Deployment'));
   assert.equal((o as { spec: Record<string, unknown> }).spec.template, undefined);
   assert.deepEqual((o as { spec: Record<string, unknown> }).spec.strategy, { type: 'RollingUpdate' });
+});
+
+test('a DeploymentList page decodes item by item as the workload projection: template labels, annotations, names', () => {
+  // The template (spec = 3) as restart reads it: its metadata's labels (11) and annotations (12), its containers' (2)
+  // and initContainers' (20) names; the template's name (1) and a container's image (2) are dropped.
+  const template = msg(
+    3,
+    msg(1, str(1, 'ignored'), entry(11, 'app', 'web'), entry(12, 'sidecar.istio.io/status', '{}')),
+    msg(2, msg(2, str(1, 'app'), str(2, 'app:1')), msg(2, str(1, 'istio-proxy')), msg(20, str(1, 'init'))),
+  );
+  const item = (name: string) =>
+    Buffer.concat([
+      msg(1, str(1, name), str(3, 'shop')),
+      msg(2, int(1, 2), msg(2, entry(1, 'app', name)), template, int(9, 600)),
+      msg(3, int(1, 3), int(3, 2)),
+    ]);
+  const body = envelope(
+    'apps/v1',
+    'DeploymentList',
+    Buffer.concat([msg(1, str(2, '77'), str(3, 'more')), msg(2, item('a')), msg(2, item('b'))]),
+  );
+  const want = (name: string) => ({
+    metadata: { name, namespace: 'shop' },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: 'web' }, annotations: { 'sidecar.istio.io/status': '{}' } },
+        spec: { containers: [{ name: 'app' }, { name: 'istio-proxy' }], initContainers: [{ name: 'init' }] },
+      },
+      progressDeadlineSeconds: 600,
+    },
+    status: { observedGeneration: 3, updatedReplicas: 2 },
+  });
+  const page = { metadata: { resourceVersion: '77', continue: 'more' }, items: [want('a'), want('b')] };
+  for (const size of [1, 3, 7, body.length]) {
+    const d = projectedListDecoder('workload', 'Deployment');
+    for (let at = 0; at < body.length; at += size) d.push(body.subarray(at, at + size));
+    assert.deepEqual(d.end(), page, `chunks of ${size}`);
+  }
+  // The same page as JSON, projected, is the same object (a full template cut down).
+  const json = want('a') as { spec: { template: { metadata: Record<string, unknown>; spec: unknown } } };
+  const full = {
+    ...json,
+    spec: {
+      ...json.spec,
+      template: {
+        metadata: { ...json.spec.template.metadata, name: 'ignored', creationTimestamp: null },
+        spec: {
+          containers: [{ name: 'app', image: 'app:1' }, { name: 'istio-proxy' }],
+          initContainers: [{ name: 'init' }],
+        },
+      },
+    },
+  };
+  assert.deepEqual(project(full as never, 'workload', 'Deployment'), want('a'));
+  const other = projectedListDecoder('workload', 'Deployment');
+  other.push(envelope('apps/v1', 'StatefulSetList', Buffer.alloc(0)));
+  assert.throws(() => other.end(), /expected a DeploymentList, got StatefulSetList/);
 });
 
 test('StatefulSet and DaemonSet keep what rollout status reads: partition, ordinals, revisions, scheduling', () => {

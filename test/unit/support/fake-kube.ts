@@ -347,10 +347,13 @@ export class FakeKube implements WatchClient {
     this.requests += Math.max(1, Math.ceil(found.length / (opts.limit ?? 500)));
     this.checkFaults(call, type);
     if (found.length) for (const h of this.readHooks) h(type, found, call);
+    // As the real client answers a caller that reads only a projection: strict, so reading more fails here too.
     return found.map((o) =>
       opts.metadataOnly
         ? ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: clone(o.metadata) } as T)
-        : (clone(o) as T),
+        : opts.projection
+          ? project(clone(o) as T, opts.projection, type.kind)
+          : (clone(o) as T),
     );
   }
 
