@@ -114,8 +114,10 @@ const here = (name) => require('node:path').join(__dirname, name);
 const read = (name) => (inSea ? sea.getAsset(name, 'utf8') : require('node:fs').readFileSync(here(name), 'utf8'));
 // V8 code cache of each chunk, made at build time by running the CLI (see produceCodeCache): V8 checks its version,
 // flags and the source, and compiles as usual when the cache does not fit (cachedDataRejected).
+// A snapshot blob carries none (makeBlob): asking would only throw ERR_SEA_ASSET_NOT_FOUND once per chunk.
+let fromSnapshot = false;
 const readCache = (name) => {
-  if (building) return undefined;
+  if (building || fromSnapshot) return undefined;
   try {
     return Buffer.from(inSea ? sea.getRawAsset(name + '.cache') : require('node:fs').readFileSync(here(name + '.cache')));
   } catch {
@@ -204,6 +206,7 @@ function startFromSnapshot() {
   const held = [...cache.keys()].map((name) => name + ' ' + Buffer.byteLength(read(name)));
   v8.startupSnapshot.setDeserializeMainFunction(() => {
     building = false; // the heap was saved while building
+    fromSnapshot = true;
     begin();
     if (trace) for (const h of held) process.stderr.write('chunk ' + h + ' snapshot\\n');
     load('main.js');
