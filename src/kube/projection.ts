@@ -145,7 +145,8 @@ export function schemaOf(projection: Projection, kind: string | undefined): Sche
 export function decodeProjected(r: ProtoReader, schema: Schema): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     const field = schema[f];
     if (!field) {
       r.skip(w);

@@ -48,10 +48,15 @@ export class ProtoReader {
     throw new ProtoError('a varint is longer than ten bytes');
   }
 
-  /** The next field's number and wire type. */
-  tag(): [field: number, wire: number] {
-    const t = this.varint();
-    return [Math.floor(t / 8), t & 7];
+  /** The number and wire type of the field read last by next(). */
+  field = 0;
+  wire = 0;
+
+  /** Reads the next field's key into `field` and `wire` (properties, not a pair: a page holds many keys). */
+  next(): void {
+    const key = this.varint();
+    this.field = Math.floor(key / 8);
+    this.wire = key & 7;
   }
 
   /** A length-delimited value's bounds; pos moves past it. */
@@ -103,11 +108,13 @@ export function unwrap(body: Buffer): { apiVersion: string; kind: string; raw: P
   let kind = '';
   let raw: ProtoReader | undefined;
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     if (f === 1 && w === 2) {
       const t = r.message();
       while (t.more()) {
-        const [tf, tw] = t.tag();
+        t.next();
+        const { field: tf, wire: tw } = t;
         if (tf === 1 && tw === 2) apiVersion = t.string();
         else if (tf === 2 && tw === 2) kind = t.string();
         else t.skip(tw);
@@ -129,19 +136,32 @@ function time(r: ProtoReader): string | null {
   if (!r.more()) return null;
   let seconds = 0;
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     if (f === 1 && w === 0) seconds = r.varint();
     else r.skip(w);
   }
-  return new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  let text = TIMES.get(seconds);
+  if (text === undefined) {
+    // toISOString is YYYY-MM-DDTHH:MM:SS.sssZ for years 0-9999 (cut its milliseconds), six-digit years otherwise.
+    const iso = new Date(seconds * 1000).toISOString();
+    text = iso.length === 24 ? `${iso.slice(0, 19)}Z` : iso.replace(/\.\d+Z$/, 'Z');
+    if (TIMES.size >= 4096) TIMES.clear();
+    TIMES.set(seconds, text);
+  }
+  return text;
 }
+
+/** Times already written out: objects made together (a Deployment's pods, say) share their creation second. */
+const TIMES = new Map<number, string>();
 
 /** A map entry (key = 1, value = 2) into `into`. */
 export function mapEntry(r: ProtoReader, into: Record<string, string>): void {
   let key = '';
   let value = '';
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     if (f === 1 && w === 2) key = r.string();
     else if (f === 2 && w === 2) value = r.string();
     else r.skip(w);
@@ -161,7 +181,8 @@ interface OwnerReference {
 function ownerReference(r: ProtoReader): OwnerReference {
   const o: OwnerReference = { apiVersion: '', kind: '', name: '', uid: '' };
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     if (f === 5 && w === 2) o.apiVersion = r.string();
     else if (f === 1 && w === 2) o.kind = r.string();
     else if (f === 3 && w === 2) o.name = r.string();
@@ -195,7 +216,8 @@ export function objectMeta(r: ProtoReader): KubeObject['metadata'] {
   let owners: OwnerReference[] | undefined;
   let finalizers: string[] | undefined;
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     const key = STRING_FIELDS[f];
     if (key !== undefined && w === 2) {
       const s = r.string();
@@ -230,7 +252,8 @@ export interface ListPage<T> {
 function listMeta(r: ProtoReader): ListPage<never>['metadata'] {
   const m: ListPage<never>['metadata'] = {};
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     if (f === 2 && w === 2) {
       const s = r.string();
       if (s) m.resourceVersion = s;
@@ -247,7 +270,8 @@ function listMeta(r: ProtoReader): ListPage<never>['metadata'] {
 function partialObjectMetadata(r: ProtoReader): KubeObject {
   let metadata: KubeObject['metadata'] = { name: '' };
   while (r.more()) {
-    const [f, w] = r.tag();
+    r.next();
+    const { field: f, wire: w } = r;
     if (f === 1 && w === 2) metadata = objectMeta(r.message());
     else r.skip(w);
   }
@@ -325,7 +349,8 @@ export class ListDecoder {
       } else if (value && field === 1) {
         const t = new ProtoReader(value);
         while (t.more()) {
-          const [tf, tw] = t.tag();
+          t.next();
+          const { field: tf, wire: tw } = t;
           if (tf === 2 && tw === 2) this.kind = t.string();
           else t.skip(tw);
         }
@@ -341,7 +366,8 @@ export class ListDecoder {
     const head = this.peek(Math.min(this.buffered, 20));
     try {
       const r = new ProtoReader(head);
-      const [field, wire] = r.tag();
+      r.next();
+      const { field: field, wire: wire } = r;
       const len = wire === 2 || wire === 0 ? r.varint() : 0;
       return [field, wire, wire === 2 ? len : 0, r.pos];
     } catch (e) {
@@ -415,7 +441,8 @@ export function decodeStatus(body: Buffer): Record<string, unknown> {
   const { kind, raw } = unwrap(body);
   const s: Record<string, unknown> = { kind, apiVersion: 'v1', metadata: {} };
   while (raw.more()) {
-    const [f, w] = raw.tag();
+    raw.next();
+    const { field: f, wire: w } = raw;
     if (f === 2 && w === 2) s.status = raw.string();
     else if (f === 3 && w === 2) s.message = raw.string();
     else if (f === 4 && w === 2) s.reason = raw.string();
@@ -471,12 +498,14 @@ export class WatchFrameDecoder {
     let type = '';
     let object: KubeObject | undefined;
     while (r.more()) {
-      const [f, w] = r.tag();
+      r.next();
+      const { field: f, wire: w } = r;
       if (f === 1 && w === 2) type = r.string();
       else if (f === 2 && w === 2) {
         const ext = r.message();
         while (ext.more()) {
-          const [ef, ew] = ext.tag();
+          ext.next();
+          const { field: ef, wire: ew } = ext;
           if (ef === 1 && ew === 2) object = decodeProjectedObject(ext.bytes(), this.projection);
           else ext.skip(ew);
         }
