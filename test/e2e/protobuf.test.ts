@@ -62,8 +62,14 @@ before(async () => {
   json = new HttpKubeClient(conn, undefined, { protobuf: false });
   ns = await createNamespace('protobuf');
   await kubectlOk(['apply', '-f', '-'], { input: workloads(ns) });
-  await kubectlOk(['rollout', 'status', '-n', ns, 'deployment/web', '--timeout=90s']);
+  // Lists are compared at one snapshot (the same resourceVersion): start from a namespace whose pods have settled.
+  for (const w of ['deployment/web', 'statefulset/db', 'daemonset/agent'])
+    await kubectlOk(['rollout', 'status', '-n', ns, w, '--timeout=90s']);
 });
+
+/** Another try at one snapshot for both clients: any write in the cluster between two lists moves its revision. */
+const TRIES = 20;
+const settle = () => new Promise((r) => setTimeout(r, 200));
 
 after(async () => {
   pb?.close();
@@ -78,10 +84,11 @@ async function sameList(type: ResourceType, namespace?: string) {
     const a = await json.listVersioned<KubeObject>(type, opts);
     const b = await pb.listVersioned<KubeObject>(type, opts);
     // The API server's JSON carries managedFields; the protobuf reading skips them, the JSON one cuts them.
-    if (a.resourceVersion === b.resourceVersion || attempt === 5) {
+    if (a.resourceVersion === b.resourceVersion || attempt === TRIES) {
       assert.deepEqual(b.items, a.items, `${type.plural} ${namespace ?? 'cluster-wide'}`);
       return a.items.length;
     }
+    await settle();
   }
 }
 
@@ -104,7 +111,10 @@ test('projected lists: workload and rollout pages from protobuf equal the JSON o
         for (let attempt = 1; ; attempt++) {
           const a = await json.listVersioned<KubeObject>(type, opts);
           const b = await pb.listVersioned<KubeObject>(type, opts);
-          if (a.resourceVersion !== b.resourceVersion && attempt < 5) continue;
+          if (a.resourceVersion !== b.resourceVersion && attempt < TRIES) {
+            await settle();
+            continue;
+          }
           assert.deepEqual(b.items, a.items, `${projection} ${type.plural} ${namespace ?? 'cluster-wide'}`);
           assert.ok(a.items.length >= 1);
           break;
