@@ -345,6 +345,16 @@ const status410 = envelope(
     int(6, 410),
   ]),
 );
+/** status410 as the API server writes it in JSON. */
+const STATUS_410_JSON = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message: 'too old resource version: 1 (900)',
+  reason: 'Expired',
+  code: 410,
+};
 
 test('protobuf watch frames give the events the JSON stream gives, for every split of the stream', () => {
   const stream = Buffer.concat([
@@ -359,15 +369,7 @@ test('protobuf watch frames give the events the JSON stream gives, for every spl
     { type: 'BOOKMARK', object: { kind: 'Deployment', apiVersion: 'apps/v1', metadata: { resourceVersion: '950' } } },
     {
       type: 'ERROR',
-      object: {
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        message: 'too old resource version: 1 (900)',
-        reason: 'Expired',
-        code: 410,
-      },
+      object: STATUS_410_JSON,
     },
   ]
     .map((e) => JSON.stringify(e))
@@ -387,15 +389,7 @@ test('protobuf watch frames give the events the JSON stream gives, for every spl
 });
 
 test('a Status error in protobuf reads as the JSON Status the error path expects', () => {
-  assert.deepEqual(decodeStatus(status410), {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: 'too old resource version: 1 (900)',
-    reason: 'Expired',
-    code: 410,
-  });
+  assert.deepEqual(decodeStatus(status410), STATUS_410_JSON);
 });
 
 test('a watch asked for in protobuf and refused with a protobuf Status (410 Gone) rejects with that Status', async () => {

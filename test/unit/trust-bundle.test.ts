@@ -174,34 +174,29 @@ test('cluster-trust-bundle gate: list forbidden (get allowed) reads by GET and a
   assert.deepEqual(b?.roots, [rootA]);
   assert.equal(forbidden.callsWhere({ verb: 'get' }).length, 1);
 
+  // What an API server answers a list of a version it does not serve.
+  const notServed = (type: ResourceType) =>
+    new KubeApiError(
+      404,
+      'NotFound',
+      'the server could not find the requested resource',
+      'list',
+      type.plural,
+      undefined,
+    );
   const asked: string[] = [];
   const alphaOnly = {
     context: 'c',
     async list(type: ResourceType, opts: { fieldSelector?: string }) {
       asked.push(`${type.version} ${opts.fieldSelector}`);
-      if (type.version !== 'v1alpha1')
-        throw new KubeApiError(
-          404,
-          'NotFound',
-          'the server could not find the requested resource',
-          'list',
-          type.plural,
-          undefined,
-        );
+      if (type.version !== 'v1alpha1') throw notServed(type);
       return [bundle(A['root-cert.pem'])];
     },
   } as unknown as KubeClient;
   const none = {
     context: 'c',
     async list(type: ResourceType) {
-      throw new KubeApiError(
-        404,
-        'NotFound',
-        'the server could not find the requested resource',
-        'list',
-        type.plural,
-        undefined,
-      );
+      throw notServed(type);
     },
     async get() {
       throw new Error('no GET when no version is served');
